@@ -1,0 +1,290 @@
+/**
+ * The client-session machine: one per client connection (client → gatehouse).
+ *
+ * Pure: it imports nothing from node:*, opens no sockets and starts no timers. The client driver
+ * (src/driver/client-driver.ts) turns socket facts into the events below and carries out the
+ * commands this machine emits. Every decision about TLS modes, refusals and their SQLSTATEs is
+ * made here, so it can be replayed from a journal and drawn as a diagram.
+ */
+import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
+import type { ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
+
+export type { ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
+
+/** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
+export const CLIENT_SESSION_VERSION = 1;
+
+export interface ClientSessionInput {
+  tlsMode: ClientTlsMode;
+  /** A server certificate and key are loaded, so TLS can be offered. */
+  tlsAvailable: boolean;
+  /** The listener was already at max_connections when this client connected. */
+  overCapacity: boolean;
+}
+
+export interface ClientSessionContext extends ClientSessionInput {
+  tls: boolean;
+  direct: boolean;
+  user: string | null;
+  database: string | null;
+  peer: PeerCertificate | null;
+  failure: ClientFailure | null;
+}
+
+const TLS_REQUIRED: ClientFailure = {
+  reason: 'tls_required',
+  sqlstate: '28000',
+  message: 'TLS is required by tls_mode: connect with sslmode=require or stronger',
+};
+const TOO_MANY_CLIENTS: ClientFailure = { reason: 'too_many_clients', sqlstate: '53300', message: 'sorry, too many clients already' };
+const DUPLICATE_NEGOTIATION: ClientFailure = {
+  reason: 'protocol_error',
+  sqlstate: '08P01',
+  message: 'unexpected encryption negotiation request at this point of the startup',
+};
+const UNENCRYPTED_AFTER_SSL_REQUEST: ClientFailure = {
+  reason: 'unencrypted_bytes_after_ssl_request',
+  message: 'received unencrypted data after SSL request',
+};
+
+export const clientSessionMachine = setup({
+  types: {
+    input: {} as ClientSessionInput,
+    context: {} as ClientSessionContext,
+    events: {} as ClientEvent,
+    emitted: {} as ClientCommand,
+  },
+  guards: {
+    isTlsOffered: ({ context }) => context.tlsAvailable && context.tlsMode !== 'disable',
+    isPlainButTlsRequired: ({ context }) => !context.tls && (context.tlsMode === 'require' || context.tlsMode === 'verify-full'),
+    isOverCapacity: ({ context }) => context.overCapacity,
+    // CVE-2021-23214: bytes that arrived unencrypted after an SSLRequest, before the handshake,
+    // may have been injected by a man in the middle; they must never be interpreted.
+    hasUnencryptedTrailingBytes: ({ event }) => event.type === 'client.sslRequest' && event.trailingBytes > 0,
+    isUnknownDatabase: ({ event }) => event.type === 'client.startup' && !event.databaseKnown,
+    requiresClientCertificate: ({ context }) => context.tlsMode === 'verify-full',
+    isClientCertificateTrusted: ({ event }) => event.type === 'tls.established' && event.authorized,
+    // PostgreSQL 17+ refuses direct TLS without ALPN "postgresql" (cross-protocol attacks).
+    isDirectWithoutPostgresAlpn: ({ context, event }) =>
+      context.direct && event.type === 'tls.established' && event.alpnProtocol !== 'postgresql',
+  },
+  actions: {
+    replySsl: emit((_, params: { byte: 'S' | 'N' }) => ({ type: 'ssl.reply' as const, byte: params.byte })),
+    replyGss: emit({ type: 'gss.reply' as const, byte: 'N' as const }),
+    acquireHandshakeSlot: emit({ type: 'tls.acquireSlot' as const }),
+    startTls: emit(({ context }) => ({
+      type: 'tls.start' as const,
+      requestClientCertificate: context.tlsMode === 'verify-full',
+      direct: context.direct,
+    })),
+    markDirect: assign({ direct: true }),
+    recordTls: assign(({ event }) => (event.type === 'tls.established' ? { tls: true, peer: event.peerCertificate } : {})),
+    recordStartup: assign(({ event }) =>
+      event.type === 'client.startup' ? { user: event.user, database: event.database } : {},
+    ),
+    startAuthentication: emit({ type: 'auth.start' as const }),
+    acquireServer: emit({ type: 'pool.acquire' as const }),
+    startSession: emit({ type: 'session.start' as const }),
+    forwardCancel: emit({ type: 'cancel.forward' as const }),
+    close: emit({ type: 'close' as const, failure: null }),
+    /** Record why the client was refused and send it a FATAL ErrorResponse (the driver closes after it). */
+    refuse: enqueueActions(({ enqueue }, params: ClientFailure) => {
+      enqueue.assign({ failure: params });
+      enqueue.emit({ type: 'fatal', failure: { ...params, sqlstate: params.sqlstate ?? '08P01' } });
+    }),
+    /** Record why the connection ended where the protocol has no place for an error message, and close. */
+    drop: enqueueActions(({ enqueue }, params: ClientFailure) => {
+      enqueue.assign({ failure: params });
+      enqueue.emit({ type: 'close', failure: params });
+    }),
+  },
+}).createMachine({
+  id: 'client-session',
+  context: ({ input }) => ({ ...input, tls: false, direct: false, user: null, database: null, peer: null, failure: null }),
+  initial: 'connected',
+  states: {
+    connected: {
+      initial: 'negotiating',
+      on: { 'socket.closed': { target: 'closed', actions: 'close' } },
+      states: {
+        negotiating: {
+          initial: 'startup-phase',
+          on: {
+            'timer.expired': {
+              target: '#client-session.failed',
+              actions: { type: 'drop', params: { reason: 'login_timeout', message: 'client_login_timeout expired before authentication completed' } },
+            },
+            'client.invalidPacket': {
+              target: '#client-session.failed',
+              actions: {
+                type: 'refuse',
+                params: ({ event }) => ({ reason: 'invalid_startup', sqlstate: event.sqlstate, message: event.message }),
+              },
+            },
+          },
+          states: {
+            'startup-phase': {
+              description: 'Waiting for a startup packet; what may come depends on the negotiation so far.',
+              initial: 'negotiable',
+              on: {
+                'client.startup': [
+                  { guard: 'isOverCapacity', target: '#client-session.failed', actions: { type: 'refuse', params: TOO_MANY_CLIENTS } },
+                  { guard: 'isPlainButTlsRequired', target: '#client-session.failed', actions: { type: 'refuse', params: TLS_REQUIRED } },
+                  {
+                    guard: 'isUnknownDatabase',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ event }) => ({
+                        reason: 'unknown_database',
+                        sqlstate: '3D000',
+                        message: `no such database: ${event.database}`,
+                      }),
+                    },
+                  },
+                  { target: 'authenticating', actions: ['recordStartup', 'startAuthentication'] },
+                ],
+                'client.cancelRequest': { target: '#client-session.cancel-relayed', actions: 'forwardCancel' },
+                'client.sslRequest': { target: '#client-session.failed', actions: { type: 'refuse', params: DUPLICATE_NEGOTIATION } },
+                'client.gssEncRequest': { target: '#client-session.failed', actions: { type: 'refuse', params: DUPLICATE_NEGOTIATION } },
+              },
+              states: {
+                negotiable: {
+                  description: 'No encryption negotiated yet: an SSLRequest is answered here.',
+                  initial: 'awaiting-startup',
+                  on: {
+                    'client.sslRequest': [
+                      {
+                        guard: 'hasUnencryptedTrailingBytes',
+                        target: '#client-session.failed',
+                        actions: { type: 'drop', params: UNENCRYPTED_AFTER_SSL_REQUEST },
+                      },
+                      { guard: 'isOverCapacity', target: '#client-session.connected.negotiating.startup-phase.plain-fallback', actions: { type: 'replySsl', params: { byte: 'N' } } },
+                      {
+                        guard: 'isTlsOffered',
+                        target: '#client-session.connected.negotiating.ssl-requested',
+                        actions: [{ type: 'replySsl', params: { byte: 'S' } }, 'acquireHandshakeSlot'],
+                      },
+                      { target: '#client-session.connected.negotiating.startup-phase.plain-fallback', actions: { type: 'replySsl', params: { byte: 'N' } } },
+                    ],
+                  },
+                  states: {
+                    'awaiting-startup': {
+                      on: {
+                        'client.gssEncRequest': { target: 'gss-declined', actions: 'replyGss' },
+                        'client.directTls': [
+                          {
+                            guard: 'isTlsOffered',
+                            target: '#client-session.connected.negotiating.ssl-requested',
+                            actions: ['markDirect', 'acquireHandshakeSlot'],
+                          },
+                          {
+                            target: '#client-session.failed',
+                            actions: { type: 'drop', params: { reason: 'direct_tls_unavailable', message: 'direct TLS connection while TLS is not offered' } },
+                          },
+                        ],
+                      },
+                    },
+                    'gss-declined': {
+                      description: 'GSSAPI encryption was declined with N; TLS or a plain startup may follow.',
+                    },
+                  },
+                },
+                'plain-fallback': {
+                  description: 'TLS was declined with N; only a plain StartupMessage or CancelRequest may follow.',
+                },
+                'tls-established': {
+                  description: 'TLS is up; the StartupMessage or CancelRequest comes inside it.',
+                },
+              },
+            },
+            'ssl-requested': {
+              description: 'The client asked for TLS (SSLRequest answered S, or a direct ClientHello); waiting for a handshake slot.',
+              on: {
+                'tls.slotGranted': { target: 'tls-handshaking', actions: 'startTls' },
+                'tls.slotDenied': {
+                  target: '#client-session.failed',
+                  actions: { type: 'drop', params: { reason: 'tls_rate_limited', message: 'no TLS handshake slot before the login timeout' } },
+                },
+              },
+            },
+            'tls-handshaking': {
+              on: {
+                'tls.established': [
+                  {
+                    guard: 'isDirectWithoutPostgresAlpn',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: {
+                        reason: 'direct_tls_without_alpn',
+                        sqlstate: '08P01',
+                        message: 'received direct SSL connection request without ALPN protocol negotiation extension',
+                      },
+                    },
+                  },
+                  {
+                    guard: and(['requiresClientCertificate', not('isClientCertificateTrusted')]),
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ event }) => ({
+                        reason: 'client_certificate_rejected',
+                        sqlstate: '28000',
+                        message: `client certificate rejected: ${event.authorizationError ?? 'not trusted'}`,
+                      }),
+                    },
+                  },
+                  { target: 'startup-phase.tls-established', actions: 'recordTls' },
+                ],
+                'tls.failed': {
+                  target: '#client-session.failed',
+                  actions: {
+                    type: 'drop',
+                    params: ({ event }) => ({ reason: 'tls_handshake_failed', message: `TLS handshake failed: ${event.reason}` }),
+                  },
+                },
+              },
+            },
+            authenticating: {
+              on: {
+                'auth.succeeded': { target: 'awaiting-server', actions: 'acquireServer' },
+                'auth.failed': {
+                  target: '#client-session.failed',
+                  actions: {
+                    type: 'refuse',
+                    params: ({ event }) => ({ reason: 'auth_failed', sqlstate: event.sqlstate, message: event.message }),
+                  },
+                },
+              },
+            },
+            'awaiting-server': {
+              on: {
+                'pool.acquired': { target: '#client-session.connected.ready', actions: 'startSession' },
+                'pool.failed': {
+                  target: '#client-session.failed',
+                  actions: {
+                    type: 'refuse',
+                    params: ({ event }) => ({ reason: 'server_unavailable', sqlstate: event.sqlstate, message: event.message }),
+                  },
+                },
+              },
+            },
+          },
+        },
+        ready: {
+          description: 'Authenticated and attached; bytes are relayed without the machine until either side ends.',
+          on: {
+            'backend.lost': {
+              target: '#client-session.failed',
+              actions: { type: 'drop', params: ({ event }) => ({ reason: 'server_lost', message: event.message }) },
+            },
+          },
+        },
+      },
+    },
+    'cancel-relayed': { type: 'final', entry: 'close' },
+    failed: { type: 'final' },
+    closed: { type: 'final' },
+  },
+});

@@ -1,0 +1,63 @@
+/** Events, commands and context pieces of the client-session machine (pure data, JSON-serialisable). */
+
+export type ClientTlsMode = 'disable' | 'allow' | 'require' | 'verify-full';
+
+/** What the journal keeps of a certificate: never the whole certificate or any key. */
+export interface PeerCertificate {
+  subject: string;
+  issuer: string;
+  serialNumber: string;
+  fingerprint256: string;
+  validFrom: string;
+  validTo: string;
+}
+
+export interface ClientFailure {
+  /** Stable reason code, also the `reason` label of rejection metrics. */
+  reason: string;
+  /** Present when the client gets an ErrorResponse. */
+  sqlstate?: string;
+  message: string;
+}
+
+export type ClientEvent =
+  /** SSLRequest; `trailingBytes` counts bytes that arrived after it before any reply. */
+  | { type: 'client.sslRequest'; trailingBytes: number }
+  | { type: 'client.gssEncRequest' }
+  /** The first byte was 0x16: a TLS ClientHello without SSLRequest (PostgreSQL 17 direct TLS). */
+  | { type: 'client.directTls' }
+  /** The cancel key itself stays in the driver: it is a secret. */
+  | { type: 'client.cancelRequest' }
+  | { type: 'client.startup'; user: string; database: string; databaseKnown: boolean }
+  | { type: 'client.invalidPacket'; sqlstate: string; message: string }
+  | { type: 'tls.slotGranted' }
+  | { type: 'tls.slotDenied' }
+  | {
+      type: 'tls.established';
+      protocol: string;
+      cipher: string;
+      alpnProtocol: string | null;
+      authorized: boolean;
+      authorizationError: string | null;
+      peerCertificate: PeerCertificate | null;
+    }
+  | { type: 'tls.failed'; reason: string }
+  | { type: 'auth.succeeded' }
+  | { type: 'auth.failed'; sqlstate: string; message: string }
+  | { type: 'pool.acquired'; serverId: string }
+  | { type: 'pool.failed'; sqlstate: string; message: string }
+  | { type: 'backend.lost'; message: string }
+  | { type: 'timer.expired'; timer: 'login' }
+  | { type: 'socket.closed' };
+
+export type ClientCommand =
+  | { type: 'ssl.reply'; byte: 'S' | 'N' }
+  | { type: 'gss.reply'; byte: 'N' }
+  | { type: 'tls.acquireSlot' }
+  | { type: 'tls.start'; requestClientCertificate: boolean; direct: boolean }
+  | { type: 'auth.start' }
+  | { type: 'pool.acquire' }
+  | { type: 'session.start' }
+  | { type: 'cancel.forward' }
+  | { type: 'fatal'; failure: ClientFailure & { sqlstate: string } }
+  | { type: 'close'; failure: ClientFailure | null };

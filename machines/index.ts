@@ -1,0 +1,31 @@
+/**
+ * The registry of gatehouse's machines: used by the diagram generator, the viewer, replay and
+ * the model-based tests. Each entry names the inputs ("modes") the machine is walked under.
+ */
+import { CLIENT_SESSION_VERSION, clientSessionMachine, type ClientSessionInput } from './client-session.js';
+import { SERVER_HANDSHAKE_VERSION, serverHandshakeMachine, type ServerHandshakeInput } from './server-handshake.js';
+
+export * from './client-session.js';
+export * from './server-handshake.js';
+
+export const CLIENT_TLS_MODES = ['disable', 'allow', 'require', 'verify-full'] as const;
+export const SERVER_TLS_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+
+export const machineRegistry = {
+  'client-session': {
+    machine: clientSessionMachine,
+    version: CLIENT_SESSION_VERSION,
+    modes: Object.fromEntries(
+      CLIENT_TLS_MODES.map((tlsMode) => [tlsMode, { tlsMode, tlsAvailable: true, overCapacity: false } satisfies ClientSessionInput]),
+    ) as Record<(typeof CLIENT_TLS_MODES)[number], ClientSessionInput>,
+  },
+  'server-handshake': {
+    machine: serverHandshakeMachine,
+    version: SERVER_HANDSHAKE_VERSION,
+    modes: Object.fromEntries(
+      SERVER_TLS_MODES.map((mode) => [mode, { mode, negotiation: 'postgres' } satisfies ServerHandshakeInput]),
+    ) as Record<(typeof SERVER_TLS_MODES)[number], ServerHandshakeInput>,
+  },
+} as const;
+
+export type MachineName = keyof typeof machineRegistry;

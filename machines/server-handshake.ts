@@ -1,0 +1,282 @@
+/**
+ * The server-handshake machine: one per backend connection attempt (gatehouse → PostgreSQL),
+ * from TCP connect to the first ReadyForQuery.
+ *
+ * Pure, like the client-session machine: the server driver (src/driver/server-driver.ts) reports
+ * socket and protocol facts (S/N byte, certificate verification results, authentication requests)
+ * and carries out the commands emitted here. server_tls_mode semantics live only in this file.
+ */
+import { and, assign, emit, enqueueActions, setup } from 'xstate';
+import type { ServerCommand, ServerEvent, ServerFailure, ServerTlsMode, ServerTlsNegotiation } from './server-handshake.types.js';
+
+export type {
+  ServerAuthMethod,
+  ServerCommand,
+  ServerEvent,
+  ServerFailure,
+  ServerTlsMode,
+  ServerTlsNegotiation,
+} from './server-handshake.types.js';
+
+/** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
+export const SERVER_HANDSHAKE_VERSION = 1;
+
+export interface ServerHandshakeInput {
+  mode: ServerTlsMode;
+  negotiation: ServerTlsNegotiation;
+}
+
+export interface ServerHandshakeContext extends ServerHandshakeInput {
+  /** allow tries plain first, then TLS on a new socket; every other mode has a single attempt. */
+  attempt: 'plain' | 'tls';
+  tls: boolean;
+  failure: ServerFailure | null;
+}
+
+type FailureParams = ServerFailure;
+
+export const serverHandshakeMachine = setup({
+  types: {
+    input: {} as ServerHandshakeInput,
+    context: {} as ServerHandshakeContext,
+    events: {} as ServerEvent,
+    emitted: {} as ServerCommand,
+  },
+  guards: {
+    isDirectTls: ({ context }) => context.negotiation === 'direct',
+    startsPlain: ({ context }) => context.mode === 'disable' || (context.mode === 'allow' && context.attempt === 'plain'),
+    // CVE-2021-23222: bytes after 'S' and before the handshake were not encrypted and may be injected.
+    isCleanTlsAcceptance: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'S' && event.trailingBytes === 0,
+    isTlsAcceptanceWithTrailingBytes: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'S',
+    isTlsDeclined: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'N',
+    mayFallBackToPlain: ({ context }) => context.mode === 'prefer',
+    isErrorReply: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'E',
+    verifiesChain: ({ context }) => context.mode === 'verify-ca' || context.mode === 'verify-full',
+    isChainUntrusted: ({ event }) => event.type === 'tls.established' && !event.authorized,
+    verifiesHostname: ({ context }) => context.mode === 'verify-full',
+    isHostnameMismatch: ({ event }) => event.type === 'tls.established' && event.hostnameError !== null,
+    isUnsupportedAuthMethod: ({ event }) => event.type === 'backend.authRequest' && event.method === 'unsupported',
+    // allow: a plain login refused with an ErrorResponse is retried with TLS on a new socket,
+    // except when the server is starting up or shutting down (57P*), which TLS would not fix.
+    isRetryablePlainRejection: ({ context, event }) =>
+      context.mode === 'allow' && context.attempt === 'plain' && event.type === 'backend.error' && !event.sqlstate.startsWith('57P'),
+  },
+  actions: {
+    connect: emit({ type: 'connect' as const }),
+    reconnect: emit({ type: 'reconnect' as const }),
+    switchToTlsAttempt: assign({ attempt: 'tls' as const }),
+    sendSslRequest: emit({ type: 'send.sslRequest' as const }),
+    startTls: emit(({ context }) => ({ type: 'tls.start' as const, direct: context.negotiation === 'direct' })),
+    recordTls: assign({ tls: true }),
+    sendStartup: emit({ type: 'send.startup' as const }),
+    respondToAuth: emit(({ event }) => ({
+      type: 'auth.respond' as const,
+      method: event.type === 'backend.authRequest' && event.method !== 'unsupported' ? event.method : 'cleartext',
+    })),
+    announceReady: emit({ type: 'ready' as const }),
+    fail: enqueueActions(({ enqueue }, params: FailureParams) => {
+      enqueue.assign({ failure: params });
+      enqueue.emit({ type: 'fail', failure: params });
+    }),
+  },
+}).createMachine({
+  id: 'server-handshake',
+  context: ({ input }) => ({ ...input, attempt: input.mode === 'allow' ? 'plain' : 'tls', tls: false, failure: null }),
+  initial: 'negotiating',
+  states: {
+    negotiating: {
+      initial: 'connecting',
+      on: {
+        'socket.closed': {
+          target: 'failed',
+          actions: {
+            type: 'fail',
+            params: { reason: 'server_closed', sqlstate: '08006', message: 'server closed the connection unexpectedly', tlsError: false },
+          },
+        },
+        'timer.expired': {
+          target: 'failed',
+          actions: {
+            type: 'fail',
+            params: { reason: 'connect_timeout', sqlstate: '08006', message: 'timeout while connecting to the server (connect_timeout)', tlsError: false },
+          },
+        },
+        'backend.protocolViolation': {
+          target: 'failed',
+          actions: {
+            type: 'fail',
+            params: ({ event }) => ({ reason: 'protocol_violation', sqlstate: '08P01', message: event.message, tlsError: false }),
+          },
+        },
+      },
+      states: {
+        connecting: {
+          entry: 'connect',
+          on: {
+            'socket.connected': [
+              { guard: 'isDirectTls', target: 'tls-handshaking', actions: 'startTls' },
+              { guard: 'startsPlain', target: 'login.authenticating', actions: 'sendStartup' },
+              { target: 'ssl-requested', actions: 'sendSslRequest' },
+            ],
+            'socket.connectFailed': {
+              target: '#server-handshake.failed',
+              actions: {
+                type: 'fail',
+                params: ({ event }) => ({ reason: 'connect_failed', sqlstate: '08001', message: `could not connect to server: ${event.message}`, tlsError: false }),
+              },
+            },
+          },
+        },
+        reconnecting: {
+          description: 'allow: the plain login was refused; retrying on a new socket with TLS.',
+          entry: ['switchToTlsAttempt', 'reconnect'],
+          on: {
+            'socket.connected': { target: 'ssl-requested', actions: 'sendSslRequest' },
+            'socket.connectFailed': {
+              target: '#server-handshake.failed',
+              actions: {
+                type: 'fail',
+                params: ({ event }) => ({ reason: 'connect_failed', sqlstate: '08001', message: `could not connect to server: ${event.message}`, tlsError: false }),
+              },
+            },
+          },
+        },
+        'ssl-requested': {
+          on: {
+            'backend.sslReply': [
+              { guard: 'isCleanTlsAcceptance', target: 'tls-handshaking', actions: 'startTls' },
+              {
+                guard: 'isTlsAcceptanceWithTrailingBytes',
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: { reason: 'unencrypted_bytes_after_s', sqlstate: '08P01', message: 'received unencrypted data after SSL response', tlsError: true },
+                },
+              },
+              { guard: and(['isTlsDeclined', 'mayFallBackToPlain']), target: 'login.plain-fallback', actions: 'sendStartup' },
+              {
+                guard: 'isTlsDeclined',
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: { reason: 'tls_unsupported', sqlstate: '08001', message: 'server does not support TLS', tlsError: true },
+                },
+              },
+              {
+                guard: 'isErrorReply',
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: { reason: 'ssl_request_error', sqlstate: '08P01', message: 'server sent an error response to the SSL request', tlsError: true },
+                },
+              },
+              {
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: { reason: 'ssl_request_garbage', sqlstate: '08P01', message: 'received invalid response to SSL negotiation', tlsError: true },
+                },
+              },
+            ],
+          },
+        },
+        'tls-handshaking': {
+          on: {
+            'tls.established': [
+              {
+                guard: and(['verifiesChain', 'isChainUntrusted']),
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: ({ event }) => ({
+                    reason: 'certificate_untrusted',
+                    sqlstate: '08001',
+                    message: `certificate verify failed: ${event.authorizationError ?? 'unknown error'}`,
+                    tlsError: true,
+                  }),
+                },
+              },
+              {
+                guard: and(['verifiesHostname', 'isHostnameMismatch']),
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: ({ event }) => ({ reason: 'hostname_mismatch', sqlstate: '08001', message: `hostname mismatch: ${event.hostnameError}`, tlsError: true }),
+                },
+              },
+              { target: 'login.authenticating', actions: ['recordTls', 'sendStartup'] },
+            ],
+            'tls.failed': {
+              target: '#server-handshake.failed',
+              actions: {
+                type: 'fail',
+                params: ({ event }) => ({ reason: 'tls_handshake_failed', sqlstate: '08001', message: `TLS handshake failed: ${event.reason}`, tlsError: true }),
+              },
+            },
+          },
+        },
+        login: {
+          description: 'StartupMessage sent; answering the authentication the server asks for.',
+          initial: 'authenticating',
+          on: {
+            'backend.authRequest': [
+              {
+                guard: 'isUnsupportedAuthMethod',
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: ({ event }) => ({
+                    reason: 'unsupported_auth',
+                    sqlstate: '08001',
+                    message: `server requested an unsupported authentication method: ${event.detail}`,
+                    tlsError: false,
+                  }),
+                },
+              },
+              { target: '.authenticating', actions: 'respondToAuth' },
+            ],
+            'backend.authOk': { target: 'starting-up' },
+            'backend.error': [
+              { guard: 'isRetryablePlainRejection', target: 'reconnecting' },
+              {
+                target: '#server-handshake.failed',
+                actions: {
+                  type: 'fail',
+                  params: ({ event }) => ({ reason: 'login_rejected', sqlstate: event.sqlstate, message: `server login failed: ${event.message}`, tlsError: false }),
+                },
+              },
+            ],
+            'auth.failed': {
+              target: '#server-handshake.failed',
+              actions: {
+                type: 'fail',
+                params: ({ event }) => ({ reason: 'auth_failed', sqlstate: '08006', message: event.message, tlsError: false }),
+              },
+            },
+          },
+          states: {
+            authenticating: {},
+            'plain-fallback': {
+              description: 'prefer: the server declined TLS with N; the login continues in plain on the same socket.',
+            },
+          },
+        },
+        'starting-up': {
+          description: 'Authenticated; collecting ParameterStatus and BackendKeyData until ReadyForQuery.',
+          on: {
+            'backend.ready': { target: '#server-handshake.ready' },
+            'backend.error': {
+              target: '#server-handshake.failed',
+              actions: {
+                type: 'fail',
+                params: ({ event }) => ({ reason: 'startup_rejected', sqlstate: event.sqlstate, message: `server startup failed: ${event.message}`, tlsError: false }),
+              },
+            },
+          },
+        },
+      },
+    },
+    ready: { type: 'final', entry: 'announceReady' },
+    failed: { type: 'final' },
+  },
+});

@@ -1,0 +1,92 @@
+/**
+ * gatehouse command line:
+ *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload TLS material)
+ *   gatehouse check-config FILE     validate a configuration file and exit
+ *   gatehouse demo                  embedded PostgreSQL 18 + generated certificates + gatehouse, TLS on both sides
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, configWarnings, loadConfig } from './config/index.js';
+import { createLogger } from './observability/logger.js';
+import { Gateway } from './proxy/gateway.js';
+
+const USAGE = `usage:
+  gatehouse [run] --config FILE     run the proxy (foreground)
+  gatehouse check-config FILE       validate a configuration file
+  gatehouse demo [--port N]         try gatehouse end to end on an embedded PostgreSQL
+  gatehouse --version | --help`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function option(args: string[], ...names: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    for (const name of names) {
+      if (args[i] === name) return args[i + 1];
+      if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
+    }
+  }
+  return undefined;
+}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function load(file: string | undefined) {
+  if (!file) fail(`missing configuration file\n${USAGE}`);
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+}
+
+export async function runProxy(file: string | undefined): Promise<void> {
+  const config = load(file);
+  const logger = createLogger(config.general.log_level);
+  for (const warning of configWarnings(config)) logger.warn({ file: config.file }, warning);
+  const gateway = new Gateway(config, logger);
+  try {
+    await gateway.listen();
+  } catch (err) {
+    fail(`${config.file}: general.port: cannot listen on ${config.general.host}:${config.general.port}: ${(err as Error).message}`, 1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    gateway.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => gateway.reloadTls());
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h' || first === 'help') return void process.stdout.write(`${USAGE}\n`);
+  if (first === '--version' || first === '-V') return void process.stdout.write(`${version()}\n`);
+  if (first === 'check-config') {
+    const config = load(rest[0] ?? option(rest, '--config', '-c'));
+    for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
+    process.stdout.write(`${config.file}: OK (${Object.keys(config.pools).length} pool(s))\n`);
+    return;
+  }
+  if (first === 'demo') {
+    const { runDemo } = await import('./demo.js');
+    return runDemo({ port: Number(option(rest, '--port') ?? 6432) });
+  }
+  if (first === 'run') return runProxy(option(rest, '--config', '-c') ?? rest[0]);
+  if (first === undefined || first.startsWith('-')) return runProxy(option(argv, '--config', '-c'));
+  fail(`unknown command "${first}"\n${USAGE}`);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`gatehouse: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,83 @@
+import { passwordKind } from './password.js';
+import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
+import { resolveConfigPath } from './tls-files.js';
+import type { Config, GeneralConfig, PoolConfig, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
+
+const DEFAULT_WEB: WebConfig = { enabled: false, host: '0.0.0.0', port: 9127 };
+
+interface ResolveContext {
+  file: string;
+  baseDir: string;
+  ignoredKeys: string[];
+}
+
+function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
+  const path = (value: string | undefined) => (value === undefined ? null : resolveConfigPath(baseDir, value));
+  return {
+    host: raw.host,
+    port: raw.port,
+    tls_mode: raw.tls_mode,
+    tls_certificate: path(raw.tls_certificate),
+    tls_private_key: path(raw.tls_private_key),
+    tls_ca_cert: path(raw.tls_ca_cert),
+    tls_rate_limit_per_second: raw.tls_rate_limit_per_second,
+    server_tls_mode: raw.server_tls_mode,
+    server_tls_ca_cert: path(raw.server_tls_ca_cert),
+    server_tls_certificate: path(raw.server_tls_certificate),
+    server_tls_private_key: path(raw.server_tls_private_key),
+    connect_timeout: raw.connect_timeout,
+    query_wait_timeout: raw.query_wait_timeout,
+    idle_timeout: raw.idle_timeout,
+    server_lifetime: raw.server_lifetime,
+    shutdown_timeout: raw.shutdown_timeout,
+    client_login_timeout: raw.client_login_timeout,
+    max_connections: raw.max_connections,
+    log_level: raw.log_level,
+  };
+}
+
+function resolveUser(raw: RawUser): UserConfig {
+  return {
+    username: raw.username,
+    password: raw.password,
+    pool_size: raw.pool_size,
+    server_username: raw.server_username ?? raw.username,
+    // A hash cannot log in to PostgreSQL by itself, so only a plaintext password doubles as the server password.
+    server_password: raw.server_password ?? (passwordKind(raw.password) === 'plain' ? raw.password : null),
+  };
+}
+
+function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir: string): PoolConfig {
+  const path = (value: string | undefined, inherited: string | null) =>
+    value === undefined ? inherited : resolveConfigPath(baseDir, value);
+  const server_tls: ServerTlsSettings = {
+    mode: raw.server_tls_mode ?? general.server_tls_mode,
+    ca_cert: path(raw.server_tls_ca_cert, general.server_tls_ca_cert),
+    certificate: path(raw.server_tls_certificate, general.server_tls_certificate),
+    private_key: path(raw.server_tls_private_key, general.server_tls_private_key),
+  };
+  return {
+    name,
+    server_host: raw.server_host,
+    server_port: raw.server_port,
+    server_database: raw.server_database ?? name,
+    pool_mode: raw.pool_mode,
+    users: (raw.users ?? []).map(resolveUser),
+    server_tls,
+  };
+}
+
+/** Builds the Config from a document that passed validation: defaults, absolute paths, effective per-pool TLS. */
+export function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
+  const general = resolveGeneral(raw.general, ctx.baseDir);
+  const pools: Record<string, PoolConfig> = {};
+  for (const [name, pool] of Object.entries(raw.pools ?? {})) pools[name] = resolvePool(name, pool, general, ctx.baseDir);
+  const web = raw.web ?? raw.prometheus ?? DEFAULT_WEB;
+  return {
+    file: ctx.file,
+    general,
+    web: { enabled: web.enabled, host: web.host, port: web.port },
+    pools,
+    ignoredKeys: ctx.ignoredKeys,
+  };
+}

@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import {
+  booleanField,
+  durationField,
+  enumField,
+  expected,
+  foldedEnumField,
+  mapOf,
+  nonNegativeIntField,
+  portField,
+  positiveIntField,
+  stringField,
+} from './fields.js';
+import { scramSecretProblem } from './password.js';
+import { CLIENT_TLS_MODES, LOG_LEVELS, POOL_MODES, SERVER_TLS_MODES } from './types.js';
+
+// Shapes of the YAML sections after null values and accepted-but-ignored PgDoorman keys are removed.
+// Defaults that depend on other values (server_database, server_username, …) are filled in by resolve.ts.
+
+const serverTlsOverrides = {
+  server_tls_mode: foldedEnumField(SERVER_TLS_MODES).optional(),
+  server_tls_ca_cert: stringField().optional(),
+  server_tls_certificate: stringField().optional(),
+  server_tls_private_key: stringField().optional(),
+};
+
+export const generalShape = {
+  host: stringField().default('0.0.0.0'),
+  port: portField().default(6432),
+  tls_mode: enumField(CLIENT_TLS_MODES).default('allow'),
+  tls_certificate: stringField().optional(),
+  tls_private_key: stringField().optional(),
+  tls_ca_cert: stringField().optional(),
+  tls_rate_limit_per_second: nonNegativeIntField().default(0),
+  ...serverTlsOverrides,
+  server_tls_mode: foldedEnumField(SERVER_TLS_MODES).default('allow'),
+  connect_timeout: durationField().default(3_000),
+  query_wait_timeout: durationField().default(5_000),
+  idle_timeout: durationField().default(600_000),
+  server_lifetime: durationField().default(1_200_000),
+  shutdown_timeout: durationField().default(10_000),
+  client_login_timeout: durationField().default(60_000),
+  max_connections: positiveIntField().default(8192),
+  log_level: enumField(LOG_LEVELS).default('info'),
+};
+
+export const webShape = {
+  enabled: booleanField().default(false),
+  host: stringField().default('0.0.0.0'),
+  port: portField().default(9127),
+};
+
+const password = stringField({ secret: true }).superRefine((value, ctx) => {
+  const problem = scramSecretProblem(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export const userShape = {
+  username: stringField(),
+  password,
+  pool_size: positiveIntField().default(40),
+  server_username: stringField().optional(),
+  // May be empty: a backend that trusts the pooler needs no password.
+  server_password: z.string({ error: expected('a string', { secret: true }) }).optional(),
+};
+
+const userSchema = mapOf(userShape, 'a map of user settings');
+
+export const poolShape = {
+  server_host: stringField().default('127.0.0.1'),
+  server_port: portField().default(5432),
+  server_database: stringField().optional(),
+  pool_mode: enumField(POOL_MODES).default('transaction'),
+  // "at least one user" and duplicate names are checked in rules.ts, so that they are reported with other problems.
+  users: z.array(userSchema, { error: expected('a list of users') }).optional(),
+  ...serverTlsOverrides,
+};
+
+const poolSchema = mapOf(poolShape, 'a map of pool settings');
+const webSchema = mapOf(webShape);
+
+export const rootShape = {
+  general: mapOf(generalShape).prefault({}),
+  web: webSchema.optional(),
+  // PgDoorman's older name for `web`; rules.ts refuses both at once.
+  prometheus: webSchema.optional(),
+  pools: z.record(z.string(), poolSchema, { error: expected('a map of pool names to pool settings') }).optional(),
+};
+
+export const rootSchema = mapOf(rootShape, 'a map with general and pools sections');
+
+export type RawConfig = z.output<typeof rootSchema>;
+export type RawGeneral = RawConfig['general'];
+export type RawPool = NonNullable<RawConfig['pools']>[string];
+export type RawUser = NonNullable<RawPool['users']>[number];

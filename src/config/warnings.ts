@@ -1,0 +1,23 @@
+import { formatProblem } from './errors.js';
+import type { Config } from './types.js';
+
+/**
+ * Things in a valid configuration that an operator should hear about at startup: PgDoorman settings that
+ * gatehouse ignores, and TLS files that the chosen mode leaves unused. One line each, same form as errors.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: Array<{ keyPath: string; problem: string }> = [];
+  for (const keyPath of config.ignoredKeys ?? []) {
+    warnings.push({ keyPath, problem: 'PgDoorman setting accepted but ignored by gatehouse' });
+  }
+  const g = config.general;
+  if (g.tls_mode === 'disable') {
+    for (const key of ['tls_certificate', 'tls_private_key'] as const) {
+      if (g[key] !== null) warnings.push({ keyPath: `general.${key}`, problem: 'ignored because general.tls_mode is disable' });
+    }
+  }
+  if (g.tls_ca_cert !== null && g.tls_mode !== 'verify-full') {
+    warnings.push({ keyPath: 'general.tls_ca_cert', problem: `ignored because general.tls_mode is ${g.tls_mode} (client certificates are checked only in verify-full)` });
+  }
+  return warnings.map((w) => formatProblem(config.file, w));
+}

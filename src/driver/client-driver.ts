@@ -1,0 +1,398 @@
+/**
+ * The client driver: one per accepted client socket. It turns socket facts into client-session
+ * events (after journaling them) and carries out the machine's commands. It decides nothing about
+ * modes or refusals: how it reads bytes follows the machine's state, and every answer it writes
+ * is one the machine asked for.
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { clientSessionMachine, CLIENT_SESSION_VERSION, type ClientCommand, type ClientEvent } from '../../machines/client-session.js';
+import type { StoredPassword } from '../auth/index.js';
+import type { PoolMode } from '../config/types.js';
+import type { JournalBook } from '../journal/journal.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ServerPool } from '../pool/pool.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import { clientSettings } from '../pool/startup-parameters.js';
+import {
+  backendKeyData,
+  encodeErrorResponse,
+  MessageFramer,
+  negotiateProtocolVersion,
+  parameterStatus,
+  parseStartupPacket,
+  ProxyError,
+  readyForQuery,
+} from '../protocol/index.js';
+import type { CancelRegistry } from '../proxy/cancel-registry.js';
+import { Relay } from '../proxy/relay.js';
+import { describePeerCertificate } from '../tls/certificate-info.js';
+import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
+import type { ClientTlsProvider } from '../tls/client-tls.js';
+import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
+import { hostActor, type ActorHost } from './actor-host.js';
+import { ClientAuthenticator } from './client-auth.js';
+
+/** Largest message accepted while authenticating (SCRAM messages are a few hundred bytes). */
+const MAX_AUTH_MESSAGE = 8192;
+
+export interface ClientDriverDeps {
+  id: string;
+  logger: Logger;
+  metrics: Metrics;
+  journals: JournalBook;
+  tls: ClientTlsProvider;
+  limiter: HandshakeLimiter;
+  cancels: CancelRegistry;
+  loginTimeoutMs: number;
+  overCapacity: boolean;
+  databaseExists(database: string): boolean;
+  /** The configured password of a user, or null when the pool has no such user. */
+  userPassword(database: string, user: string): StoredPassword | null;
+  pool(database: string, user: string): { pool: ServerPool; mode: PoolMode };
+  onClosed(): void;
+}
+
+interface Startup {
+  user: string;
+  database: string;
+  settings: Map<string, string>;
+  negotiate: { minor: number; options: string[] } | null;
+}
+
+export class ClientDriver {
+  private socket: Socket | TLSSocket;
+  private readonly host: ActorHost<typeof clientSessionMachine>;
+  private readonly journal;
+  private pending: Buffer = Buffer.alloc(0);
+  private readBytes = 0;
+  private framer: MessageFramer | null = null;
+  private authenticator: ClientAuthenticator | null = null;
+  private startup: Startup | null = null;
+  private cancelKey: { processId: number; secretKey: Buffer } | null = null;
+  private sessionKey: { processId: number; secretKey: Buffer } | null = null;
+  private server: ServerConnection | null = null;
+  private pool: { pool: ServerPool; mode: PoolMode } | null = null;
+  private relay: Relay | null = null;
+  private readonly loginTimer: NodeJS.Timeout;
+  private readonly loginDeadline: number;
+  private tlsStartedAt = 0;
+  private finished = false;
+  private readonly log: Logger;
+
+  private readonly onData = (chunk: Buffer) => this.received(chunk);
+  private readonly onClose = () => this.send({ type: 'socket.closed' });
+  private readonly onError = (err: Error) => this.log.debug({ err: err.message }, 'client socket error');
+
+  constructor(socket: Socket, private readonly deps: ClientDriverDeps) {
+    this.socket = socket;
+    this.log = deps.logger;
+    const input = { tlsMode: deps.tls.mode, tlsAvailable: deps.tls.available, overCapacity: deps.overCapacity };
+    this.journal = deps.journals.open(deps.id, 'client-session', CLIENT_SESSION_VERSION, input);
+    this.loginDeadline = performance.now() + deps.loginTimeoutMs;
+    this.loginTimer = setTimeout(() => this.send({ type: 'timer.expired', timer: 'login' }), deps.loginTimeoutMs);
+    this.host = hostActor(clientSessionMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err));
+    this.host.actor.subscribe({ complete: () => this.finish() });
+    deps.metrics.connections.inc({ type: 'total' });
+    this.listen(socket);
+  }
+
+  get actor() {
+    return this.host.actor;
+  }
+
+  private send(event: ClientEvent): void {
+    this.host.send(event);
+  }
+
+  private listen(socket: Socket | TLSSocket): void {
+    socket.on('data', this.onData);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+  }
+
+  private stopReading(): void {
+    this.socket.off('data', this.onData);
+    this.socket.pause();
+  }
+
+  private resumeReading(): void {
+    if (this.socket.listeners('data').includes(this.onData)) return;
+    this.socket.on('data', this.onData);
+    this.socket.resume();
+  }
+
+  private received(chunk: Buffer): void {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pump();
+  }
+
+  /** Interpret buffered bytes the way the machine's current state says they must be read. */
+  private pump(): void {
+    for (;;) {
+      const snapshot = this.host.actor.getSnapshot();
+      if (snapshot.status !== 'active') return;
+      if (snapshot.matches({ connected: { negotiating: 'startup-phase' } })) {
+        if (!this.readStartupPacket()) return;
+      } else if (snapshot.matches({ connected: { negotiating: 'authenticating' } }) && this.framer) {
+        if (!this.readAuthMessage()) return;
+      } else return;
+    }
+  }
+
+  /** One startup packet; false when more bytes are needed or reading must stop. */
+  private readStartupPacket(): boolean {
+    if (this.pending.length === 0) return false;
+    const parsed = parseStartupPacket(this.pending);
+    if (parsed.status === 'incomplete') return false;
+    if (parsed.status === 'directTls') {
+      if (this.readBytes > 0 || this.socket instanceof TLSSocket) {
+        this.send({ type: 'client.invalidPacket', sqlstate: '08P01', message: 'unexpected TLS record during startup' });
+        return false;
+      }
+      this.stopReading();
+      this.send({ type: 'client.directTls' });
+      return false;
+    }
+    if (parsed.status === 'invalid') {
+      this.send({ type: 'client.invalidPacket', sqlstate: parsed.error.sqlstate, message: parsed.error.message });
+      return false;
+    }
+    this.readBytes += parsed.length;
+    this.pending = this.pending.subarray(parsed.length);
+    const packet = parsed.packet;
+    switch (packet.kind) {
+      case 'sslRequest':
+        // Stop at once: whatever follows must be read by TLS, or never (CVE-2021-23214).
+        this.stopReading();
+        this.send({ type: 'client.sslRequest', trailingBytes: this.pending.length });
+        if (this.host.actor.getSnapshot().matches({ connected: { negotiating: { 'startup-phase': 'plain-fallback' } } })) {
+          this.resumeReading();
+          return true;
+        }
+        return false;
+      case 'gssEncRequest':
+        this.send({ type: 'client.gssEncRequest' });
+        return true;
+      case 'cancelRequest':
+        this.cancelKey = { processId: packet.processId, secretKey: packet.secretKey };
+        this.send({ type: 'client.cancelRequest' });
+        return false;
+      case 'startup': {
+        const user = packet.parameters.user;
+        const database = packet.parameters.database || user;
+        let settings: Map<string, string>;
+        try {
+          settings = clientSettings(packet.parameters);
+        } catch (err) {
+          const e = err as ProxyError;
+          this.send({ type: 'client.invalidPacket', sqlstate: e.sqlstate, message: e.message });
+          return false;
+        }
+        const newer = packet.minorVersion > 0 || packet.protocolOptions.length > 0;
+        this.startup = { user, database, settings, negotiate: newer ? { minor: 0, options: packet.protocolOptions } : null };
+        if (!(this.socket instanceof TLSSocket)) this.deps.metrics.connections.inc({ type: 'plain' });
+        this.send({ type: 'client.startup', user, database, databaseKnown: this.deps.databaseExists(database) });
+        return true;
+      }
+    }
+  }
+
+  private readAuthMessage(): boolean {
+    const framer = this.framer!;
+    if (this.pending.length > 0) {
+      framer.push(this.pending);
+      this.pending = Buffer.alloc(0);
+    }
+    let message;
+    try {
+      message = framer.next();
+    } catch (err) {
+      const e = err as ProxyError;
+      this.send({ type: 'auth.failed', sqlstate: e.sqlstate, message: e.message });
+      return false;
+    }
+    if (!message) return false;
+    const step = this.authenticator!.onMessage(message.type, message.body);
+    if ('failed' in step) {
+      this.send({ type: 'auth.failed', sqlstate: step.failed.sqlstate, message: step.failed.message });
+      return false;
+    }
+    this.socket.write(step.reply);
+    if (step.done) {
+      // Bytes after the last authentication message belong to the session (pipelined queries).
+      this.pending = framer.takeRemaining();
+      this.framer = null;
+      this.send({ type: 'auth.succeeded' });
+      return false;
+    }
+    return true;
+  }
+
+  private execute(command: ClientCommand): void {
+    switch (command.type) {
+      case 'ssl.reply':
+      case 'gss.reply':
+        this.socket.write(command.byte);
+        return;
+      case 'tls.acquireSlot':
+        return this.acquireHandshakeSlot();
+      case 'tls.start':
+        return this.startTls(command.requestClientCertificate, command.direct);
+      case 'auth.start':
+        return this.startAuthentication();
+      case 'pool.acquire':
+        return this.acquireServer();
+      case 'session.start':
+        return this.startSession();
+      case 'cancel.forward':
+        this.deps.metrics.connections.inc({ type: 'cancel' });
+        if (this.cancelKey) void this.deps.cancels.forward(this.cancelKey.processId, this.cancelKey.secretKey);
+        return;
+      case 'fatal':
+        this.deps.metrics.rejections.inc({ reason: command.failure.reason });
+        this.log.info({ reason: command.failure.reason, sqlstate: command.failure.sqlstate, user: this.startup?.user }, command.failure.message);
+        this.stopReading();
+        this.socket.end(encodeErrorResponse({ severity: 'FATAL', sqlstate: command.failure.sqlstate, message: command.failure.message }));
+        return;
+      case 'close':
+        if (command.failure) {
+          this.deps.metrics.rejections.inc({ reason: command.failure.reason });
+          this.log.info({ reason: command.failure.reason }, command.failure.message);
+        }
+        this.socket.destroy();
+        return;
+    }
+  }
+
+  private acquireHandshakeSlot(): void {
+    const slot = this.deps.limiter.acquire(this.loginDeadline);
+    if (slot === true) return queueMicrotask(() => this.send({ type: 'tls.slotGranted' }));
+    slot.then((granted) => this.send({ type: granted ? 'tls.slotGranted' : 'tls.slotDenied' }));
+  }
+
+  private startTls(requestCert: boolean, direct: boolean): void {
+    const material = this.deps.tls.current;
+    const raw = this.socket as Socket;
+    raw.off('data', this.onData);
+    raw.off('close', this.onClose);
+    raw.off('error', this.onError);
+    if (!material) return this.send({ type: 'tls.failed', reason: 'no TLS certificate loaded' });
+    // A direct-TLS ClientHello was already read: hand it back so the TLS layer reads it first.
+    if (direct && this.pending.length > 0) raw.unshift(this.pending);
+    this.pending = Buffer.alloc(0);
+    this.tlsStartedAt = performance.now();
+    const secure = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: material.context,
+      requestCert: requestCert,
+      // The machine judges the certificate (tls_mode, CA bundle) from what is reported below.
+      rejectUnauthorized: false,
+      ALPNProtocols: [POSTGRESQL_ALPN],
+    });
+    this.socket = secure;
+    let established = false;
+    secure.once('secure', () => {
+      established = true;
+      this.deps.metrics.clientTlsHandshakeDuration.observe((performance.now() - this.tlsStartedAt) / 1000);
+      this.deps.metrics.connections.inc({ type: 'tls' });
+      const cipher = secure.getCipher();
+      const peer = requestCert ? secure.getPeerCertificate() : null;
+      this.send({
+        type: 'tls.established',
+        protocol: secure.getProtocol() ?? 'unknown',
+        cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
+        alpnProtocol: typeof secure.alpnProtocol === 'string' ? secure.alpnProtocol : null,
+        authorized: secure.authorized,
+        authorizationError: secure.authorizationError
+          ? String(secure.authorizationError)
+          : peer && Object.keys(peer).length === 0
+            ? 'no client certificate presented'
+            : null,
+        peerCertificate: describePeerCertificate(peer),
+      });
+      this.listen(secure);
+      secure.resume();
+    });
+    secure.once('error', (err) => {
+      if (established) return;
+      this.deps.metrics.clientTlsHandshakeFailures.inc({ reason: 'handshake_error' });
+      this.send({ type: 'tls.failed', reason: err.message });
+    });
+    secure.once('close', () => {
+      if (!established) this.send({ type: 'socket.closed' });
+    });
+  }
+
+  private startAuthentication(): void {
+    const { user, database, negotiate } = this.startup!;
+    this.authenticator = new ClientAuthenticator(user, this.deps.userPassword(database, user));
+    this.framer = new MessageFramer({ maxMessageLength: MAX_AUTH_MESSAGE });
+    const opening = this.authenticator.start();
+    // We speak protocol 3.0: a client asking for 3.2 or _pq_ options is told so, then continues.
+    this.socket.write(negotiate ? Buffer.concat([negotiateProtocolVersion(negotiate.minor, negotiate.options), opening]) : opening);
+    queueMicrotask(() => this.pump());
+  }
+
+  private acquireServer(): void {
+    const { user, database, settings } = this.startup!;
+    this.pool = this.deps.pool(database, user);
+    this.pool.pool.acquire(settings).then(
+      (server) => {
+        if (this.host.actor.getSnapshot().status !== 'active') return this.pool!.pool.release(server, true);
+        this.server = server;
+        this.send({ type: 'pool.acquired', serverId: server.id });
+      },
+      (err: ProxyError) => this.send({ type: 'pool.failed', sqlstate: err.sqlstate ?? '08006', message: err.message }),
+    );
+  }
+
+  private startSession(): void {
+    clearTimeout(this.loginTimer);
+    const server = this.server!;
+    const { pool, mode } = this.pool!;
+    this.sessionKey = this.deps.cancels.register();
+    const welcome: Buffer[] = [];
+    for (const [name, value] of server.parameters) welcome.push(parameterStatus(name, value));
+    welcome.push(backendKeyData(this.sessionKey.processId, this.sessionKey.secretKey), readyForQuery('I'));
+    this.socket.write(Buffer.concat(welcome));
+    this.socket.off('data', this.onData);
+    this.socket.off('close', this.onClose);
+    this.socket.off('error', this.onError);
+    this.server = null;
+    const processId = this.sessionKey.processId;
+    this.relay = new Relay({
+      client: this.socket,
+      mode,
+      pool,
+      settings: this.startup!.settings,
+      logger: this.log,
+      onServer: (s) => this.deps.cancels.attach(processId, s),
+      onEnd: (end) =>
+        this.send(end.kind === 'client-closed' ? { type: 'socket.closed' } : { type: 'backend.lost', message: end.message }),
+    });
+    const early = this.pending;
+    this.pending = Buffer.alloc(0);
+    this.relay.start(server, early);
+  }
+
+  /** The machine reached a final state: release everything this connection holds. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.loginTimer);
+    if (this.server && this.pool) this.pool.pool.release(this.server, false);
+    if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
+    this.socket.on('error', () => {});
+    this.journal.end();
+    this.deps.onClosed();
+  }
+
+  private crash(err: unknown): void {
+    this.log.error({ err }, 'client-session machine crashed');
+    this.socket.destroy();
+    this.finish();
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * The server driver: opens backend sockets and runs the server-handshake machine over them.
+ * It reports socket and protocol facts as events and carries out the machine's commands; every
+ * server_tls_mode decision is the machine's.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { serverHandshakeMachine, SERVER_HANDSHAKE_VERSION, type ServerCommand, type ServerEvent } from '../../machines/server-handshake.js';
+import type { ServerFailure, ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
+import { encodeSslRequest, encodeStartupMessage, MessageFramer, parseBackendMessage, ProxyError, type SqlStateCode } from '../protocol/index.js';
+import type { JournalBook } from '../journal/journal.js';
+import type { Metrics } from '../observability/metrics.js';
+import { ServerConnection, type BackendKey } from '../pool/server-connection.js';
+import { hostnameError, serverTlsConnectOptions, type ServerTlsMaterial } from '../tls/server-tls.js';
+import { hostActor } from './actor-host.js';
+import { ServerAuthenticator } from './server-auth.js';
+
+export interface ServerConnectOptions {
+  id: string;
+  pool: string;
+  host: string;
+  port: number;
+  mode: ServerTlsMode;
+  negotiation: ServerTlsNegotiation;
+  /** Required for every mode but disable. */
+  tls: ServerTlsMaterial | null;
+  user: string;
+  password: string | null;
+  /** Sent in the StartupMessage (user and database included). */
+  startupParameters: Record<string, string>;
+  connectTimeoutMs: number;
+  logger: Logger;
+  metrics: Metrics;
+  journals: JournalBook;
+  onDestroy: (conn: ServerConnection) => void;
+}
+
+export function connectServer(opts: ServerConnectOptions): Promise<ServerConnection> {
+  return new ServerDriver(opts).result;
+}
+
+class ServerDriver {
+  readonly result: Promise<ServerConnection>;
+  private resolve!: (c: ServerConnection) => void;
+  private reject!: (e: Error) => void;
+  private socket: Socket | TLSSocket | null = null;
+  private framer = new MessageFramer();
+  private readonly parameters = new Map<string, string>();
+  private backendKey: BackendKey | null = null;
+  private tlsStartedAt = 0;
+  private tlsInfo: { protocol: string; cipher: string } | null = null;
+  private readonly auth: ServerAuthenticator;
+  private readonly timer: NodeJS.Timeout;
+  private readonly host;
+  private readonly journal;
+
+  constructor(private readonly opts: ServerConnectOptions) {
+    this.result = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.auth = new ServerAuthenticator(opts.user, opts.password);
+    const input = { mode: opts.mode, negotiation: opts.negotiation };
+    this.journal = opts.journals.open(opts.id, 'server-handshake', SERVER_HANDSHAKE_VERSION, input);
+    this.timer = setTimeout(() => this.send({ type: 'timer.expired', timer: 'connect' }), opts.connectTimeoutMs);
+    this.host = hostActor(serverHandshakeMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err));
+  }
+
+  private send(event: ServerEvent): void {
+    this.host.send(event);
+  }
+
+  private execute(command: ServerCommand): void {
+    switch (command.type) {
+      case 'connect':
+        return this.openSocket();
+      case 'reconnect':
+        this.detach();
+        this.socket?.destroy();
+        this.framer = new MessageFramer();
+        return this.openSocket();
+      case 'send.sslRequest':
+        return this.sendSslRequest();
+      case 'tls.start':
+        return this.startTls();
+      case 'send.startup':
+        this.socket!.write(encodeStartupMessage(this.opts.startupParameters));
+        return this.readMessages();
+      case 'auth.respond': {
+        const result = this.auth.respond(command.method);
+        if ('failure' in result) return this.send({ type: 'auth.failed', message: result.failure });
+        if (result.message) this.socket!.write(result.message);
+        return;
+      }
+      case 'fail':
+        return this.fail(command.failure);
+      case 'ready':
+        return this.finishReady();
+    }
+  }
+
+  private openSocket(): void {
+    const socket = netConnect({ host: this.opts.host, port: this.opts.port, noDelay: true });
+    this.socket = socket;
+    socket.once('connect', () => this.send({ type: 'socket.connected' }));
+    socket.once('error', (err) => {
+      if (socket.connecting) this.send({ type: 'socket.connectFailed', message: err.message });
+    });
+    socket.once('close', () => {
+      if (this.socket === socket) this.send({ type: 'socket.closed' });
+    });
+  }
+
+  private sendSslRequest(): void {
+    const socket = this.socket!;
+    socket.once('data', (chunk: Buffer) => {
+      // Stop reading at once: what follows 'S' is the TLS handshake, read by the TLS layer.
+      socket.pause();
+      const byte = String.fromCharCode(chunk[0]);
+      const reply = byte === 'S' || byte === 'N' || byte === 'E' ? byte : 'other';
+      // After 'N' the server may legitimately send nothing else; anything after 'S' is injected.
+      if (reply === 'N' && chunk.length > 1) this.framer.push(chunk.subarray(1));
+      this.send({ type: 'backend.sslReply', reply, trailingBytes: reply === 'N' ? 0 : chunk.length - 1 });
+    });
+    socket.write(encodeSslRequest());
+  }
+
+  private startTls(): void {
+    const material = this.opts.tls;
+    if (!material) return this.send({ type: 'tls.failed', reason: 'no TLS material configured for this pool' });
+    const plain = this.socket as Socket;
+    plain.removeAllListeners('close');
+    this.tlsStartedAt = performance.now();
+    const secure = tlsConnect({ socket: plain, ...serverTlsConnectOptions(material, this.opts.host) });
+    this.socket = secure;
+    secure.once('secureConnect', () => {
+      this.opts.metrics.serverTlsHandshakeDuration.observe({ pool: this.opts.pool }, (performance.now() - this.tlsStartedAt) / 1000);
+      const cipher = secure.getCipher();
+      this.tlsInfo = { protocol: secure.getProtocol() ?? 'unknown', cipher: cipher?.standardName ?? cipher?.name ?? 'unknown' };
+      this.send({
+        type: 'tls.established',
+        protocol: this.tlsInfo.protocol,
+        cipher: this.tlsInfo.cipher,
+        authorized: secure.authorized,
+        authorizationError: secure.authorizationError ? String(secure.authorizationError) : null,
+        hostnameError: hostnameError(this.opts.host, secure.getPeerCertificate()),
+      });
+    });
+    secure.once('error', (err) => {
+      if (this.host.actor.getSnapshot().matches({ negotiating: 'tls-handshaking' })) this.send({ type: 'tls.failed', reason: err.message });
+    });
+    secure.once('close', () => {
+      if (this.socket === secure) this.send({ type: 'socket.closed' });
+    });
+  }
+
+  private readMessages(): void {
+    const socket = this.socket!;
+    socket.on('data', (chunk: Buffer) => this.onMessages(chunk));
+    socket.resume();
+    if (this.framer.buffered > 0) this.onMessages(Buffer.alloc(0));
+  }
+
+  private onMessages(chunk: Buffer): void {
+    try {
+      if (chunk.length > 0) this.framer.push(chunk);
+      for (let m = this.framer.next(); m; m = this.framer.next()) {
+        if (this.host.actor.getSnapshot().status !== 'active') return;
+        this.onBackendMessage(m.type, m.body);
+      }
+    } catch (err) {
+      this.send({ type: 'backend.protocolViolation', message: (err as Error).message });
+    }
+  }
+
+  private onBackendMessage(type: number, body: Buffer): void {
+    const msg = parseBackendMessage(type, body);
+    switch (msg.type) {
+      case 'authenticationOk':
+        return this.send({ type: 'backend.authOk' });
+      case 'authenticationCleartextPassword':
+        return this.send({ type: 'backend.authRequest', method: 'cleartext', detail: 'password' });
+      case 'authenticationMD5Password':
+        this.auth.md5Salt = Buffer.from(msg.salt);
+        return this.send({ type: 'backend.authRequest', method: 'md5', detail: 'md5' });
+      case 'authenticationSASL':
+        return msg.mechanisms.includes('SCRAM-SHA-256')
+          ? this.send({ type: 'backend.authRequest', method: 'scram-sha-256', detail: msg.mechanisms.join(', ') })
+          : this.send({ type: 'backend.authRequest', method: 'unsupported', detail: `SASL ${msg.mechanisms.join(', ')}` });
+      case 'authenticationSASLContinue':
+      case 'authenticationSASLFinal': {
+        const result = this.auth.continueSasl(msg.type, msg.data);
+        if ('failure' in result) return this.send({ type: 'auth.failed', message: result.failure });
+        if (result.message) this.socket!.write(result.message);
+        return;
+      }
+      case 'authenticationUnsupported':
+        return this.send({ type: 'backend.authRequest', method: 'unsupported', detail: `authentication request ${msg.code}` });
+      case 'parameterStatus':
+        this.parameters.set(msg.name, msg.value);
+        return;
+      case 'backendKeyData':
+        this.backendKey = { processId: msg.processId, secretKey: Buffer.from(msg.secretKey) };
+        return;
+      case 'readyForQuery':
+        return this.send({ type: 'backend.ready' });
+      case 'errorResponse':
+        return this.send({ type: 'backend.error', sqlstate: msg.fields.code, message: msg.fields.message });
+      case 'noticeResponse':
+      case 'negotiateProtocolVersion':
+        return;
+      default:
+        return this.send({ type: 'backend.protocolViolation', message: `unexpected message type ${String.fromCharCode(type)} during startup` });
+    }
+  }
+
+  private detach(): void {
+    const s = this.socket;
+    if (!s) return;
+    s.removeAllListeners('data');
+    s.removeAllListeners('close');
+    s.removeAllListeners('secureConnect');
+    s.on('error', () => {});
+  }
+
+  private finishReady(): void {
+    clearTimeout(this.timer);
+    const socket = this.socket!;
+    this.detach();
+    socket.pause();
+    if (this.framer.buffered > 0) {
+      return this.fail({ reason: 'protocol_violation', sqlstate: '08P01', message: 'server sent data after ReadyForQuery during startup', tlsError: false });
+    }
+    socket.removeAllListeners('error');
+    this.journal.end();
+    const conn = new ServerConnection(this.opts.id, this.opts.pool, { host: this.opts.host, port: this.opts.port }, socket, this.tlsInfo, this.parameters, this.backendKey, this.opts.onDestroy);
+    this.resolve(conn);
+  }
+
+  private fail(failure: ServerFailure): void {
+    clearTimeout(this.timer);
+    const { pool, host, port, mode } = this.opts;
+    if (failure.tlsError) this.opts.metrics.serverTlsHandshakeErrors.inc({ pool });
+    this.opts.metrics.serverConnectFailures.inc({ pool, reason: failure.reason });
+    this.opts.logger.warn({ pool, host, port, mode, reason: failure.reason, sqlstate: failure.sqlstate }, `backend connection failed: ${failure.message}`);
+    this.detach();
+    this.socket?.destroy();
+    this.journal.end();
+    this.reject(new ProxyError(`server.${failure.reason}`, failure.sqlstate as SqlStateCode, failure.message));
+  }
+
+  private crash(err: unknown): void {
+    this.opts.logger.error({ err }, 'server-handshake machine crashed');
+    this.fail({ reason: 'internal_error', sqlstate: 'XX000', message: 'internal error while connecting to the server', tlsError: false });
+  }
+}
+

@@ -1,0 +1,74 @@
+/**
+ * Prometheus metrics. Names are PgDoorman's where it has them, so existing dashboards and alert
+ * rules keep working; gatehouse's additions are prefixed gatehouse_.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly serverTlsConnections = new Gauge({
+    name: 'pg_doorman_server_tls_connections',
+    help: 'Number of open TLS connections to PostgreSQL.',
+    labelNames: ['pool'] as const,
+    registers: [this.registry],
+  });
+  readonly serverTlsHandshakeDuration = new Histogram({
+    name: 'pg_doorman_server_tls_handshake_duration_seconds',
+    help: 'Duration of successful TLS handshakes with PostgreSQL.',
+    labelNames: ['pool'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly serverTlsHandshakeErrors = new Counter({
+    name: 'pg_doorman_server_tls_handshake_errors_total',
+    help: 'Failed TLS attempts with PostgreSQL (handshake failures, verification failures, N under require or stronger).',
+    labelNames: ['pool'] as const,
+    registers: [this.registry],
+  });
+  readonly connections = new Counter({
+    name: 'pg_doorman_connections_total',
+    help: 'Client connections by type: plain, tls (completed handshakes), cancel, total.',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: 'pg_doorman_listener_rejections_total',
+    help: 'Clients refused before authentication completed, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly clientTlsHandshakeDuration = new Histogram({
+    name: 'gatehouse_client_tls_handshake_duration_seconds',
+    help: 'Duration of successful client TLS handshakes.',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly clientTlsHandshakeFailures = new Counter({
+    name: 'gatehouse_client_tls_handshake_failures_total',
+    help: 'Client TLS handshakes that failed, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly serverConnectFailures = new Counter({
+    name: 'gatehouse_server_connect_failures_total',
+    help: 'Backend connection attempts that failed, by pool and reason.',
+    labelNames: ['pool', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsReloadFailures = new Counter({
+    name: 'gatehouse_tls_reload_failures_total',
+    help: 'SIGHUP reloads of TLS material that failed (the previous material stays in use), by side.',
+    labelNames: ['side'] as const,
+    registers: [this.registry],
+  });
+  readonly clientsActive = new Gauge({
+    name: 'gatehouse_clients',
+    help: 'Client connections currently open.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,38 @@
+/** The web listener: GET /metrics serves the Prometheus registry. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { WebConfig } from '../config/types.js';
+import type { Metrics } from './metrics.js';
+
+export interface WebServer {
+  address: AddressInfo;
+  close(): Promise<void>;
+}
+
+export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger): Promise<WebServer> {
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
+      metrics.registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(body);
+        },
+        (err: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics collection failed: ${err.message}\n`);
+        },
+      );
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  logger.info({ host: address.address, port: address.port }, 'web listener serving /metrics');
+  return { address, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}

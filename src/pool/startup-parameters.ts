@@ -1,0 +1,57 @@
+/**
+ * Client startup parameters on pooled server connections. A server connection remembers the
+ * parameter values it was started or SET with; before a client is attached, the values that
+ * differ are applied with SET so every client sees the session it asked for.
+ */
+import { ProxyError, SqlState } from '../protocol/index.js';
+
+/** Startup keys that are not session settings. */
+const NOT_SETTINGS = new Set(['user', 'database', 'replication', 'options']);
+
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * The settings a client asked for: its startup parameters plus `-c name=value` / `--name=value`
+ * pairs from `options`. Anything else in `options` cannot be honoured on a shared connection.
+ */
+export function clientSettings(parameters: Record<string, string>): Map<string, string> {
+  const settings = new Map<string, string>();
+  for (const [name, value] of Object.entries(parameters)) {
+    if (!NOT_SETTINGS.has(name)) settings.set(name, value);
+  }
+  const options = parameters.options?.trim();
+  if (options) {
+    const tokens = options.split(/\s+/);
+    for (let i = 0; i < tokens.length; i++) {
+      const token = tokens[i];
+      let pair: string | undefined;
+      if (token === '-c') pair = tokens[++i];
+      else if (token.startsWith('-c')) pair = token.slice(2);
+      else if (token.startsWith('--')) pair = token.slice(2);
+      const eq = pair?.indexOf('=') ?? -1;
+      if (!pair || eq <= 0) {
+        throw new ProxyError('startup.unsupported_options', SqlState.FEATURE_NOT_SUPPORTED, `unsupported startup parameter in options: ${token}`);
+      }
+      settings.set(pair.slice(0, eq).replace(/-/g, '_'), pair.slice(eq + 1));
+    }
+  }
+  return settings;
+}
+
+/** The SET statements that bring a server connection's settings to what the client asked for ('' when none). */
+export function settingsDiff(current: Map<string, string>, wanted: Map<string, string>): { sql: string; changed: Map<string, string> } {
+  const changed = new Map<string, string>();
+  const statements: string[] = [];
+  for (const [name, value] of wanted) {
+    if (current.get(name) === value) continue;
+    changed.set(name, value);
+    statements.push(`SET ${quoteIdentifier(name)} TO ${quoteLiteral(value)}`);
+  }
+  return { sql: statements.join('; '), changed };
+}

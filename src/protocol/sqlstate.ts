@@ -1,0 +1,22 @@
+/**
+ * SQLSTATE codes gatehouse reports to clients. Every value is a real PostgreSQL error code
+ * (see PostgreSQL's errcodes.txt); clients and drivers branch on them, so never invent one.
+ */
+export const SqlState = {
+  PROTOCOL_VIOLATION: '08P01',
+  CONNECTION_EXCEPTION: '08000',
+  CONNECTION_FAILURE: '08006',
+  SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION: '08001',
+  INVALID_AUTHORIZATION_SPECIFICATION: '28000',
+  INVALID_PASSWORD: '28P01',
+  INVALID_CATALOG_NAME: '3D000',
+  TOO_MANY_CONNECTIONS: '53300',
+  CANNOT_CONNECT_NOW: '57P03',
+  ADMIN_SHUTDOWN: '57P01',
+  QUERY_CANCELED: '57014',
+  FEATURE_NOT_SUPPORTED: '0A000',
+  INTERNAL_ERROR: 'XX000',
+  CONFIGURATION_LIMIT_EXCEEDED: '53400',
+} as const;
+
+export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];

@@ -1,0 +1,191 @@
+/**
+ * The running proxy: listener, pools, TLS material, cancel routing and the web endpoint, built
+ * from one validated Config. `gatehouse run` creates one; tests create as many as they like.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
+import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.js';
+import { ClientDriver } from '../driver/client-driver.js';
+import { connectServer } from '../driver/server-driver.js';
+import { JournalBook } from '../journal/journal.js';
+import { Metrics } from '../observability/metrics.js';
+import { startWebServer, type WebServer } from '../observability/web.js';
+import { ServerPool } from '../pool/pool.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import { ClientTlsProvider } from '../tls/client-tls.js';
+import { HandshakeLimiter } from '../tls/handshake-limiter.js';
+import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
+import { CancelRegistry } from './cancel-registry.js';
+
+interface PoolEntry {
+  pool: ServerPool;
+  mode: PoolMode;
+  stored: StoredPassword;
+}
+
+/** Connections whose journals are kept after they end (general.journal_size in a later version). */
+const JOURNALS_KEPT = 1000;
+
+export class Gateway {
+  readonly metrics = new Metrics();
+  readonly journals = new JournalBook(JOURNALS_KEPT);
+  private readonly clientTls: ClientTlsProvider;
+  private readonly serverTls = new Map<string, ServerTlsMaterial | null>();
+  private readonly pools = new Map<string, PoolEntry>();
+  private readonly limiter: HandshakeLimiter;
+  private readonly cancels: CancelRegistry;
+  private readonly clients = new Set<Socket>();
+  private readonly listener: Server;
+  private web: WebServer | null = null;
+  private reaper: NodeJS.Timeout | null = null;
+  private nextId = 0;
+
+  constructor(
+    readonly config: Config,
+    private readonly logger: Logger,
+  ) {
+    const g = config.general;
+    this.clientTls = new ClientTlsProvider(g.tls_mode, g);
+    this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
+    this.cancels = new CancelRegistry(logger);
+    for (const pool of Object.values(config.pools)) {
+      this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
+      for (const user of pool.users) this.pools.set(poolKey(pool.name, user.username), this.createPool(pool, user));
+    }
+    this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  private createPool(pool: PoolConfig, user: UserConfig): PoolEntry {
+    const g = this.config.general;
+    const tlsGauge = this.metrics.serverTlsConnections;
+    const serverPool: ServerPool = new ServerPool({
+      name: pool.name,
+      user: user.username,
+      size: user.pool_size,
+      queryWaitTimeoutMs: g.query_wait_timeout,
+      idleTimeoutMs: g.idle_timeout,
+      serverLifetimeMs: g.server_lifetime,
+      logger: this.logger,
+      connect: async (settings) => {
+        const conn = await connectServer({
+          id: `s${++this.nextId}`,
+          pool: pool.name,
+          host: pool.server_host,
+          port: pool.server_port,
+          mode: pool.server_tls.mode,
+          negotiation: 'postgres',
+          tls: this.serverTls.get(pool.name) ?? null,
+          user: user.server_username,
+          password: user.server_password,
+          startupParameters: { ...Object.fromEntries(settings), user: user.server_username, database: pool.server_database },
+          connectTimeoutMs: g.connect_timeout,
+          logger: this.logger.child({ pool: pool.name }),
+          metrics: this.metrics,
+          journals: this.journals,
+          onDestroy: (c: ServerConnection) => {
+            if (c.tls) tlsGauge.dec({ pool: pool.name });
+            serverPool.forget(c);
+          },
+        });
+        if (conn.tls) tlsGauge.inc({ pool: pool.name });
+        return conn;
+      },
+    });
+    return { pool: serverPool, mode: pool.pool_mode, stored: parseStoredPassword(user.password) };
+  }
+
+  private accept(socket: Socket): void {
+    const id = `c${++this.nextId}`;
+    const overCapacity = this.clients.size >= this.config.general.max_connections;
+    this.clients.add(socket);
+    this.metrics.clientsActive.set(this.clients.size);
+    new ClientDriver(socket, {
+      id,
+      logger: this.logger.child({ conn: id, peer: `${socket.remoteAddress}:${socket.remotePort}` }),
+      metrics: this.metrics,
+      journals: this.journals,
+      tls: this.clientTls,
+      limiter: this.limiter,
+      cancels: this.cancels,
+      loginTimeoutMs: this.config.general.client_login_timeout,
+      overCapacity,
+      databaseExists: (database) => database in this.config.pools,
+      userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
+      pool: (database, user) => this.pools.get(poolKey(database, user))!,
+      onClosed: () => {
+        this.clients.delete(socket);
+        this.metrics.clientsActive.set(this.clients.size);
+      },
+    });
+  }
+
+  /**
+   * SIGHUP: re-read the TLS files of both sides. New handshakes use the new material; established
+   * connections keep theirs. A side whose files fail to load keeps its previous material.
+   */
+  reloadTls(): { failures: string[] } {
+    const failures: string[] = [];
+    const attempt = (side: 'client' | 'server', what: string, load: () => void) => {
+      try {
+        load();
+        this.logger.info({ side, what }, 'TLS material reloaded');
+      } catch (err) {
+        failures.push(`${what}: ${(err as Error).message}`);
+        this.metrics.tlsReloadFailures.inc({ side });
+        this.logger.error({ side, what, err: (err as Error).message }, 'TLS reload failed; keeping the previous material');
+      }
+    };
+    if (this.clientTls.available) attempt('client', 'general.tls_*', () => this.clientTls.reload());
+    for (const pool of Object.values(this.config.pools)) {
+      if (pool.server_tls.mode === 'disable') continue;
+      attempt('server', `pools.${pool.name}.server_tls_*`, () => this.serverTls.set(pool.name, loadServerTls(pool.server_tls)));
+    }
+    return { failures };
+  }
+
+  /** Start listening (port 0 picks a free port); returns the bound address. */
+  async listen(): Promise<AddressInfo> {
+    const { host, port } = this.config.general;
+    await new Promise<void>((resolve, reject) => {
+      this.listener.once('error', reject);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', reject);
+        resolve();
+      });
+    });
+    if (this.config.web.enabled) this.web = await startWebServer(this.config.web, this.metrics, this.logger);
+    this.reaper = setInterval(() => {
+      for (const entry of this.pools.values()) entry.pool.reap();
+    }, 1000);
+    this.reaper.unref();
+    const address = this.listener.address() as AddressInfo;
+    this.logger.info({ host: address.address, port: address.port, tls_mode: this.config.general.tls_mode }, 'gatehouse listening');
+    return address;
+  }
+
+  get webAddress(): AddressInfo | null {
+    return this.web?.address ?? null;
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Stop accepting, let clients finish for up to shutdown_timeout, then close everything. */
+  async close(): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    for (const entry of this.pools.values()) entry.pool.close();
+    const deadline = Date.now() + this.config.general.shutdown_timeout;
+    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const socket of this.clients) socket.destroy();
+    for (const entry of this.pools.values()) entry.pool.closeAll();
+    await stopped;
+    await this.web?.close();
+  }
+}
+
+function poolKey(database: string, user: string): string {
+  return `${database}\u0000${user}`;
+}

@@ -1,0 +1,298 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { configWarnings, loadConfig, parseConfig, type Config } from '../../../src/config/index.js';
+import { FILE, ONE_POOL } from './expect-problems.js';
+import { makeCertAndKey, tempDir, type TempDir } from './pem-helper.js';
+
+const parse = (text: string): Config => parseConfig(text, FILE, { checkFiles: false });
+const SCRAM = `SCRAM-SHA-256$4096:${Buffer.from('salt-salt-salt!!').toString('base64')}$${Buffer.alloc(32, 1).toString('base64')}:${Buffer.alloc(32, 2).toString('base64')}`;
+const MD5 = `md5${'a1b2c3d4'.repeat(4)}`;
+
+describe('defaults', () => {
+  test('fills every general, web, pool and user default', () => {
+    const config = parse(ONE_POOL);
+    expect(config.file).toBe(FILE);
+    expect(config.general).toEqual({
+      host: '0.0.0.0',
+      port: 6432,
+      tls_mode: 'allow',
+      tls_certificate: null,
+      tls_private_key: null,
+      tls_ca_cert: null,
+      tls_rate_limit_per_second: 0,
+      server_tls_mode: 'allow',
+      server_tls_ca_cert: null,
+      server_tls_certificate: null,
+      server_tls_private_key: null,
+      connect_timeout: 3_000,
+      query_wait_timeout: 5_000,
+      idle_timeout: 600_000,
+      server_lifetime: 1_200_000,
+      shutdown_timeout: 10_000,
+      client_login_timeout: 60_000,
+      max_connections: 8192,
+      log_level: 'info',
+    });
+    expect(config.web).toEqual({ enabled: false, host: '0.0.0.0', port: 9127 });
+    expect(config.pools.app).toEqual({
+      name: 'app',
+      server_host: '127.0.0.1',
+      server_port: 5432,
+      server_database: 'app',
+      pool_mode: 'transaction',
+      users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret' }],
+      server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null },
+    });
+  });
+
+  test('treats an empty YAML value as not set', () => {
+    const config = parse(`general:\n  port:\n  tls_certificate:\nweb:\n${ONE_POOL}`);
+    expect(config.general.port).toBe(6432);
+    expect(config.general.tls_certificate).toBeNull();
+    expect(config.web.port).toBe(9127);
+  });
+
+  test('uses a plaintext password as the server password, but never a hash', () => {
+    const config = parse(`pools:
+  app:
+    users:
+      - { username: plain, password: pw }
+      - { username: scram, password: "${SCRAM}" }
+      - { username: md5, password: ${MD5} }
+      - { username: mapped, password: "${SCRAM}", server_username: pg_mapped, server_password: real }
+`);
+    const [plain, scram, md5, mapped] = config.pools.app.users;
+    expect(plain.server_password).toBe('pw');
+    expect(scram.server_password).toBeNull();
+    expect(md5.server_password).toBeNull();
+    expect(mapped).toMatchObject({ server_username: 'pg_mapped', server_password: 'real', password: SCRAM });
+  });
+});
+
+describe('durations in the file', () => {
+  test('reads milliseconds and strings with units', () => {
+    const config = parse(`general:
+  connect_timeout: 250ms
+  query_wait_timeout: 1.5s
+  idle_timeout: 5m
+  server_lifetime: 1h
+  shutdown_timeout: 2500
+  client_login_timeout: "1d"
+${ONE_POOL}`);
+    expect(config.general).toMatchObject({
+      connect_timeout: 250,
+      query_wait_timeout: 1_500,
+      idle_timeout: 300_000,
+      server_lifetime: 3_600_000,
+      shutdown_timeout: 2_500,
+      client_login_timeout: 86_400_000,
+    });
+  });
+});
+
+describe('web section', () => {
+  test('accepts PgDoorman\'s old section name prometheus for web', () => {
+    const config = parse(`prometheus:\n  enabled: true\n  port: 9999\n${ONE_POOL}`);
+    expect(config.web).toEqual({ enabled: true, host: '0.0.0.0', port: 9999 });
+  });
+
+  test('reads web', () => {
+    expect(parse(`web:\n  enabled: true\n  host: 127.0.0.1\n${ONE_POOL}`).web).toEqual({ enabled: true, host: '127.0.0.1', port: 9127 });
+  });
+});
+
+describe('file paths', () => {
+  test('resolves relative paths against the configuration file\'s directory and keeps absolute ones', () => {
+    const config = parseConfig(
+      `general:\n  tls_certificate: tls/server.crt\n  tls_private_key: /keys/server.key\n  server_tls_ca_cert: ../ca.pem\n${ONE_POOL}`,
+      '/srv/gh/conf/gh.yaml',
+      { checkFiles: false },
+    );
+    expect(config.general.tls_certificate).toBe('/srv/gh/conf/tls/server.crt');
+    expect(config.general.tls_private_key).toBe('/keys/server.key');
+    expect(config.general.server_tls_ca_cert).toBe('/srv/gh/ca.pem');
+    expect(config.pools.app.server_tls.ca_cert).toBe('/srv/gh/ca.pem');
+  });
+
+  test('resolves against baseDir when one is given', () => {
+    const config = parseConfig(`general:\n  server_tls_ca_cert: ca.pem\n${ONE_POOL}`, 'inline', { baseDir: '/opt/base', checkFiles: false });
+    expect(config.general.server_tls_ca_cert).toBe('/opt/base/ca.pem');
+  });
+});
+
+describe('per-pool server TLS', () => {
+  test('overrides general settings field by field', () => {
+    const config = parse(`general:
+  server_tls_mode: require
+  server_tls_ca_cert: /tls/ca.pem
+  server_tls_certificate: /tls/client.crt
+  server_tls_private_key: /tls/client.key
+pools:
+  inherits:
+    users: [{ username: a, password: x }]
+  strict:
+    server_tls_mode: Verify-Full
+    server_tls_ca_cert: strict-ca.pem
+    users: [{ username: a, password: x }]
+  own_identity:
+    server_tls_certificate: /tls/other.crt
+    server_tls_private_key: /tls/other.key
+    users: [{ username: a, password: x }]
+`);
+    expect(config.pools.inherits.server_tls).toEqual({ mode: 'require', ca_cert: '/tls/ca.pem', certificate: '/tls/client.crt', private_key: '/tls/client.key' });
+    expect(config.pools.strict.server_tls).toEqual({ mode: 'verify-full', ca_cert: '/etc/gatehouse/strict-ca.pem', certificate: '/tls/client.crt', private_key: '/tls/client.key' });
+    expect(config.pools.own_identity.server_tls).toEqual({ mode: 'require', ca_cert: '/tls/ca.pem', certificate: '/tls/other.crt', private_key: '/tls/other.key' });
+  });
+});
+
+describe('PgDoorman compatibility', () => {
+  test('loads PgDoorman-only settings, lists them as ignored and warns about them', () => {
+    const config = parse(`general:
+  admin_username: admin
+  admin_password: admin
+  worker_threads: 4
+  tls_mode: disable
+  tls_certificate: s.crt
+  tls_private_key: s.key
+web:
+  ui: true
+talos:
+  keys: []
+pools:
+  app:
+    max_db_connections: 10
+    users:
+      - { username: a, password: x, min_pool_size: 2 }
+`);
+    expect(config.ignoredKeys).toEqual([
+      'talos',
+      'general.admin_username',
+      'general.admin_password',
+      'general.worker_threads',
+      'web.ui',
+      'pools.app.max_db_connections',
+      'pools.app.users[0].min_pool_size',
+    ]);
+    const warnings = configWarnings(config);
+    expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse`);
+    expect(warnings).toContain(`${FILE}: general.tls_certificate: ignored because general.tls_mode is disable`);
+    expect(warnings.join('\n')).not.toContain('admin_password: admin');
+  });
+
+  test('suggests a PgDoorman key for a near miss', () => {
+    expect(() => parse(`general:\n  worker_thread: 4\n${ONE_POOL}`)).toThrow('general.worker_thread: unknown key (did you mean worker_threads?)');
+  });
+});
+
+describe('a full example', () => {
+  let dir: TempDir;
+  beforeAll(() => {
+    const server = makeCertAndKey('gatehouse.test');
+    const clientCa = makeCertAndKey('client-ca');
+    const pgCa = makeCertAndKey('pg-ca');
+    const pgClient = makeCertAndKey('gatehouse-client', 'rsa-traditional');
+    dir = tempDir();
+    dir.write('tls/server.crt', server.certPem);
+    dir.write('tls/server.key', server.keyPem);
+    dir.write('tls/client_ca.pem', clientCa.certPem);
+    dir.write('tls/pg_ca_bundle.pem', pgCa.certPem + clientCa.certPem);
+    dir.write('tls/pg_client.crt', pgClient.certPem);
+    dir.write('tls/pg_client.key', pgClient.keyPem);
+    dir.write(
+      'gatehouse.yaml',
+      `# gatehouse configuration
+general:
+  host: 127.0.0.1
+  port: 6433
+  tls_mode: verify-full
+  tls_certificate: tls/server.crt
+  tls_private_key: tls/server.key
+  tls_ca_cert: tls/client_ca.pem
+  tls_rate_limit_per_second: 100
+  server_tls_mode: prefer
+  connect_timeout: 2s
+  idle_timeout: 10m
+  max_connections: 500
+  log_level: debug
+web:
+  enabled: true
+  port: 9200
+pools:
+  app:
+    server_host: db.internal
+    server_port: 5433
+    server_database: app_production
+    pool_mode: session
+    server_tls_mode: verify-full
+    server_tls_ca_cert: tls/pg_ca_bundle.pem
+    server_tls_certificate: tls/pg_client.crt
+    server_tls_private_key: tls/pg_client.key
+    users:
+      - username: app
+        password: "${SCRAM}"
+        pool_size: 20
+        server_password: app-db-password
+      - username: reporter
+        password: ${MD5}
+  analytics:
+    users:
+      - username: analyst
+        password: analyst-password
+        server_username: pg_analyst
+`,
+    );
+  });
+  afterAll(() => dir.remove());
+
+  test('loads with every value in place and every file checked', () => {
+    const config = loadConfig(dir.path('gatehouse.yaml'));
+    expect(config.file).toBe(dir.path('gatehouse.yaml'));
+    expect(config.general).toMatchObject({
+      host: '127.0.0.1',
+      port: 6433,
+      tls_mode: 'verify-full',
+      tls_certificate: dir.path('tls/server.crt'),
+      tls_private_key: dir.path('tls/server.key'),
+      tls_ca_cert: dir.path('tls/client_ca.pem'),
+      tls_rate_limit_per_second: 100,
+      server_tls_mode: 'prefer',
+      connect_timeout: 2_000,
+      idle_timeout: 600_000,
+      max_connections: 500,
+      log_level: 'debug',
+    });
+    expect(config.web).toEqual({ enabled: true, host: '0.0.0.0', port: 9200 });
+    expect(Object.keys(config.pools)).toEqual(['app', 'analytics']);
+    expect(config.pools.app).toMatchObject({
+      server_host: 'db.internal',
+      server_port: 5433,
+      server_database: 'app_production',
+      pool_mode: 'session',
+      server_tls: {
+        mode: 'verify-full',
+        ca_cert: dir.path('tls/pg_ca_bundle.pem'),
+        certificate: dir.path('tls/pg_client.crt'),
+        private_key: dir.path('tls/pg_client.key'),
+      },
+    });
+    expect(config.pools.app.users).toEqual([
+      { username: 'app', password: SCRAM, pool_size: 20, server_username: 'app', server_password: 'app-db-password' },
+      { username: 'reporter', password: MD5, pool_size: 40, server_username: 'reporter', server_password: null },
+    ]);
+    expect(config.pools.analytics.users[0]).toEqual({
+      username: 'analyst',
+      password: 'analyst-password',
+      pool_size: 40,
+      server_username: 'pg_analyst',
+      server_password: 'analyst-password',
+    });
+    expect(config.pools.analytics.server_tls).toEqual({ mode: 'prefer', ca_cert: null, certificate: null, private_key: null });
+    expect(config.ignoredKeys).toEqual([]);
+    expect(configWarnings(config)).toEqual([]);
+  });
+});
+
+describe('loadConfig', () => {
+  test('names the file when it cannot be read', () => {
+    expect(() => loadConfig('/nonexistent/gatehouse.yaml')).toThrow('/nonexistent/gatehouse.yaml: cannot read the configuration file: no such file');
+  });
+});
