@@ -33,6 +33,7 @@ import type { ClientTlsProvider } from '../tls/client-tls.js';
 import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { hostActor, type ActorHost } from './actor-host.js';
 import { ClientAuthenticator } from './client-auth.js';
+import { realTimers, type Timers } from './timers.js';
 
 /** Largest message accepted while authenticating (SCRAM messages are a few hundred bytes). */
 const MAX_AUTH_MESSAGE = 8192;
@@ -50,8 +51,9 @@ export interface ClientDriverDeps {
   databaseExists(database: string): boolean;
   /** The configured password of a user, or null when the pool has no such user. */
   userPassword(database: string, user: string): StoredPassword | null;
-  pool(database: string, user: string): { pool: ServerPool; mode: PoolMode };
+  pool(database: string, user: string): { pool: Pick<ServerPool, 'acquire' | 'release'>; mode: PoolMode };
   onClosed(): void;
+  timers?: Timers;
 }
 
 interface Startup {
@@ -73,9 +75,10 @@ export class ClientDriver {
   private cancelKey: { processId: number; secretKey: Buffer } | null = null;
   private sessionKey: { processId: number; secretKey: Buffer } | null = null;
   private server: ServerConnection | null = null;
-  private pool: { pool: ServerPool; mode: PoolMode } | null = null;
+  private pool: { pool: Pick<ServerPool, 'acquire' | 'release'>; mode: PoolMode } | null = null;
   private relay: Relay | null = null;
-  private readonly loginTimer: NodeJS.Timeout;
+  private readonly timers: Timers;
+  private readonly loginTimer: unknown;
   private readonly loginDeadline: number;
   private tlsStartedAt = 0;
   private finished = false;
@@ -91,7 +94,8 @@ export class ClientDriver {
     const input = { tlsMode: deps.tls.mode, tlsAvailable: deps.tls.available, overCapacity: deps.overCapacity };
     this.journal = deps.journals.open(deps.id, 'client-session', CLIENT_SESSION_VERSION, input);
     this.loginDeadline = performance.now() + deps.loginTimeoutMs;
-    this.loginTimer = setTimeout(() => this.send({ type: 'timer.expired', timer: 'login' }), deps.loginTimeoutMs);
+    this.timers = deps.timers ?? realTimers;
+    this.loginTimer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'login' }), deps.loginTimeoutMs);
     this.host = hostActor(clientSessionMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err));
     this.host.actor.subscribe({ complete: () => this.finish() });
     deps.metrics.connections.inc({ type: 'total' });
@@ -349,7 +353,7 @@ export class ClientDriver {
   }
 
   private startSession(): void {
-    clearTimeout(this.loginTimer);
+    this.timers.clear(this.loginTimer);
     const server = this.server!;
     const { pool, mode } = this.pool!;
     this.sessionKey = this.deps.cancels.register();
@@ -381,7 +385,7 @@ export class ClientDriver {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.loginTimer);
+    this.timers.clear(this.loginTimer);
     if (this.server && this.pool) this.pool.pool.release(this.server, false);
     if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();

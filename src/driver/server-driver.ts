@@ -15,6 +15,7 @@ import { ServerConnection, type BackendKey } from '../pool/server-connection.js'
 import { hostnameError, serverTlsConnectOptions, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { hostActor } from './actor-host.js';
 import { ServerAuthenticator } from './server-auth.js';
+import { realTimers, type Timers } from './timers.js';
 
 export interface ServerConnectOptions {
   id: string;
@@ -34,6 +35,7 @@ export interface ServerConnectOptions {
   metrics: Metrics;
   journals: JournalBook;
   onDestroy: (conn: ServerConnection) => void;
+  timers?: Timers;
 }
 
 export function connectServer(opts: ServerConnectOptions): Promise<ServerConnection> {
@@ -51,7 +53,8 @@ class ServerDriver {
   private tlsStartedAt = 0;
   private tlsInfo: { protocol: string; cipher: string } | null = null;
   private readonly auth: ServerAuthenticator;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timers: Timers;
+  private readonly timer: unknown;
   private readonly host;
   private readonly journal;
 
@@ -63,7 +66,8 @@ class ServerDriver {
     this.auth = new ServerAuthenticator(opts.user, opts.password);
     const input = { mode: opts.mode, negotiation: opts.negotiation };
     this.journal = opts.journals.open(opts.id, 'server-handshake', SERVER_HANDSHAKE_VERSION, input);
-    this.timer = setTimeout(() => this.send({ type: 'timer.expired', timer: 'connect' }), opts.connectTimeoutMs);
+    this.timers = opts.timers ?? realTimers;
+    this.timer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'connect' }), opts.connectTimeoutMs);
     this.host = hostActor(serverHandshakeMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err));
   }
 
@@ -225,7 +229,7 @@ class ServerDriver {
   }
 
   private finishReady(): void {
-    clearTimeout(this.timer);
+    this.timers.clear(this.timer);
     const socket = this.socket!;
     this.detach();
     socket.pause();
@@ -239,7 +243,7 @@ class ServerDriver {
   }
 
   private fail(failure: ServerFailure): void {
-    clearTimeout(this.timer);
+    this.timers.clear(this.timer);
     const { pool, host, port, mode } = this.opts;
     if (failure.tlsError) this.opts.metrics.serverTlsHandshakeErrors.inc({ pool });
     this.opts.metrics.serverConnectFailures.inc({ pool, reason: failure.reason });

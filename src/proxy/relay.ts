@@ -21,7 +21,7 @@ export type RelayEnd = { kind: 'client-closed' } | { kind: 'server-lost'; messag
 export interface RelayOptions {
   client: Socket | TLSSocket;
   mode: PoolMode;
-  pool: ServerPool;
+  pool: Pick<ServerPool, 'acquire' | 'release'>;
   settings: Map<string, string>;
   logger: Logger;
   onEnd: (end: RelayEnd) => void;

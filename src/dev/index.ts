@@ -1,0 +1,13 @@
+// Development and test infrastructure: certificates and throwaway PostgreSQL clusters.
+export {
+  createCertificateAuthority,
+  writeCertificateFiles,
+  type CertificateAuthority,
+  type IssueOptions,
+  type IssuedCertificate,
+} from './certificates.js';
+export { freePort } from './free-port.js';
+export { adminQuery, AdminQueryError, type AdminQueryTarget } from './admin-query.js';
+export { availableFlavors, embeddedLibDir, type PostgresFlavor } from './postgres-binaries.js';
+export type { ClusterDatabase, ClusterUser, SettingValue } from './postgres-config.js';
+export { startCluster, type Cluster, type ClusterOptions } from './postgres-cluster.js';

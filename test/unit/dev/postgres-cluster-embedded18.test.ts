@@ -1,0 +1,3 @@
+import { describeClusterBehaviour } from './cluster-behaviour.js';
+
+describeClusterBehaviour('embedded18', 18);
