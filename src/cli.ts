@@ -3,6 +3,7 @@
  *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload TLS material)
  *   gatehouse check-config FILE     validate a configuration file and exit
  *   gatehouse demo                  embedded PostgreSQL 18 + generated certificates + gatehouse, TLS on both sides
+ *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, configWarnings, loadConfig } from './config/index.js';
@@ -13,6 +14,7 @@ const USAGE = `usage:
   gatehouse [run] --config FILE     run the proxy (foreground)
   gatehouse check-config FILE       validate a configuration file
   gatehouse demo [--port N]         try gatehouse end to end on an embedded PostgreSQL
+  gatehouse diagrams [--out DIR]    write Mermaid diagrams of the machines (default: diagrams/)
   gatehouse --version | --help`;
 
 function version(): string {
@@ -80,6 +82,11 @@ async function main(argv: string[]): Promise<void> {
   if (first === 'demo') {
     const { runDemo } = await import('./demo.js');
     return runDemo({ port: Number(option(rest, '--port') ?? 6432) });
+  }
+  if (first === 'diagrams') {
+    const { writeDiagrams } = await import('./diagrams/write-diagrams.js');
+    for (const file of await writeDiagrams(option(rest, '--out') ?? 'diagrams')) process.stdout.write(`${file}\n`);
+    return;
   }
   if (first === 'run') return runProxy(option(rest, '--config', '-c') ?? rest[0]);
   if (first === undefined || first.startsWith('-')) return runProxy(option(argv, '--config', '-c'));

@@ -1,0 +1,78 @@
+/**
+ * Mermaid stateDiagram-v2 text from a live machine definition (machine.root, not toJSON(), which
+ * drops inline guards such as and([...]) / not(...)). Edges carry the event, the guard and the
+ * commands the transition emits, so the diagram reads as the protocol.
+ */
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+
+type AnyGuard = unknown;
+
+/** `isX`, `!isX`, `a && !b` for the guards XState builds with and()/not(). */
+export function describeGuard(guard: AnyGuard): string | null {
+  if (!guard) return null;
+  if (typeof guard === 'string') return guard;
+  if (typeof guard === 'object' && guard !== null && 'type' in guard) return String((guard as { type: string }).type);
+  if (typeof guard === 'function') {
+    const fn = guard as { name?: string; guards?: AnyGuard[]; check?: unknown };
+    const parts = (fn.guards ?? []).map((g) => describeGuard(g) ?? '?');
+    if (fn.name === 'and' || (fn as { type?: string }).type === 'xstate.and') return parts.join(' && ');
+    if (fn.name === 'or' || (fn as { type?: string }).type === 'xstate.or') return parts.join(' || ');
+    if (fn.name === 'not' || (fn as { type?: string }).type === 'xstate.not') return `!${parts[0]}`;
+    return fn.name || 'guard';
+  }
+  return 'guard';
+}
+
+function describeActions(actions: readonly unknown[]): string[] {
+  return actions
+    .map((a) => {
+      if (typeof a === 'string') return a;
+      if (a && typeof a === 'object' && 'type' in a) return String((a as { type: string }).type);
+      if (typeof a === 'function') return (a as { name?: string }).name || '';
+      return '';
+    })
+    .filter((name) => name && !name.startsWith('xstate.'));
+}
+
+/** Mermaid ids: the state's path below the root, e.g. connected_negotiating_ssl_requested. */
+const nodeName = (node: AnyStateNode) => node.path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
+
+export function toMermaid(machine: AnyStateMachine): string {
+  const lines: string[] = ['stateDiagram-v2', '  direction LR'];
+  const edges: string[] = [];
+
+  const declare = (node: AnyStateNode, indent: string) => {
+    const children = Object.values(node.states) as AnyStateNode[];
+    for (const child of children) {
+      const id = nodeName(child);
+      if (Object.keys(child.states).length > 0) {
+        lines.push(`${indent}state "${child.key}" as ${id} {`);
+        lines.push(`${indent}  [*] --> ${nodeName(child.states[child.initial!.target[0].key] as AnyStateNode)}`);
+        declare(child, indent + '  ');
+        lines.push(`${indent}}`);
+      } else {
+        lines.push(`${indent}state "${child.key}" as ${id}`);
+        if (child.type === 'final') edges.push(`  ${id} --> [*]`);
+      }
+      if (child.description) lines.push(`${indent}note right of ${id} : ${child.description.replace(/\n/g, ' ')}`);
+    }
+  };
+
+  const collect = (node: AnyStateNode) => {
+    for (const [event, candidates] of node.transitions) {
+      for (const t of candidates) {
+        const guard = describeGuard(t.guard);
+        const actions = describeActions(t.actions);
+        const label = [event, guard ? `[${guard}]` : '', actions.length ? `/ ${actions.join(', ')}` : ''].filter(Boolean).join(' ');
+        for (const target of t.target ?? [node]) edges.push(`  ${nodeName(node)} --> ${nodeName(target)} : ${label}`);
+      }
+    }
+    for (const child of Object.values(node.states) as AnyStateNode[]) collect(child);
+  };
+
+  const root = machine.root as AnyStateNode;
+  lines.push(`  [*] --> ${nodeName(root.states[root.initial!.target[0].key] as AnyStateNode)}`);
+  declare(root, '  ');
+  collect(root);
+  return [...lines, ...edges, ''].join('\n');
+}
