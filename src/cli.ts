@@ -84,8 +84,9 @@ async function main(argv: string[]): Promise<void> {
     return runDemo({ port: Number(option(rest, '--port') ?? 6432) });
   }
   if (first === 'diagrams') {
-    const { writeDiagrams } = await import('./diagrams/write-diagrams.js');
+    const { updateReadme, writeDiagrams } = await import('./diagrams/write-diagrams.js');
     for (const file of await writeDiagrams(option(rest, '--out') ?? 'diagrams')) process.stdout.write(`${file}\n`);
+    if (!rest.includes('--out')) await updateReadme('README.md');
     return;
   }
   if (first === 'run') return runProxy(option(rest, '--config', '-c') ?? rest[0]);

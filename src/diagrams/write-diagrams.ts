@@ -1,5 +1,5 @@
 /** `gatehouse diagrams`: writes diagrams/<machine>.mmd for every machine in the registry. */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { machineRegistry } from '../../machines/index.js';
 import { toMermaid } from './mermaid.js';
@@ -13,4 +13,16 @@ export async function writeDiagrams(outDir: string): Promise<string[]> {
     written.push(file);
   }
   return written;
+}
+
+const README_BLOCK = /(<!-- diagram:server-handshake -->\n)[\s\S]*?(<!-- \/diagram -->)/;
+
+/** README.md with the generated server-handshake diagram between its markers. */
+export function withReadmeDiagram(readme: string): string {
+  const diagram = toMermaid(machineRegistry['server-handshake'].machine);
+  return readme.replace(README_BLOCK, (_, open: string, close: string) => `${open}\`\`\`mermaid\n${diagram}\`\`\`\n${close}`);
+}
+
+export async function updateReadme(file: string): Promise<void> {
+  await writeFile(file, withReadmeDiagram(await readFile(file, 'utf8')));
 }

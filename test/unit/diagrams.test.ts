@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { machineRegistry } from '../../machines/index.js';
+import { readFileSync } from 'node:fs';
 import { toMermaid } from '../../src/diagrams/mermaid.js';
+import { withReadmeDiagram } from '../../src/diagrams/write-diagrams.js';
 
 describe('diagrams/ is generated from the machines', () => {
   for (const [name, entry] of Object.entries(machineRegistry)) {
@@ -8,6 +10,12 @@ describe('diagrams/ is generated from the machines', () => {
       await expect(toMermaid(entry.machine)).toMatchFileSnapshot(`../../diagrams/${name}.mmd`);
     });
   }
+
+  it('README.md embeds the current server-handshake diagram (run `npm run diagrams`)', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain('<!-- diagram:server-handshake -->');
+    expect(withReadmeDiagram(readme)).toBe(readme);
+  });
 
   it('labels edges with the guard and the emitted commands', () => {
     const text = toMermaid(machineRegistry['client-session'].machine);
