@@ -5,10 +5,15 @@ export { configWarnings } from './warnings.js';
 export { passwordKind, scramSecretProblem, type PasswordKind } from './password.js';
 export { formatKeyPath, suggestKey } from './key-path.js';
 export {
+  CLIENT_CERT_IDENTITIES,
   CLIENT_TLS_MODES,
   LOG_LEVELS,
   POOL_MODES,
   SERVER_TLS_MODES,
+  SERVER_TLS_NEGOTIATIONS,
+  TLS13_CIPHERSUITE_NAMES,
+  TLS_VERSIONS,
+  type ClientCertIdentity,
   type ClientTlsMode,
   type Config,
   type GeneralConfig,
@@ -16,7 +21,10 @@ export {
   type PoolConfig,
   type PoolMode,
   type ServerTlsMode,
+  type ServerTlsNegotiation,
   type ServerTlsSettings,
+  type Tls13CiphersuiteName,
+  type TlsVersion,
   type UserConfig,
   type WebConfig,
 } from './types.js';

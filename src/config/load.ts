@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { problemsFromIssues } from './issues.js';
+import { journalFileProblems } from './journal-file.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { pemFileProblems } from './pem-files.js';
 import { prepare, type PathProblem } from './prepare.js';
@@ -15,7 +16,7 @@ import type { Config } from './types.js';
 export interface ParseOptions {
   /** Directory that relative file paths are resolved against; defaults to the directory of `file`. */
   baseDir?: string;
-  /** Read and check every configured certificate and key file (default true). */
+  /** Read and check every configured certificate and key file, and that the journal file can be written (default true). */
   checkFiles?: boolean;
 }
 
@@ -69,7 +70,8 @@ function toConfigProblems(doc: Document, problems: PathProblem[]): ConfigProblem
 /**
  * Parses and validates configuration text. `file` names the source in error messages. Throws one ConfigError
  * listing every problem found: YAML syntax (with line and column), unknown keys, wrong types and ranges, rules
- * spanning several keys, and (unless checkFiles is false) unreadable or mismatched certificate and key files.
+ * spanning several keys, and (unless checkFiles is false) unreadable or mismatched certificate and key files and
+ * a journal file that cannot be written.
  */
 export function parseConfig(text: string, file: string, opts: ParseOptions = {}): Config {
   const baseDir = resolve(opts.baseDir ?? dirname(resolve(file)));
@@ -95,7 +97,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   ];
   if (opts.checkFiles ?? true) {
     const { files, pairs } = tlsFileRefs(prepared.data, baseDir);
-    problems.push(...pemFileProblems(files, pairs));
+    problems.push(...pemFileProblems(files, pairs), ...journalFileProblems(prepared.data, baseDir));
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(file, toConfigProblems(doc, problems));
 

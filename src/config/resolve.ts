@@ -3,7 +3,7 @@ import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
 import { resolveConfigPath } from './tls-files.js';
 import type { Config, GeneralConfig, PoolConfig, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
 
-const DEFAULT_WEB: WebConfig = { enabled: false, host: '0.0.0.0', port: 9127 };
+const DEFAULT_WEB: WebConfig = { enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false };
 
 interface ResolveContext {
   file: string;
@@ -21,10 +21,16 @@ function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
     tls_private_key: path(raw.tls_private_key),
     tls_ca_cert: path(raw.tls_ca_cert),
     tls_rate_limit_per_second: raw.tls_rate_limit_per_second,
+    tls_min_version: raw.tls_min_version,
+    tls_max_version: raw.tls_max_version,
+    tls_ciphers: raw.tls_ciphers ?? null,
+    tls13_ciphersuites: raw.tls13_ciphersuites ?? null,
+    tls_client_cert_identity: raw.tls_client_cert_identity,
     server_tls_mode: raw.server_tls_mode,
     server_tls_ca_cert: path(raw.server_tls_ca_cert),
     server_tls_certificate: path(raw.server_tls_certificate),
     server_tls_private_key: path(raw.server_tls_private_key),
+    server_tls_negotiation: raw.server_tls_negotiation,
     connect_timeout: raw.connect_timeout,
     query_wait_timeout: raw.query_wait_timeout,
     idle_timeout: raw.idle_timeout,
@@ -33,6 +39,8 @@ function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
     client_login_timeout: raw.client_login_timeout,
     max_connections: raw.max_connections,
     log_level: raw.log_level,
+    journal_size: raw.journal_size,
+    journal_file: path(raw.journal_file),
   };
 }
 
@@ -55,6 +63,7 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
     ca_cert: path(raw.server_tls_ca_cert, general.server_tls_ca_cert),
     certificate: path(raw.server_tls_certificate, general.server_tls_certificate),
     private_key: path(raw.server_tls_private_key, general.server_tls_private_key),
+    negotiation: raw.server_tls_negotiation ?? general.server_tls_negotiation,
   };
   return {
     name,
@@ -76,7 +85,7 @@ export function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
   return {
     file: ctx.file,
     general,
-    web: { enabled: web.enabled, host: web.host, port: web.port },
+    web: { enabled: web.enabled, host: web.host, port: web.port, inspect: web.inspect, viewer: web.viewer },
     pools,
     ignoredKeys: ctx.ignoredKeys,
   };

@@ -1,5 +1,6 @@
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { isMap, type PathProblem, type PlainMap } from './prepare.js';
+import { generalTlsRules, poolNegotiationRule } from './tls-rules.js';
 
 // Rules that involve more than one key. They read the prepared document directly (not the schema's output) so
 // that they are reported together with type errors elsewhere in the file; a value of the wrong type counts as
@@ -54,6 +55,7 @@ function generalRules(out: Collector, general: PlainMap): void {
   if (sMode !== undefined && VERIFIES_SERVER.includes(sMode) && !isSet(general, 'server_tls_ca_cert')) {
     out.require([...at, 'server_tls_ca_cert'], `general.server_tls_mode is ${sMode}`);
   }
+  generalTlsRules(general, (path, problem) => out.add(path, problem));
 }
 
 /** Pool settings override general ones field by field, so the rules look at the effective values. */
@@ -72,6 +74,7 @@ function poolTlsRules(out: Collector, name: string, pool: PlainMap, general: Pla
   if (sMode !== undefined && VERIFIES_SERVER.includes(sMode) && origin('server_tls_ca_cert') === null) {
     out.require([...at, 'server_tls_ca_cert'], `${formatKeyPath([...at, 'server_tls_mode'])} is ${sMode}`);
   }
+  poolNegotiationRule(name, pool, general, (path, problem) => out.add(path, problem));
 }
 
 function userRules(out: Collector, name: string, pool: PlainMap): void {

@@ -12,7 +12,16 @@ import {
   stringField,
 } from './fields.js';
 import { scramSecretProblem } from './password.js';
-import { CLIENT_TLS_MODES, LOG_LEVELS, POOL_MODES, SERVER_TLS_MODES } from './types.js';
+import { tls13CiphersuitesField, tlsCiphersField } from './tls-ciphers.js';
+import {
+  CLIENT_CERT_IDENTITIES,
+  CLIENT_TLS_MODES,
+  LOG_LEVELS,
+  POOL_MODES,
+  SERVER_TLS_MODES,
+  SERVER_TLS_NEGOTIATIONS,
+  TLS_VERSIONS,
+} from './types.js';
 
 // Shapes of the YAML sections after null values and accepted-but-ignored PgDoorman keys are removed.
 // Defaults that depend on other values (server_database, server_username, …) are filled in by resolve.ts.
@@ -22,6 +31,7 @@ const serverTlsOverrides = {
   server_tls_ca_cert: stringField().optional(),
   server_tls_certificate: stringField().optional(),
   server_tls_private_key: stringField().optional(),
+  server_tls_negotiation: enumField(SERVER_TLS_NEGOTIATIONS).optional(),
 };
 
 export const generalShape = {
@@ -32,8 +42,15 @@ export const generalShape = {
   tls_private_key: stringField().optional(),
   tls_ca_cert: stringField().optional(),
   tls_rate_limit_per_second: nonNegativeIntField().default(0),
+  // min above max, and 'cn' without verify-full, are checked in rules.ts.
+  tls_min_version: enumField(TLS_VERSIONS).default('TLSv1.2'),
+  tls_max_version: enumField(TLS_VERSIONS).default('TLSv1.3'),
+  tls_ciphers: tlsCiphersField().optional(),
+  tls13_ciphersuites: tls13CiphersuitesField().optional(),
+  tls_client_cert_identity: enumField(CLIENT_CERT_IDENTITIES).default('none'),
   ...serverTlsOverrides,
   server_tls_mode: foldedEnumField(SERVER_TLS_MODES).default('allow'),
+  server_tls_negotiation: enumField(SERVER_TLS_NEGOTIATIONS).default('postgres'),
   connect_timeout: durationField().default(3_000),
   query_wait_timeout: durationField().default(5_000),
   idle_timeout: durationField().default(600_000),
@@ -42,12 +59,17 @@ export const generalShape = {
   client_login_timeout: durationField().default(60_000),
   max_connections: positiveIntField().default(8192),
   log_level: enumField(LOG_LEVELS).default('info'),
+  journal_size: nonNegativeIntField().default(1000),
+  // Its directory is checked in journal-file.ts (with the TLS files, unless checkFiles is false).
+  journal_file: stringField().optional(),
 };
 
 export const webShape = {
   enabled: booleanField().default(false),
   host: stringField().default('0.0.0.0'),
   port: portField().default(9127),
+  inspect: booleanField().default(false),
+  viewer: booleanField().default(false),
 };
 
 const password = stringField({ secret: true }).superRefine((value, ctx) => {

@@ -2,11 +2,26 @@ export const CLIENT_TLS_MODES = ['disable', 'allow', 'require', 'verify-full'] a
 export const SERVER_TLS_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export const POOL_MODES = ['session', 'transaction'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+/** Ordered lowest first, so that an index comparison tells which version is higher. */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export const TLS13_CIPHERSUITE_NAMES = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_CCM_SHA256',
+  'TLS_AES_128_CCM_8_SHA256',
+] as const;
+export const CLIENT_CERT_IDENTITIES = ['none', 'cn'] as const;
+export const SERVER_TLS_NEGOTIATIONS = ['postgres', 'direct'] as const;
 
 export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
 export type ServerTlsMode = (typeof SERVER_TLS_MODES)[number];
 export type PoolMode = (typeof POOL_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+export type Tls13CiphersuiteName = (typeof TLS13_CIPHERSUITE_NAMES)[number];
+export type ClientCertIdentity = (typeof CLIENT_CERT_IDENTITIES)[number];
+export type ServerTlsNegotiation = (typeof SERVER_TLS_NEGOTIATIONS)[number];
 
 /** TLS towards PostgreSQL as one pool uses it (pool settings override general ones field by field). */
 export interface ServerTlsSettings {
@@ -14,6 +29,12 @@ export interface ServerTlsSettings {
   ca_cert: string | null;
   certificate: string | null;
   private_key: string | null;
+  /**
+   * 'postgres': plaintext SSLRequest first, TLS after PostgreSQL answers 'S' (every PostgreSQL version).
+   * 'direct': TLS handshake straight away with ALPN "postgresql" (PostgreSQL 17+ `sslnegotiation=direct`); only
+   * with mode require, verify-ca or verify-full.
+   */
+  negotiation: ServerTlsNegotiation;
 }
 
 /** `general` section. Durations are milliseconds; file paths are absolute. */
@@ -27,10 +48,31 @@ export interface GeneralConfig {
   tls_ca_cert: string | null;
   /** TLS handshakes accepted per second; 0 = no limit. */
   tls_rate_limit_per_second: number;
+  /** Lowest TLS version negotiated; 'TLSv1.2' by default. Never above tls_max_version. */
+  tls_min_version: TlsVersion;
+  /** Highest TLS version negotiated; 'TLSv1.3' by default. */
+  tls_max_version: TlsVersion;
+  /**
+   * OpenSSL cipher list for TLS 1.2 (for example "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+   * checked to select at least one cipher. null = gatehouse's default, the Mozilla "intermediate" list.
+   */
+  tls_ciphers: string | null;
+  /**
+   * Colon-separated TLS 1.3 suites, each one of TLS13_CIPHERSUITE_NAMES. null = OpenSSL's default three
+   * (TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_GCM_SHA256).
+   */
+  tls13_ciphersuites: string | null;
+  /**
+   * What a client certificate must prove beyond chaining to tls_ca_cert. 'none' (default): nothing more.
+   * 'cn': its Common Name must equal the user name the client logs in as; needs tls_mode verify-full.
+   */
+  tls_client_cert_identity: ClientCertIdentity;
   server_tls_mode: ServerTlsMode;
   server_tls_ca_cert: string | null;
   server_tls_certificate: string | null;
   server_tls_private_key: string | null;
+  /** How TLS towards PostgreSQL starts, 'postgres' by default; see ServerTlsSettings.negotiation. */
+  server_tls_negotiation: ServerTlsNegotiation;
   connect_timeout: number;
   query_wait_timeout: number;
   idle_timeout: number;
@@ -39,6 +81,13 @@ export interface GeneralConfig {
   client_login_timeout: number;
   max_connections: number;
   log_level: LogLevel;
+  /** How many ended connections keep their event journal in memory (oldest dropped first); 0 keeps none. */
+  journal_size: number;
+  /**
+   * Absolute path of a file that every journal event is appended to as JSON lines, or null (default) for none.
+   * Its directory must exist and be writable.
+   */
+  journal_file: string | null;
 }
 
 /** `web` section (PgDoorman's older name `prometheus` is accepted as an alias). */
@@ -46,6 +95,10 @@ export interface WebConfig {
   enabled: boolean;
   host: string;
   port: number;
+  /** Stream state-machine events to the Stately inspector relay (false by default). */
+  inspect: boolean;
+  /** Serve the self-hosted state-machine viewer on the web listener (false by default). */
+  viewer: boolean;
 }
 
 export interface UserConfig {

@@ -238,7 +238,11 @@ class ServerDriver {
     }
     socket.removeAllListeners('error');
     this.journal.end();
-    const conn = new ServerConnection(this.opts.id, this.opts.pool, { host: this.opts.host, port: this.opts.port }, socket, this.tlsInfo, this.parameters, this.backendKey, this.opts.onDestroy);
+    const conn = new ServerConnection(
+      this.opts.id,
+      this.opts.pool,
+      { host: this.opts.host, port: this.opts.port, mode: this.opts.mode, negotiation: this.opts.negotiation, material: this.opts.tls },
+      socket, this.tlsInfo, this.parameters, this.backendKey, this.opts.onDestroy);
     this.resolve(conn);
   }
 

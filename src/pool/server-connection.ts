@@ -4,11 +4,23 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
 import { BackendType, MessageFramer, parseBackendMessage, query, type ErrorFields } from '../protocol/index.js';
+import type { ServerTlsMaterial } from '../tls/server-tls.js';
 
 export interface BackendKey {
   processId: number;
   secretKey: Buffer;
+}
+
+/** How the connection was reached: cancel requests take the same way on a new socket. */
+export interface ServerRoute {
+  host: string;
+  port: number;
+  mode: ServerTlsMode;
+  negotiation: ServerTlsNegotiation;
+  /** The TLS material in use when this connection was made (a later reload does not change it). */
+  material: ServerTlsMaterial | null;
 }
 
 export interface ServerTlsInfo {
@@ -24,8 +36,7 @@ export class ServerConnection {
   constructor(
     readonly id: string,
     readonly pool: string,
-    /** Where it is connected: cancel requests go there on a new socket. */
-    readonly endpoint: { host: string; port: number },
+    readonly route: ServerRoute,
     readonly socket: Socket | TLSSocket,
     readonly tls: ServerTlsInfo | null,
     readonly parameters: Map<string, string>,

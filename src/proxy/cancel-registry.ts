@@ -5,9 +5,8 @@
  * silently, as PostgreSQL does.
  */
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
-import { connect } from 'node:net';
 import type { Logger } from 'pino';
-import { encodeCancelRequest } from '../protocol/index.js';
+import { sendCancel } from '../driver/cancel-sender.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 
 interface Entry {
@@ -43,16 +42,6 @@ export class CancelRegistry {
   forward(processId: number, secretKey: Buffer): Promise<void> {
     const entry = this.entries.get(processId);
     if (!entry || entry.secretKey.length !== secretKey.length || !timingSafeEqual(entry.secretKey, secretKey)) return Promise.resolve();
-    const server = entry.server;
-    if (!server?.backendKey) return Promise.resolve();
-    const { host, port } = server.endpoint;
-    const packet = encodeCancelRequest(server.backendKey.processId, server.backendKey.secretKey);
-    return new Promise((resolve) => {
-      const socket = connect({ host, port }, () => socket.end(packet));
-      socket.setTimeout(5000, () => socket.destroy());
-      socket.on('error', (err) => this.logger.warn({ err: err.message, server: server.id }, 'could not forward cancel request'));
-      socket.on('close', () => resolve());
-      socket.resume();
-    });
+    return entry.server ? sendCancel(entry.server, this.logger) : Promise.resolve();
   }
 }
