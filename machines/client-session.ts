@@ -7,12 +7,12 @@
  * made here, so it can be replayed from a journal and drawn as a diagram.
  */
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
-import type { ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
+import type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
 
-export type { ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
+export type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 1;
+export const CLIENT_SESSION_VERSION = 2;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -20,6 +20,7 @@ export interface ClientSessionInput {
   tlsAvailable: boolean;
   /** The listener was already at max_connections when this client connected. */
   overCapacity: boolean;
+  certIdentity: ClientCertIdentity;
 }
 
 export interface ClientSessionContext extends ClientSessionInput {
@@ -62,6 +63,9 @@ export const clientSessionMachine = setup({
     // may have been injected by a man in the middle; they must never be interpreted.
     hasUnencryptedTrailingBytes: ({ event }) => event.type === 'client.sslRequest' && event.trailingBytes > 0,
     isUnknownDatabase: ({ event }) => event.type === 'client.startup' && !event.databaseKnown,
+    // PostgreSQL's clientcert=verify-full: the certificate must name the user it logs in as.
+    isCertificateIdentityMismatch: ({ context, event }) =>
+      context.certIdentity === 'cn' && event.type === 'client.startup' && context.peer?.commonName !== event.user,
     requiresClientCertificate: ({ context }) => context.tlsMode === 'verify-full',
     isClientCertificateTrusted: ({ event }) => event.type === 'tls.established' && event.authorized,
     // PostgreSQL 17+ refuses direct TLS without ALPN "postgresql" (cross-protocol attacks).
@@ -130,6 +134,20 @@ export const clientSessionMachine = setup({
                 'client.startup': [
                   { guard: 'isOverCapacity', target: '#client-session.failed', actions: { type: 'refuse', params: TOO_MANY_CLIENTS } },
                   { guard: 'isPlainButTlsRequired', target: '#client-session.failed', actions: { type: 'refuse', params: TLS_REQUIRED } },
+                  {
+                    guard: 'isCertificateIdentityMismatch',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ context, event }) => ({
+                        reason: 'certificate_identity_mismatch',
+                        sqlstate: '28000',
+                        message: `certificate authentication failed for user "${event.user}": certificate CN is ${
+                          context.peer?.commonName ? `"${context.peer.commonName}"` : 'missing'
+                        }`,
+                      }),
+                    },
+                  },
                   {
                     guard: 'isUnknownDatabase',
                     target: '#client-session.failed',

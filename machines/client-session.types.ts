@@ -1,9 +1,13 @@
 /** Events, commands and context pieces of the client-session machine (pure data, JSON-serialisable). */
 
 export type ClientTlsMode = 'disable' | 'allow' | 'require' | 'verify-full';
+/** tls_client_cert_identity: `cn` requires the client certificate's CN to equal the startup user. */
+export type ClientCertIdentity = 'none' | 'cn';
 
 /** What the journal keeps of a certificate: never the whole certificate or any key. */
 export interface PeerCertificate {
+  /** The subject's CN, compared with the startup user under tls_client_cert_identity: cn. */
+  commonName: string | null;
   subject: string;
   issuer: string;
   serialNumber: string;

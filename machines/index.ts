@@ -16,7 +16,10 @@ export const machineRegistry = {
     machine: clientSessionMachine,
     version: CLIENT_SESSION_VERSION,
     modes: Object.fromEntries(
-      CLIENT_TLS_MODES.map((tlsMode) => [tlsMode, { tlsMode, tlsAvailable: true, overCapacity: false } satisfies ClientSessionInput]),
+      CLIENT_TLS_MODES.map((tlsMode) => [
+        tlsMode,
+        { tlsMode, tlsAvailable: true, overCapacity: false, certIdentity: tlsMode === 'verify-full' ? 'cn' : 'none' } satisfies ClientSessionInput,
+      ]),
     ) as Record<(typeof CLIENT_TLS_MODES)[number], ClientSessionInput>,
   },
   'server-handshake': {

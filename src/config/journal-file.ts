@@ -1,7 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { PathProblem } from './prepare.js';
-import { isMap } from './prepare.js';
+import { isMap, type PathProblem } from './prepare.js';
 import { resolveConfigPath } from './tls-files.js';
 
 function reason(error: unknown): string {

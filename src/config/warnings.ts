@@ -3,7 +3,8 @@ import type { Config } from './types.js';
 
 /**
  * Things in a valid configuration that an operator should hear about at startup: PgDoorman settings that
- * gatehouse ignores, and TLS files that the chosen mode leaves unused. One line each, same form as errors.
+ * gatehouse ignores, TLS files that the chosen mode leaves unused, and cipher settings for a TLS version that the
+ * version range turns off. One line each, same form as errors.
  */
 export function configWarnings(config: Config): string[] {
   const warnings: Array<{ keyPath: string; problem: string }> = [];
@@ -18,6 +19,12 @@ export function configWarnings(config: Config): string[] {
   }
   if (g.tls_ca_cert !== null && g.tls_mode !== 'verify-full') {
     warnings.push({ keyPath: 'general.tls_ca_cert', problem: `ignored because general.tls_mode is ${g.tls_mode} (client certificates are checked only in verify-full)` });
+  }
+  if (g.tls_ciphers !== null && g.tls_min_version === 'TLSv1.3') {
+    warnings.push({ keyPath: 'general.tls_ciphers', problem: 'ignored because general.tls_min_version is TLSv1.3 (tls_ciphers applies to TLS 1.2 only)' });
+  }
+  if (g.tls13_ciphersuites !== null && g.tls_max_version === 'TLSv1.2') {
+    warnings.push({ keyPath: 'general.tls13_ciphersuites', problem: 'ignored because general.tls_max_version is TLSv1.2' });
   }
   return warnings.map((w) => formatProblem(config.file, w));
 }

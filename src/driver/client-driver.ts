@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { clientSessionMachine, CLIENT_SESSION_VERSION, type ClientCommand, type ClientEvent } from '../../machines/client-session.js';
+import { clientSessionMachine, CLIENT_SESSION_VERSION, type ClientCertIdentity, type ClientCommand, type ClientEvent } from '../../machines/client-session.js';
 import type { StoredPassword } from '../auth/index.js';
 import type { PoolMode } from '../config/types.js';
 import type { JournalBook } from '../journal/journal.js';
@@ -48,6 +48,7 @@ export interface ClientDriverDeps {
   cancels: CancelRegistry;
   loginTimeoutMs: number;
   overCapacity: boolean;
+  certIdentity: ClientCertIdentity;
   databaseExists(database: string): boolean;
   /** The configured password of a user, or null when the pool has no such user. */
   userPassword(database: string, user: string): StoredPassword | null;
@@ -91,7 +92,7 @@ export class ClientDriver {
   constructor(socket: Socket, private readonly deps: ClientDriverDeps) {
     this.socket = socket;
     this.log = deps.logger;
-    const input = { tlsMode: deps.tls.mode, tlsAvailable: deps.tls.available, overCapacity: deps.overCapacity };
+    const input = { tlsMode: deps.tls.mode, tlsAvailable: deps.tls.available, overCapacity: deps.overCapacity, certIdentity: deps.certIdentity };
     this.journal = deps.journals.open(deps.id, 'client-session', CLIENT_SESSION_VERSION, input);
     this.loginDeadline = performance.now() + deps.loginTimeoutMs;
     this.timers = deps.timers ?? realTimers;

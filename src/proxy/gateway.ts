@@ -24,12 +24,9 @@ interface PoolEntry {
   stored: StoredPassword;
 }
 
-/** Connections whose journals are kept after they end (general.journal_size in a later version). */
-const JOURNALS_KEPT = 1000;
-
 export class Gateway {
   readonly metrics = new Metrics();
-  readonly journals = new JournalBook(JOURNALS_KEPT);
+  readonly journals: JournalBook;
   private readonly clientTls: ClientTlsProvider;
   private readonly serverTls = new Map<string, ServerTlsMaterial | null>();
   private readonly pools = new Map<string, PoolEntry>();
@@ -46,6 +43,7 @@ export class Gateway {
     private readonly logger: Logger,
   ) {
     const g = config.general;
+    this.journals = new JournalBook(g.journal_size);
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
     this.cancels = new CancelRegistry(logger);
@@ -74,7 +72,7 @@ export class Gateway {
           host: pool.server_host,
           port: pool.server_port,
           mode: pool.server_tls.mode,
-          negotiation: 'postgres',
+          negotiation: pool.server_tls.negotiation,
           tls: this.serverTls.get(pool.name) ?? null,
           user: user.server_username,
           password: user.server_password,
@@ -110,6 +108,7 @@ export class Gateway {
       cancels: this.cancels,
       loginTimeoutMs: this.config.general.client_login_timeout,
       overCapacity,
+      certIdentity: this.config.general.tls_client_cert_identity,
       databaseExists: (database) => database in this.config.pools,
       userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
       pool: (database, user) => this.pools.get(poolKey(database, user))!,

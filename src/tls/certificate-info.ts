@@ -11,7 +11,9 @@ function distinguishedName(name: Record<string, string | string[]> | undefined):
 
 export function describePeerCertificate(cert: NodePeerCertificate | Record<string, never> | null | undefined): PeerCertificate | null {
   if (!cert || !('fingerprint256' in cert) || !cert.fingerprint256) return null;
+  const cn = (cert.subject as unknown as Record<string, string | string[]> | undefined)?.CN;
   return {
+    commonName: Array.isArray(cn) ? (cn[0] ?? null) : (cn ?? null),
     subject: distinguishedName(cert.subject as unknown as Record<string, string>),
     issuer: distinguishedName(cert.issuer as unknown as Record<string, string>),
     serialNumber: cert.serialNumber,

@@ -6,7 +6,12 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { GeneralConfig, ClientTlsMode } from '../config/types.js';
-import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION } from './cipher-policy.js';
+import { MOZILLA_INTERMEDIATE_TLS12_CIPHERS, TLS13_CIPHERSUITES } from './cipher-policy.js';
+
+export type ClientTlsSettings = Pick<
+  GeneralConfig,
+  'tls_certificate' | 'tls_private_key' | 'tls_ca_cert' | 'tls_min_version' | 'tls_max_version' | 'tls_ciphers' | 'tls13_ciphersuites'
+>;
 
 export interface ClientTlsMaterial {
   context: SecureContext;
@@ -20,7 +25,7 @@ export class ClientTlsProvider {
 
   constructor(
     readonly mode: ClientTlsMode,
-    private readonly settings: Pick<GeneralConfig, 'tls_certificate' | 'tls_private_key' | 'tls_ca_cert'>,
+    private readonly settings: ClientTlsSettings,
   ) {
     this.material = mode === 'disable' ? null : loadClientTls(settings);
   }
@@ -43,7 +48,7 @@ export class ClientTlsProvider {
   }
 }
 
-export function loadClientTls(s: Pick<GeneralConfig, 'tls_certificate' | 'tls_private_key' | 'tls_ca_cert'>): ClientTlsMaterial | null {
+export function loadClientTls(s: ClientTlsSettings): ClientTlsMaterial | null {
   if (!s.tls_certificate || !s.tls_private_key) return null;
   const cert = readFileSync(s.tls_certificate);
   const key = readFileSync(s.tls_private_key);
@@ -52,8 +57,10 @@ export function loadClientTls(s: Pick<GeneralConfig, 'tls_certificate' | 'tls_pr
     key,
     // Every certificate of the bundle is trusted for client certificates (PgDoorman keeps only the first).
     ca: s.tls_ca_cert ? readFileSync(s.tls_ca_cert) : undefined,
-    minVersion: DEFAULT_MIN_VERSION,
-    ciphers: DEFAULT_CIPHERS,
+    minVersion: s.tls_min_version,
+    maxVersion: s.tls_max_version,
+    // Node takes TLS 1.3 suites and TLS 1.2 ciphers in one list.
+    ciphers: `${s.tls13_ciphersuites ?? TLS13_CIPHERSUITES}:${s.tls_ciphers ?? MOZILLA_INTERMEDIATE_TLS12_CIPHERS}`,
     honorCipherOrder: true,
   });
   return { context, notAfter: new Date(new X509Certificate(cert).validTo), loadedAt: new Date() };
