@@ -4,6 +4,7 @@
  *   gatehouse check-config FILE     validate a configuration file and exit
  *   gatehouse demo                  embedded PostgreSQL 18 + generated certificates + gatehouse, TLS on both sides
  *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
+ *   gatehouse replay FILE           rebuild connections from a journal file, step by step
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, configWarnings, loadConfig } from './config/index.js';
@@ -15,6 +16,7 @@ const USAGE = `usage:
   gatehouse check-config FILE       validate a configuration file
   gatehouse demo [--port N]         try gatehouse end to end on an embedded PostgreSQL
   gatehouse diagrams [--out DIR]    write Mermaid diagrams of the machines (default: diagrams/)
+  gatehouse replay FILE [--connection ID]   rebuild connections from a journal_file and explain each step
   gatehouse --version | --help`;
 
 function version(): string {
@@ -87,6 +89,16 @@ async function main(argv: string[]): Promise<void> {
     const { updateReadme, writeDiagrams } = await import('./diagrams/write-diagrams.js');
     for (const file of await writeDiagrams(option(rest, '--out') ?? 'diagrams')) process.stdout.write(`${file}\n`);
     if (!rest.includes('--out')) await updateReadme('README.md');
+    return;
+  }
+  if (first === 'replay') {
+    const { formatReplay, readJournalFile, replayConnection } = await import('./journal/replay.js');
+    const file = rest.find((a) => !a.startsWith('-') && a !== option(rest, '--connection'));
+    if (!file) fail(`missing journal file\n${USAGE}`);
+    const only = option(rest, '--connection');
+    const connections = readJournalFile(file).filter((c) => !only || c.id === only);
+    if (only && connections.length === 0) fail(`${file}: no connection ${only}`, 1);
+    for (const c of connections) process.stdout.write(`${formatReplay(replayConnection(c))}\n\n`);
     return;
   }
   if (first === 'run') return runProxy(option(rest, '--config', '-c') ?? rest[0]);

@@ -6,7 +6,7 @@ import { resolveConfigPath } from './tls-files.js';
 function reason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' ? 'does not exist'
-    : code === 'ENOTDIR' ? 'is not a directory'
+    : code === 'ENOTDIR' ? 'cannot be reached (part of its path is a file, not a directory)'
     : code === 'EACCES' || code === 'EPERM' ? 'is not writable (permission denied)'
     : code === 'EROFS' ? 'is on a read-only file system'
     : (error as Error).message;

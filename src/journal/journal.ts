@@ -78,6 +78,7 @@ export class JournalBook extends EventEmitter {
   open(id: string, machine: string, machineVersion: number, input: unknown): ConnectionJournal {
     const journal = new ConnectionJournal(this, id, machine, machineVersion, input);
     this.live.set(id, journal.record);
+    this.emit('open', journal.record);
     return journal;
   }
 

@@ -62,13 +62,43 @@ export class Metrics {
     labelNames: ['side'] as const,
     registers: [this.registry],
   });
+  readonly serverTlsProtocols = new Gauge({
+    name: 'gatehouse_server_tls_protocol_connections',
+    help: 'Open TLS connections to PostgreSQL by negotiated protocol version and cipher.',
+    labelNames: ['pool', 'protocol', 'cipher'] as const,
+    registers: [this.registry],
+  });
+  readonly certificateExpiry = new Gauge({
+    name: 'gatehouse_tls_certificate_expiry_seconds',
+    help: 'Seconds until the configured certificate expires: side=client is the certificate gatehouse shows its clients, side=server the one it shows PostgreSQL (per pool).',
+    labelNames: ['side', 'pool'] as const,
+    registers: [this.registry],
+  });
+  readonly journalDropped = new Counter({
+    name: 'gatehouse_journal_lines_dropped_total',
+    help: 'Journal lines not written to journal_file because the disk fell behind (clients never wait for it).',
+    registers: [this.registry],
+  });
   readonly clientsActive = new Gauge({
     name: 'gatehouse_clients',
     help: 'Client connections currently open.',
     registers: [this.registry],
   });
 
+  private readonly scrapeHooks: Array<() => void> = [];
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Run `hook` before every scrape (for values computed from state, like certificate expiry). */
+  beforeScrape(hook: () => void): void {
+    this.scrapeHooks.push(hook);
+  }
+
+  /** The exposition text, after the scrape hooks ran. */
+  async scrape(): Promise<string> {
+    for (const hook of this.scrapeHooks) hook();
+    return this.registry.metrics();
   }
 }

@@ -13,7 +13,7 @@ export interface WebServer {
 export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger): Promise<WebServer> {
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
-      metrics.registry.metrics().then(
+      metrics.scrape().then(
         (body) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
           res.end(body);

@@ -9,6 +9,7 @@ import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.j
 import { ClientDriver } from '../driver/client-driver.js';
 import { connectServer } from '../driver/server-driver.js';
 import { JournalBook } from '../journal/journal.js';
+import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { ServerPool } from '../pool/pool.js';
@@ -35,6 +36,7 @@ export class Gateway {
   private readonly clients = new Set<Socket>();
   private readonly listener: Server;
   private web: WebServer | null = null;
+  private journalSink: JsonlJournalSink | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private nextId = 0;
 
@@ -44,6 +46,11 @@ export class Gateway {
   ) {
     const g = config.general;
     this.journals = new JournalBook(g.journal_size);
+    if (g.journal_file) {
+      this.journalSink = new JsonlJournalSink(this.journals, g.journal_file, this.metrics.journalDropped, (err) =>
+        logger.error({ file: g.journal_file, err: err.message }, 'journal_file is not writable; journal lines are dropped'),
+      );
+    }
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
     this.cancels = new CancelRegistry(logger);
@@ -52,6 +59,18 @@ export class Gateway {
       for (const user of pool.users) this.pools.set(poolKey(pool.name, user.username), this.createPool(pool, user));
     }
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.metrics.beforeScrape(() => this.recordCertificateExpiry());
+  }
+
+  private recordCertificateExpiry(): void {
+    const now = Date.now();
+    const expiry = this.metrics.certificateExpiry;
+    expiry.reset();
+    const client = this.clientTls.current;
+    if (client) expiry.set({ side: 'client', pool: '' }, (client.notAfter.getTime() - now) / 1000);
+    for (const [pool, material] of this.serverTls) {
+      if (material?.clientCertificateNotAfter) expiry.set({ side: 'server', pool }, (material.clientCertificateNotAfter.getTime() - now) / 1000);
+    }
   }
 
   private createPool(pool: PoolConfig, user: UserConfig): PoolEntry {
@@ -82,11 +101,17 @@ export class Gateway {
           metrics: this.metrics,
           journals: this.journals,
           onDestroy: (c: ServerConnection) => {
-            if (c.tls) tlsGauge.dec({ pool: pool.name });
+            if (c.tls) {
+              tlsGauge.dec({ pool: pool.name });
+              this.metrics.serverTlsProtocols.dec({ pool: pool.name, ...c.tls });
+            }
             serverPool.forget(c);
           },
         });
-        if (conn.tls) tlsGauge.inc({ pool: pool.name });
+        if (conn.tls) {
+          tlsGauge.inc({ pool: pool.name });
+          this.metrics.serverTlsProtocols.inc({ pool: pool.name, ...conn.tls });
+        }
         return conn;
       },
     });
@@ -182,6 +207,7 @@ export class Gateway {
     for (const entry of this.pools.values()) entry.pool.closeAll();
     await stopped;
     await this.web?.close();
+    await this.journalSink?.close();
   }
 }
 

@@ -2,6 +2,7 @@
  * TLS material for the server side (gatehouse → PostgreSQL): gatehouse is the TLS client here.
  * Only the configured CA bundle is trusted (passing `ca` replaces Node's built-in root store).
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type SecureContext, type PeerCertificate } from 'node:tls';
@@ -11,18 +12,21 @@ import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION, POSTGRESQL_ALPN } from './cipher-
 export interface ServerTlsMaterial {
   settings: ServerTlsSettings;
   context: SecureContext;
+  /** Expiry of the client certificate presented to PostgreSQL, when one is configured. */
+  clientCertificateNotAfter: Date | null;
   loadedAt: Date;
 }
 
 export function loadServerTls(settings: ServerTlsSettings): ServerTlsMaterial {
+  const cert = settings.certificate ? readFileSync(settings.certificate) : undefined;
   const context = createSecureContext({
     ca: settings.ca_cert ? readFileSync(settings.ca_cert) : undefined,
-    cert: settings.certificate ? readFileSync(settings.certificate) : undefined,
+    cert,
     key: settings.private_key ? readFileSync(settings.private_key) : undefined,
     minVersion: DEFAULT_MIN_VERSION,
     ciphers: DEFAULT_CIPHERS,
   });
-  return { settings, context, loadedAt: new Date() };
+  return { settings, context, clientCertificateNotAfter: cert ? new Date(new X509Certificate(cert).validTo) : null, loadedAt: new Date() };
 }
 
 /** Options for tls.connect over an existing socket; verification is reported, then judged by the machine. */

@@ -1,0 +1,109 @@
+/**
+ * Rebuilds connections from a JSONL journal with the pure transition fold (no actor, no effects),
+ * stopping at the first final state, and explains each step: the state it led to and the guarded
+ * transition that decided it.
+ */
+import { readFileSync } from 'node:fs';
+import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { machineRegistry, type MachineName } from '../../machines/index.js';
+import { describeGuard } from '../diagrams/mermaid.js';
+
+export interface JournaledConnection {
+  id: string;
+  machine: string;
+  machineVersion: number;
+  input: unknown;
+  events: Array<{ seq: number; at: number; event: { type: string } }>;
+}
+
+export interface ReplayStep {
+  seq: number;
+  event: string;
+  /** The guard of the transition taken, when it had one. */
+  guard: string | null;
+  state: string;
+}
+
+export interface ReplayResult {
+  connection: JournaledConnection;
+  steps: ReplayStep[];
+  /** Events after the machine had finished (a live actor ignores them too). */
+  ignored: number;
+  snapshot: AnyMachineSnapshot;
+  warnings: string[];
+}
+
+export function readJournalFile(file: string): JournaledConnection[] {
+  const connections = new Map<string, JournaledConnection>();
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new Error(`${file}: line ${i + 1}: not JSON`);
+    }
+    const id = String(parsed.id);
+    if (parsed.kind === 'connection') {
+      connections.set(id, {
+        id,
+        machine: String(parsed.machine),
+        machineVersion: Number(parsed.machineVersion),
+        input: parsed.input,
+        events: [],
+      });
+    } else if (parsed.kind === 'event') {
+      const conn = connections.get(id);
+      if (!conn) throw new Error(`${file}: line ${i + 1}: event for connection ${id} before its "connection" line`);
+      conn.events.push({ seq: Number(parsed.seq), at: Number(parsed.at), event: parsed.event as { type: string } });
+    }
+  });
+  return [...connections.values()];
+}
+
+export function stateName(snapshot: AnyMachineSnapshot): string {
+  const flatten = (value: unknown): string =>
+    typeof value === 'string'
+      ? value
+      : Object.entries(value as Record<string, unknown>)
+          .map(([k, v]) => `${k}.${flatten(v)}`)
+          .join(',');
+  return flatten(snapshot.value);
+}
+
+export function replayConnection(connection: JournaledConnection): ReplayResult {
+  const entry = machineRegistry[connection.machine as MachineName];
+  if (!entry) throw new Error(`connection ${connection.id}: unknown machine "${connection.machine}"`);
+  const machine = entry.machine as AnyStateMachine;
+  const warnings =
+    entry.version === connection.machineVersion
+      ? []
+      : [`recorded with ${connection.machine} v${connection.machineVersion}, replayed with v${entry.version}`];
+  let [snapshot] = initialTransition(machine, connection.input as never);
+  const steps: ReplayStep[] = [];
+  let ignored = 0;
+  for (const { seq, event } of connection.events) {
+    if (snapshot.status !== 'active') {
+      ignored++;
+      continue;
+    }
+    const taken = machine.getTransitionData(snapshot as never, event as never)?.[0];
+    [snapshot] = transition(machine, snapshot, event as never);
+    steps.push({ seq, event: event.type, guard: taken ? describeGuard(taken.guard) : null, state: stateName(snapshot) });
+  }
+  return { connection, steps, ignored, snapshot, warnings };
+}
+
+/** Human-readable account of a replay, as `gatehouse replay` prints it. */
+export function formatReplay(result: ReplayResult): string {
+  const { connection, steps, snapshot } = result;
+  const out = [`connection ${connection.id} (${connection.machine} v${connection.machineVersion}) input ${JSON.stringify(connection.input)}`];
+  for (const w of result.warnings) out.push(`  warning: ${w}`);
+  out.push(`  start → ${stateName(initialTransition(machineRegistry[connection.machine as MachineName].machine as AnyStateMachine, connection.input as never)[0])}`);
+  for (const s of steps) out.push(`  #${s.seq} ${s.event}${s.guard ? ` [${s.guard}]` : ''} → ${s.state}`);
+  const failure = (snapshot.context as { failure?: { reason: string; sqlstate?: string; message: string } | null }).failure;
+  out.push(`  final: ${stateName(snapshot)} (${snapshot.status})${failure ? ` — ${failure.reason}${failure.sqlstate ? ` ${failure.sqlstate}` : ''}: ${failure.message}` : ''}`);
+  if (result.ignored > 0) out.push(`  ${result.ignored} event(s) after the final state ignored`);
+  return out.join('\n');
+}
