@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
 import { Gateway } from './proxy/gateway.js';
+import { packageRoot } from './package-root.js';
 
 const USAGE = `usage:
   gatehouse [run] --config FILE     run the proxy (foreground)
@@ -20,7 +21,7 @@ const USAGE = `usage:
   gatehouse --version | --help`;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('package.json', packageRoot()), 'utf8')) as { version: string };
   return pkg.version;
 }
 

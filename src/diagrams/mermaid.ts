@@ -46,9 +46,10 @@ export function toMermaid(machine: AnyStateMachine): string {
     for (const child of children) {
       const id = nodeName(child);
       if (Object.keys(child.states).length > 0) {
+        // Declarations first: renderers take a state's label from its first mention.
         lines.push(`${indent}state "${child.key}" as ${id} {`);
-        lines.push(`${indent}  [*] --> ${nodeName(child.states[child.initial!.target[0].key] as AnyStateNode)}`);
         declare(child, indent + '  ');
+        lines.push(`${indent}  [*] --> ${nodeName(child.states[child.initial!.target[0].key] as AnyStateNode)}`);
         lines.push(`${indent}}`);
       } else {
         lines.push(`${indent}state "${child.key}" as ${id}`);
@@ -71,8 +72,8 @@ export function toMermaid(machine: AnyStateMachine): string {
   };
 
   const root = machine.root as AnyStateNode;
-  lines.push(`  [*] --> ${nodeName(root.states[root.initial!.target[0].key] as AnyStateNode)}`);
   declare(root, '  ');
+  lines.push(`  [*] --> ${nodeName(root.states[root.initial!.target[0].key] as AnyStateNode)}`);
   collect(root);
   return [...lines, ...edges, ''].join('\n');
 }

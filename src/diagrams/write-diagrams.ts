@@ -1,16 +1,29 @@
-/** `gatehouse diagrams`: writes diagrams/<machine>.mmd for every machine in the registry. */
+/**
+ * `gatehouse diagrams`: writes diagrams/<machine>.mmd and an SVG rendering of it for every machine
+ * in the registry. SVGs come from beautiful-mermaid (pure JavaScript: no browser, no network); the
+ * web viewer serves them and highlights states by their data-id.
+ */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { machineRegistry } from '../../machines/index.js';
+import { renderMermaidSVG } from 'beautiful-mermaid';
 import { toMermaid } from './mermaid.js';
+
+/** SVG for Mermaid text, without the web-font import (it must render offline). */
+export async function renderSvg(mermaid: string): Promise<string> {
+  const svg = await renderMermaidSVG(mermaid);
+  return svg.replace(/^\s*@import url\([^)]*\);\n/m, '');
+}
 
 export async function writeDiagrams(outDir: string): Promise<string[]> {
   await mkdir(outDir, { recursive: true });
   const written: string[] = [];
   for (const [name, entry] of Object.entries(machineRegistry)) {
     const file = path.join(outDir, `${name}.mmd`);
-    await writeFile(file, toMermaid(entry.machine));
-    written.push(file);
+    const text = toMermaid(entry.machine);
+    await writeFile(file, text);
+    await writeFile(path.join(outDir, `${name}.svg`), await renderSvg(text));
+    written.push(file, path.join(outDir, `${name}.svg`));
   }
   return written;
 }

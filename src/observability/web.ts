@@ -1,5 +1,5 @@
-/** The web listener: GET /metrics serves the Prometheus registry. */
-import { createServer, type Server } from 'node:http';
+/** The web listener: GET /metrics serves the Prometheus registry; /machines the viewer when enabled. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebConfig } from '../config/types.js';
@@ -10,8 +10,12 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger): Promise<WebServer> {
+/** An extra route: returns true when it answered the request. */
+export type WebRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger, routes: WebRoute[] = []): Promise<WebServer> {
   const server: Server = createServer((req, res) => {
+    for (const route of routes) if (route(req, res)) return;
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
       metrics.scrape().then(
         (body) => {

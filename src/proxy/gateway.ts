@@ -11,7 +11,9 @@ import { connectServer } from '../driver/server-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
+import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
+import { packageRoot } from '../package-root.js';
 import { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { ClientTlsProvider } from '../tls/client-tls.js';
@@ -178,7 +180,10 @@ export class Gateway {
         resolve();
       });
     });
-    if (this.config.web.enabled) this.web = await startWebServer(this.config.web, this.metrics, this.logger);
+    if (this.config.web.enabled) {
+      const routes = this.config.web.viewer ? [createViewer(this.journals, new URL('diagrams/', packageRoot()))] : [];
+      this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes);
+    }
     this.reaper = setInterval(() => {
       for (const entry of this.pools.values()) entry.pool.reap();
     }, 1000);

@@ -1,0 +1,55 @@
+/**
+ * What the viewer shows of a connection, computed from its journal alone (the pure fold, on
+ * request): no actor is touched and nothing is added to the hot path.
+ */
+import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { machineRegistry, type MachineName } from '../../machines/index.js';
+import type { ConnectionRecord } from '../journal/journal.js';
+
+export interface ConnectionView {
+  id: string;
+  machine: string;
+  live: boolean;
+  startedAt: number;
+  endedAt: number | null;
+  status: string;
+  /** Active state ids, outermost first, as the diagrams name them (path joined by "_"). */
+  activeStates: string[];
+  state: string;
+  failure: { reason: string; sqlstate?: string; message: string } | null;
+  events: number;
+}
+
+function activePaths(value: unknown, prefix: string[] = []): string[][] {
+  if (typeof value === 'string') return [[...prefix, value]];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => [[...prefix, k], ...activePaths(v, [...prefix, k])]);
+}
+
+const diagramId = (path: string[]) => path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
+
+export function foldRecord(record: ConnectionRecord): AnyMachineSnapshot {
+  const machine = machineRegistry[record.machine as MachineName].machine as AnyStateMachine;
+  let [snapshot] = initialTransition(machine, record.input as never);
+  for (const { event } of record.entries) {
+    if (snapshot.status !== 'active') break;
+    [snapshot] = transition(machine, snapshot, event as never);
+  }
+  return snapshot;
+}
+
+export function viewConnection(record: ConnectionRecord): ConnectionView {
+  const snapshot = foldRecord(record);
+  const paths = activePaths(snapshot.value);
+  return {
+    id: record.id,
+    machine: record.machine,
+    live: record.endedAt === null,
+    startedAt: record.startedAt,
+    endedAt: record.endedAt,
+    status: snapshot.status,
+    activeStates: [...new Set(paths.map(diagramId))],
+    state: paths.map((p) => p.join('.')).sort((a, b) => b.length - a.length)[0] ?? '',
+    failure: (snapshot.context as { failure?: ConnectionView['failure'] }).failure ?? null,
+    events: record.entries.length,
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The self-hosted machine viewer (web.viewer: true), served on the web listener under /machines.
+ * It needs no internet: the page is inline, the diagrams are the SVGs `npm run diagrams` rendered,
+ * and connection states come from the journals. Journals hold no secrets (see src/journal), so
+ * neither does the viewer.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { machineRegistry } from '../../machines/index.js';
+import type { JournalBook } from '../journal/journal.js';
+import { VIEWER_PAGE } from './viewer-page.js';
+import { viewConnection } from './viewer-state.js';
+
+const ENDED_SHOWN = 50;
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+export function createViewer(journals: JournalBook, diagramsDir: URL): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const svgs = new Map<string, string>();
+  for (const name of Object.keys(machineRegistry)) svgs.set(name, readFileSync(new URL(`${name}.svg`, diagramsDir), 'utf8'));
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://viewer');
+    if (req.method !== 'GET' || !url.pathname.startsWith('/machines')) return false;
+    const rest = url.pathname.slice('/machines'.length);
+    if (rest === '' || rest === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(VIEWER_PAGE);
+      return true;
+    }
+    const svg = /^\/diagram\/([a-z-]+)\.svg$/.exec(rest);
+    if (svg && svgs.has(svg[1])) {
+      res.writeHead(200, { 'content-type': 'image/svg+xml' });
+      res.end(svgs.get(svg[1]));
+      return true;
+    }
+    if (rest === '/api/connections') {
+      const live = journals.liveRecords().map(viewConnection);
+      const ended = journals.endedRecords().slice(-ENDED_SHOWN).reverse().map(viewConnection);
+      json(res, 200, { machines: Object.keys(machineRegistry), live, ended });
+      return true;
+    }
+    const one = /^\/api\/connections\/([A-Za-z0-9_-]+)$/.exec(rest);
+    if (one) {
+      const record = journals.find(one[1]);
+      if (!record) json(res, 404, { error: `no connection ${one[1]}` });
+      else json(res, 200, { ...viewConnection(record), input: record.input, entries: record.entries.slice(-100) });
+      return true;
+    }
+    json(res, 404, { error: 'not found' });
+    return true;
+  };
+}
