@@ -13,7 +13,7 @@ import { Gateway } from './proxy/gateway.js';
 import { packageRoot } from './package-root.js';
 
 const USAGE = `usage:
-  gatehouse [run] --config FILE     run the proxy (foreground)
+  gatehouse [run] --config FILE [--inspect]   run the proxy (foreground); --inspect streams machine events to the Stately inspector
   gatehouse check-config FILE       validate a configuration file
   gatehouse demo [--port N]         try gatehouse end to end on an embedded PostgreSQL
   gatehouse diagrams [--out DIR]    write Mermaid diagrams of the machines (default: diagrams/)
@@ -50,8 +50,9 @@ function load(file: string | undefined) {
   }
 }
 
-export async function runProxy(file: string | undefined): Promise<void> {
+export async function runProxy(file: string | undefined, inspect: boolean): Promise<void> {
   const config = load(file);
+  if (inspect) config.web.inspect = true;
   const logger = createLogger(config.general.log_level);
   for (const warning of configWarnings(config)) logger.warn({ file: config.file }, warning);
   const gateway = new Gateway(config, logger);
@@ -102,8 +103,8 @@ async function main(argv: string[]): Promise<void> {
     for (const c of connections) process.stdout.write(`${formatReplay(replayConnection(c))}\n\n`);
     return;
   }
-  if (first === 'run') return runProxy(option(rest, '--config', '-c') ?? rest[0]);
-  if (first === undefined || first.startsWith('-')) return runProxy(option(argv, '--config', '-c'));
+  if (first === 'run') return runProxy(option(rest, '--config', '-c') ?? rest.find((a) => !a.startsWith('-')), rest.includes('--inspect'));
+  if (first === undefined || first.startsWith('-')) return runProxy(option(argv, '--config', '-c'), argv.includes('--inspect'));
   fail(`unknown command "${first}"\n${USAGE}`);
 }
 

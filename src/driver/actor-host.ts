@@ -17,8 +17,10 @@ export function hostActor<M extends AnyStateMachine>(
   journal: ConnectionJournal,
   onCommand: (command: EmittedFrom<M>) => void,
   onError: (error: unknown) => void,
+  /** Stately inspector observer; absent (the default) means no inspection cost at all. */
+  inspect?: unknown,
 ): ActorHost<M> {
-  const actor = createActor(machine, { input } as never) as Actor<M>;
+  const actor = createActor(machine, (inspect ? { input, inspect } : { input }) as never) as Actor<M>;
   actor.subscribe({ error: onError });
   actor.on('*', onCommand as never);
   actor.start();

@@ -55,6 +55,7 @@ export interface ClientDriverDeps {
   pool(database: string, user: string): { pool: Pick<ServerPool, 'acquire' | 'release'>; mode: PoolMode };
   onClosed(): void;
   timers?: Timers;
+  inspect?: unknown;
 }
 
 interface Startup {
@@ -97,7 +98,7 @@ export class ClientDriver {
     this.loginDeadline = performance.now() + deps.loginTimeoutMs;
     this.timers = deps.timers ?? realTimers;
     this.loginTimer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'login' }), deps.loginTimeoutMs);
-    this.host = hostActor(clientSessionMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err));
+    this.host = hostActor(clientSessionMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), deps.inspect);
     this.host.actor.subscribe({ complete: () => this.finish() });
     deps.metrics.connections.inc({ type: 'total' });
     this.listen(socket);

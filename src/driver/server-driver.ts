@@ -36,6 +36,7 @@ export interface ServerConnectOptions {
   journals: JournalBook;
   onDestroy: (conn: ServerConnection) => void;
   timers?: Timers;
+  inspect?: unknown;
 }
 
 export function connectServer(opts: ServerConnectOptions): Promise<ServerConnection> {
@@ -68,7 +69,7 @@ class ServerDriver {
     this.journal = opts.journals.open(opts.id, 'server-handshake', SERVER_HANDSHAKE_VERSION, input);
     this.timers = opts.timers ?? realTimers;
     this.timer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'connect' }), opts.connectTimeoutMs);
-    this.host = hostActor(serverHandshakeMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err));
+    this.host = hostActor(serverHandshakeMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), opts.inspect);
   }
 
   private send(event: ServerEvent): void {

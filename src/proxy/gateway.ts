@@ -11,6 +11,7 @@ import { connectServer } from '../driver/server-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
+import { startInspectorBridge, type InspectorBridge } from '../observability/inspector.js';
 import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
@@ -39,6 +40,7 @@ export class Gateway {
   private readonly listener: Server;
   private web: WebServer | null = null;
   private journalSink: JsonlJournalSink | null = null;
+  private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private nextId = 0;
 
@@ -102,6 +104,7 @@ export class Gateway {
           logger: this.logger.child({ pool: pool.name }),
           metrics: this.metrics,
           journals: this.journals,
+          inspect: this.inspector?.inspect,
           onDestroy: (c: ServerConnection) => {
             if (c.tls) {
               tlsGauge.dec({ pool: pool.name });
@@ -135,6 +138,7 @@ export class Gateway {
       cancels: this.cancels,
       loginTimeoutMs: this.config.general.client_login_timeout,
       overCapacity,
+      inspect: this.inspector?.inspect,
       certIdentity: this.config.general.tls_client_cert_identity,
       databaseExists: (database) => database in this.config.pools,
       userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
@@ -180,6 +184,8 @@ export class Gateway {
         resolve();
       });
     });
+    // The relay listens next to the web listener, on 127.0.0.1 only.
+    if (this.config.web.inspect) this.inspector = await startInspectorBridge(this.config.web.port + 1, this.logger);
     if (this.config.web.enabled) {
       const routes = this.config.web.viewer ? [createViewer(this.journals, new URL('diagrams/', packageRoot()))] : [];
       this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes);
@@ -213,6 +219,7 @@ export class Gateway {
     await stopped;
     await this.web?.close();
     await this.journalSink?.close();
+    await this.inspector?.close();
   }
 }
 
