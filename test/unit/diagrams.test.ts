@@ -2,12 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { machineRegistry } from '../../machines/index.js';
 import { readFileSync } from 'node:fs';
 import { toMermaid } from '../../src/diagrams/mermaid.js';
-import { withReadmeDiagram } from '../../src/diagrams/write-diagrams.js';
+import { renderSvg, withReadmeDiagram } from '../../src/diagrams/write-diagrams.js';
 
 describe('diagrams/ is generated from the machines', () => {
   for (const [name, entry] of Object.entries(machineRegistry)) {
     it(`diagrams/${name}.mmd matches the ${name} machine (run \`npm run diagrams\` after changing it)`, async () => {
       await expect(toMermaid(entry.machine)).toMatchFileSnapshot(`../../diagrams/${name}.mmd`);
+    });
+
+    it(`diagrams/${name}.svg is the rendering of that diagram, with no network resource`, async () => {
+      const svg = await renderSvg(toMermaid(entry.machine));
+      expect(svg).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
+      await expect(svg).toMatchFileSnapshot(`../../diagrams/${name}.svg`);
     });
   }
 

@@ -19,10 +19,16 @@ describe('defaults', () => {
       tls_private_key: null,
       tls_ca_cert: null,
       tls_rate_limit_per_second: 0,
+      tls_min_version: 'TLSv1.2',
+      tls_max_version: 'TLSv1.3',
+      tls_ciphers: null,
+      tls13_ciphersuites: null,
+      tls_client_cert_identity: 'none',
       server_tls_mode: 'allow',
       server_tls_ca_cert: null,
       server_tls_certificate: null,
       server_tls_private_key: null,
+      server_tls_negotiation: 'postgres',
       connect_timeout: 3_000,
       query_wait_timeout: 5_000,
       idle_timeout: 600_000,
@@ -31,8 +37,10 @@ describe('defaults', () => {
       client_login_timeout: 60_000,
       max_connections: 8192,
       log_level: 'info',
+      journal_size: 1000,
+      journal_file: null,
     });
-    expect(config.web).toEqual({ enabled: false, host: '0.0.0.0', port: 9127 });
+    expect(config.web).toEqual({ enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false });
     expect(config.pools.app).toEqual({
       name: 'app',
       server_host: '127.0.0.1',
@@ -40,7 +48,7 @@ describe('defaults', () => {
       server_database: 'app',
       pool_mode: 'transaction',
       users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret' }],
-      server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null },
+      server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' },
     });
   });
 
@@ -92,11 +100,11 @@ ${ONE_POOL}`);
 describe('web section', () => {
   test('accepts PgDoorman\'s old section name prometheus for web', () => {
     const config = parse(`prometheus:\n  enabled: true\n  port: 9999\n${ONE_POOL}`);
-    expect(config.web).toEqual({ enabled: true, host: '0.0.0.0', port: 9999 });
+    expect(config.web).toEqual({ enabled: true, host: '0.0.0.0', port: 9999, inspect: false, viewer: false });
   });
 
   test('reads web', () => {
-    expect(parse(`web:\n  enabled: true\n  host: 127.0.0.1\n${ONE_POOL}`).web).toEqual({ enabled: true, host: '127.0.0.1', port: 9127 });
+    expect(parse(`web:\n  enabled: true\n  host: 127.0.0.1\n${ONE_POOL}`).web).toEqual({ enabled: true, host: '127.0.0.1', port: 9127, inspect: false, viewer: false });
   });
 });
 
@@ -138,9 +146,10 @@ pools:
     server_tls_private_key: /tls/other.key
     users: [{ username: a, password: x }]
 `);
-    expect(config.pools.inherits.server_tls).toEqual({ mode: 'require', ca_cert: '/tls/ca.pem', certificate: '/tls/client.crt', private_key: '/tls/client.key' });
-    expect(config.pools.strict.server_tls).toEqual({ mode: 'verify-full', ca_cert: '/etc/gatehouse/strict-ca.pem', certificate: '/tls/client.crt', private_key: '/tls/client.key' });
-    expect(config.pools.own_identity.server_tls).toEqual({ mode: 'require', ca_cert: '/tls/ca.pem', certificate: '/tls/other.crt', private_key: '/tls/other.key' });
+    const inherited = { negotiation: 'postgres' };
+    expect(config.pools.inherits.server_tls).toEqual({ mode: 'require', ca_cert: '/tls/ca.pem', certificate: '/tls/client.crt', private_key: '/tls/client.key', ...inherited });
+    expect(config.pools.strict.server_tls).toEqual({ mode: 'verify-full', ca_cert: '/etc/gatehouse/strict-ca.pem', certificate: '/tls/client.crt', private_key: '/tls/client.key', ...inherited });
+    expect(config.pools.own_identity.server_tls).toEqual({ mode: 'require', ca_cert: '/tls/ca.pem', certificate: '/tls/other.crt', private_key: '/tls/other.key', ...inherited });
   });
 });
 
@@ -197,6 +206,7 @@ describe('a full example', () => {
     dir.write('tls/pg_ca_bundle.pem', pgCa.certPem + clientCa.certPem);
     dir.write('tls/pg_client.crt', pgClient.certPem);
     dir.write('tls/pg_client.key', pgClient.keyPem);
+    dir.write('journal/.keep', '');
     dir.write(
       'gatehouse.yaml',
       `# gatehouse configuration
@@ -208,14 +218,22 @@ general:
   tls_private_key: tls/server.key
   tls_ca_cert: tls/client_ca.pem
   tls_rate_limit_per_second: 100
+  tls_min_version: TLSv1.3
+  tls_max_version: TLSv1.3
+  tls13_ciphersuites: TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+  tls_client_cert_identity: cn
   server_tls_mode: prefer
   connect_timeout: 2s
   idle_timeout: 10m
   max_connections: 500
   log_level: debug
+  journal_size: 50
+  journal_file: journal/gatehouse.jsonl
 web:
   enabled: true
   port: 9200
+  inspect: true
+  viewer: true
 pools:
   app:
     server_host: db.internal
@@ -226,6 +244,7 @@ pools:
     server_tls_ca_cert: tls/pg_ca_bundle.pem
     server_tls_certificate: tls/pg_client.crt
     server_tls_private_key: tls/pg_client.key
+    server_tls_negotiation: direct
     users:
       - username: app
         password: "${SCRAM}"
@@ -254,13 +273,21 @@ pools:
       tls_private_key: dir.path('tls/server.key'),
       tls_ca_cert: dir.path('tls/client_ca.pem'),
       tls_rate_limit_per_second: 100,
+      tls_min_version: 'TLSv1.3',
+      tls_max_version: 'TLSv1.3',
+      tls_ciphers: null,
+      tls13_ciphersuites: 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
+      tls_client_cert_identity: 'cn',
       server_tls_mode: 'prefer',
+      server_tls_negotiation: 'postgres',
       connect_timeout: 2_000,
       idle_timeout: 600_000,
       max_connections: 500,
       log_level: 'debug',
+      journal_size: 50,
+      journal_file: dir.path('journal/gatehouse.jsonl'),
     });
-    expect(config.web).toEqual({ enabled: true, host: '0.0.0.0', port: 9200 });
+    expect(config.web).toEqual({ enabled: true, host: '0.0.0.0', port: 9200, inspect: true, viewer: true });
     expect(Object.keys(config.pools)).toEqual(['app', 'analytics']);
     expect(config.pools.app).toMatchObject({
       server_host: 'db.internal',
@@ -272,6 +299,7 @@ pools:
         ca_cert: dir.path('tls/pg_ca_bundle.pem'),
         certificate: dir.path('tls/pg_client.crt'),
         private_key: dir.path('tls/pg_client.key'),
+        negotiation: 'direct',
       },
     });
     expect(config.pools.app.users).toEqual([
@@ -285,7 +313,7 @@ pools:
       server_username: 'pg_analyst',
       server_password: 'analyst-password',
     });
-    expect(config.pools.analytics.server_tls).toEqual({ mode: 'prefer', ca_cert: null, certificate: null, private_key: null });
+    expect(config.pools.analytics.server_tls).toEqual({ mode: 'prefer', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' });
     expect(config.ignoredKeys).toEqual([]);
     expect(configWarnings(config)).toEqual([]);
   });
