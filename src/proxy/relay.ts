@@ -31,7 +31,10 @@ export interface RelayOptions {
 
 export class Relay {
   private server: ServerConnection | null = null;
+  /** Sync points (Query, Sync, FunctionCall) sent and not yet answered by ReadyForQuery. */
   private outstanding = 0;
+  /** A client message went to the server since the last ReadyForQuery that settled everything (Flush without Sync, COPY data…). */
+  private busy = false;
   private txStatus = 0x49; // 'I'
   private readonly fromClient = new MessageScanner();
   private fromServer = new MessageScanner();
@@ -67,12 +70,13 @@ export class Relay {
     let terminateAt = 0;
     try {
       this.fromClient.scan(chunk, (m) => {
-        if (m.type === FrontendType.Query || m.type === FrontendType.Sync || m.type === FrontendType.FunctionCall) this.outstanding++;
-        else if (m.type === FrontendType.Terminate) {
+        if (m.type === FrontendType.Terminate) {
           terminated = true;
           terminateAt = m.end - 5;
           return false;
         }
+        this.busy = true;
+        if (m.type === FrontendType.Query || m.type === FrontendType.Sync || m.type === FrontendType.FunctionCall) this.outstanding++;
       });
     } catch (err) {
       return this.protocolError(err as ProxyError);
@@ -123,6 +127,7 @@ export class Relay {
       this.fromServer.scan(chunk, (m) => {
         if (m.type === BackendType.ReadyForQuery) {
           if (this.outstanding > 0) this.outstanding--;
+          if (this.outstanding === 0) this.busy = false;
           this.txStatus = m.first;
         }
       });
@@ -140,7 +145,9 @@ export class Relay {
   }
 
   private idle(): boolean {
-    return this.outstanding === 0 && this.txStatus === 0x49 && this.fromServer.atBoundary && this.fromClient.atBoundary && !this.serverDesynced;
+    return (
+      !this.busy && this.outstanding === 0 && this.txStatus === 0x49 && this.fromServer.atBoundary && this.fromClient.atBoundary && !this.serverDesynced
+    );
   }
 
   private attach(server: ServerConnection): void {

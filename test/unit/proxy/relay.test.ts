@@ -1,0 +1,101 @@
+/**
+ * The relay's pooling rules, on real socket pairs with a scripted pool: when a server connection
+ * may be released or reused is what keeps one client's session from leaking into another's.
+ */
+import { createServer, connect, type Socket } from 'node:net';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrontendType, readyForQuery } from '../../../src/protocol/index.js';
+import { ServerConnection } from '../../../src/pool/server-connection.js';
+import { Relay, type RelayEnd } from '../../../src/proxy/relay.js';
+
+const sockets: Socket[] = [];
+afterEach(() => sockets.splice(0).forEach((s) => s.destroy()));
+
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const a = connect((server.address() as { port: number }).port, '127.0.0.1');
+  const b = await accepted;
+  server.close();
+  sockets.push(a, b);
+  return [a, b];
+}
+
+const message = (type: number, body = Buffer.alloc(0)) => {
+  const m = Buffer.alloc(5 + body.length);
+  m[0] = type;
+  m.writeInt32BE(4 + body.length, 1);
+  body.copy(m, 5);
+  return m;
+};
+
+async function setup(mode: 'session' | 'transaction') {
+  const [clientApp, clientSide] = await socketPair();
+  const [serverSide, backend] = await socketPair();
+  const server = new ServerConnection('s1', 'app', { host: '127.0.0.1', port: 1, mode: 'disable', negotiation: 'postgres', material: null }, serverSide, null, new Map(), null, () => {});
+  const released: Array<{ reusable: boolean; reset: boolean }> = [];
+  const ends: RelayEnd[] = [];
+  const pool = {
+    acquire: async () => server,
+    release: (_c: ServerConnection, reusable: boolean, reset = false) => void released.push({ reusable, reset }),
+  };
+  const backendReceived: Buffer[] = [];
+  backend.on('data', (d) => backendReceived.push(d));
+  const relay = new Relay({ client: clientSide, mode, pool, settings: new Map(), logger: pino({ level: 'silent' }), onEnd: (e) => ends.push(e), onServer: () => {} });
+  relay.start(server, Buffer.alloc(0));
+  return { clientApp, backend, released, ends, backendReceived: () => Buffer.concat(backendReceived) };
+}
+
+const until = (check: () => boolean) => expect.poll(check, { timeout: 2000 }).toBe(true);
+
+describe('relay', () => {
+  it('transaction pooling keeps the server attached across Parse/Describe/Flush until a Sync is answered', async () => {
+    const t = await setup('transaction');
+    expect(t.released).toEqual([{ reusable: true, reset: false }]); // the login server goes back at once
+    t.clientApp.write(Buffer.concat([message(FrontendType.Parse, Buffer.from('\0select 1\0\0\0')), message(FrontendType.Flush)]));
+    await until(() => t.backendReceived().length > 0);
+    t.backend.write(message(0x31)); // ParseComplete, no ReadyForQuery: the exchange is not over
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.released).toHaveLength(1);
+    t.clientApp.write(message(FrontendType.Sync));
+    await until(() => t.backendReceived().includes(FrontendType.Sync));
+    t.backend.write(readyForQuery('I'));
+    await until(() => t.released.length === 2);
+    expect(t.released[1]).toEqual({ reusable: true, reset: false });
+  });
+
+  it('transaction pooling holds the server through an open transaction (ReadyForQuery T)', async () => {
+    const t = await setup('transaction');
+    t.clientApp.write(message(FrontendType.Query, Buffer.from('begin\0')));
+    await until(() => t.backendReceived().length > 0);
+    t.backend.write(readyForQuery('T'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.released).toHaveLength(1);
+  });
+
+  it('does not forward the client’s Terminate and resets an idle session server for reuse', async () => {
+    const t = await setup('session');
+    t.clientApp.write(message(FrontendType.Query, Buffer.from('select 1\0')));
+    await until(() => t.backendReceived().length > 0);
+    t.backend.write(readyForQuery('I'));
+    await new Promise((r) => setTimeout(r, 20));
+    t.clientApp.write(message(FrontendType.Terminate));
+    await until(() => t.released.length === 1);
+    expect(t.released[0]).toEqual({ reusable: true, reset: true });
+    expect(t.backendReceived().includes(FrontendType.Terminate)).toBe(false);
+    expect(t.ends).toEqual([{ kind: 'client-closed' }]);
+  });
+
+  it('closes the server when a session client leaves in the middle of a transaction', async () => {
+    const t = await setup('session');
+    t.clientApp.write(message(FrontendType.Query, Buffer.from('begin\0')));
+    await until(() => t.backendReceived().length > 0);
+    t.backend.write(readyForQuery('T'));
+    await new Promise((r) => setTimeout(r, 20));
+    t.clientApp.destroy();
+    await until(() => t.released.length === 1);
+    expect(t.released[0].reusable).toBe(false);
+  });
+});
