@@ -131,7 +131,12 @@ export class ClientDriver {
 
   private received(chunk: Buffer): void {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pump();
+    try {
+      this.pump();
+    } catch (err) {
+      // Defence in depth: a client's bytes must never take the process down.
+      this.crash(err);
+    }
   }
 
   /** Interpret buffered bytes the way the machine's current state says they must be read. */
