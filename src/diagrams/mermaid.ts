@@ -37,15 +37,26 @@ function describeActions(actions: readonly unknown[]): string[] {
 /** Mermaid ids: the state's path below the root, e.g. connected_negotiating_ssl_requested. */
 const nodeName = (node: AnyStateNode) => node.path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
 
-export function toMermaid(machine: AnyStateMachine): string {
+/** Identifies one transition definition: `<source state id> | <event> | #<candidate index>`. */
+export function transitionKey(source: AnyStateNode, eventType: string, index: number): string {
+  return `${source.id} | ${eventType} | #${index}`;
+}
+
+/**
+ * The machine as Mermaid text. With `only`, just those transitions (keys from transitionKey) and
+ * the states they touch are drawn: the graph one mode can actually walk.
+ */
+export function toMermaid(machine: AnyStateMachine, only?: ReadonlySet<string>): string {
   const lines: string[] = ['stateDiagram-v2', '  direction LR'];
   const edges: string[] = [];
+  const root = machine.root as AnyStateNode;
+  const shown = only ? touchedStates(root, only) : null;
 
   const declare = (node: AnyStateNode, indent: string) => {
-    const children = Object.values(node.states) as AnyStateNode[];
+    const children = (Object.values(node.states) as AnyStateNode[]).filter((c) => !shown || shown.has(c.id));
     for (const child of children) {
       const id = nodeName(child);
-      if (Object.keys(child.states).length > 0) {
+      if (Object.keys(child.states).length > 0 && (!shown || Object.values(child.states).some((c) => shown.has((c as AnyStateNode).id)))) {
         // Declarations first: renderers take a state's label from its first mention.
         lines.push(`${indent}state "${child.key}" as ${id} {`);
         declare(child, indent + '  ');
@@ -61,7 +72,8 @@ export function toMermaid(machine: AnyStateMachine): string {
 
   const collect = (node: AnyStateNode) => {
     for (const [event, candidates] of node.transitions) {
-      for (const t of candidates) {
+      for (const [index, t] of candidates.entries()) {
+        if (only && !only.has(transitionKey(node, event, index))) continue;
         const guard = describeGuard(t.guard);
         const actions = describeActions(t.actions);
         const label = [event, guard ? `[${guard}]` : '', actions.length ? `/ ${actions.join(', ')}` : ''].filter(Boolean).join(' ');
@@ -71,9 +83,34 @@ export function toMermaid(machine: AnyStateMachine): string {
     for (const child of Object.values(node.states) as AnyStateNode[]) collect(child);
   };
 
-  const root = machine.root as AnyStateNode;
   declare(root, '  ');
   lines.push(`  [*] --> ${nodeName(root.states[root.initial!.target[0].key] as AnyStateNode)}`);
   collect(root);
   return [...lines, ...edges, ''].join('\n');
+}
+
+/** States an edge set touches, with their ancestors and the initial states entered on the way. */
+function touchedStates(root: AnyStateNode, only: ReadonlySet<string>): Set<string> {
+  const shown = new Set<string>();
+  const addWithAncestors = (node: AnyStateNode | undefined) => {
+    for (let n = node; n; n = n.parent) shown.add(n.id);
+  };
+  const enterInitial = (node: AnyStateNode) => {
+    addWithAncestors(node);
+    const initial = node.initial?.target[0] as AnyStateNode | undefined;
+    if (initial) enterInitial(initial);
+  };
+  enterInitial(root);
+  const visit = (node: AnyStateNode) => {
+    for (const [event, candidates] of node.transitions) {
+      candidates.forEach((t, index) => {
+        if (!only.has(transitionKey(node, event, index))) return;
+        addWithAncestors(node);
+        for (const target of t.target ?? []) enterInitial(target as AnyStateNode);
+      });
+    }
+    for (const child of Object.values(node.states) as AnyStateNode[]) visit(child);
+  };
+  visit(root);
+  return shown;
 }

@@ -11,7 +11,7 @@ import { connectServer } from '../driver/server-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
-import { startInspectorBridge, type InspectorBridge } from '../observability/inspector.js';
+import type { InspectorBridge } from '../observability/inspector.js';
 import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
@@ -185,7 +185,11 @@ export class Gateway {
       });
     });
     // The relay listens next to the web listener, on 127.0.0.1 only.
-    if (this.config.web.inspect) this.inspector = await startInspectorBridge(this.config.web.port + 1, this.logger);
+    // Loaded only when asked for: the inspector client is the heaviest import gatehouse has.
+    if (this.config.web.inspect) {
+      const { startInspectorBridge } = await import('../observability/inspector.js');
+      this.inspector = await startInspectorBridge(this.config.web.port + 1, this.logger);
+    }
     if (this.config.web.enabled) {
       const routes = this.config.web.viewer ? [createViewer(this.journals, new URL('diagrams/', packageRoot()))] : [];
       this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes);
