@@ -12,7 +12,7 @@ import type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, Cli
 export type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 2;
+export const CLIENT_SESSION_VERSION = 3;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -220,6 +220,11 @@ export const clientSessionMachine = setup({
               description: 'The client asked for TLS (SSLRequest answered S, or a direct ClientHello); waiting for a handshake slot.',
               on: {
                 'tls.slotGranted': { target: 'tls-handshaking', actions: 'startTls' },
+                // The login timeout passed while the client queued for a slot: that is the rate limit's doing.
+                'timer.expired': {
+                  target: '#client-session.failed',
+                  actions: { type: 'drop', params: { reason: 'tls_rate_limited', message: 'no TLS handshake slot before the login timeout' } },
+                },
                 'tls.slotDenied': {
                   target: '#client-session.failed',
                   actions: { type: 'drop', params: { reason: 'tls_rate_limited', message: 'no TLS handshake slot before the login timeout' } },

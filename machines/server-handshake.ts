@@ -19,7 +19,7 @@ export type {
 } from './server-handshake.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const SERVER_HANDSHAKE_VERSION = 1;
+export const SERVER_HANDSHAKE_VERSION = 2;
 
 export interface ServerHandshakeInput {
   mode: ServerTlsMode;
@@ -99,6 +99,15 @@ export const serverHandshakeMachine = setup({
           actions: {
             type: 'fail',
             params: { reason: 'connect_timeout', sqlstate: '08006', message: 'timeout while connecting to the server (connect_timeout)', tlsError: false },
+          },
+        },
+        // TLS 1.3: the client finishes its handshake before the server has judged gatehouse's
+        // certificate, so a refusal (e.g. alert "unknown ca") arrives after tls.established.
+        'tls.failed': {
+          target: 'failed',
+          actions: {
+            type: 'fail',
+            params: ({ event }) => ({ reason: 'tls_handshake_failed', sqlstate: '08001', message: `TLS handshake failed: ${event.reason}`, tlsError: true }),
           },
         },
         'backend.protocolViolation': {

@@ -84,6 +84,8 @@ export class ClientDriver {
   private readonly loginDeadline: number;
   private tlsStartedAt = 0;
   private finished = false;
+  /** Aborted when the connection ends, so that nothing keeps waiting on its behalf. */
+  private readonly gone = new AbortController();
   private readonly log: Logger;
 
   private readonly onData = (chunk: Buffer) => this.received(chunk);
@@ -278,7 +280,7 @@ export class ClientDriver {
   }
 
   private acquireHandshakeSlot(): void {
-    const slot = this.deps.limiter.acquire(this.loginDeadline);
+    const slot = this.deps.limiter.acquire(this.loginDeadline, this.gone.signal);
     if (slot === true) return queueMicrotask(() => this.send({ type: 'tls.slotGranted' }));
     slot.then((granted) => this.send({ type: granted ? 'tls.slotGranted' : 'tls.slotDenied' }));
   }
@@ -309,19 +311,15 @@ export class ClientDriver {
       this.deps.metrics.clientTlsHandshakeDuration.observe((performance.now() - this.tlsStartedAt) / 1000);
       this.deps.metrics.connections.inc({ type: 'tls' });
       const cipher = secure.getCipher();
-      const peer = requestCert ? secure.getPeerCertificate() : null;
+      const verdict = requestCert ? clientCertificateVerdict(secure) : { authorized: false, authorizationError: null, peer: null };
       this.send({
         type: 'tls.established',
         protocol: secure.getProtocol() ?? 'unknown',
         cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
         alpnProtocol: typeof secure.alpnProtocol === 'string' ? secure.alpnProtocol : null,
-        authorized: secure.authorized,
-        authorizationError: secure.authorizationError
-          ? String(secure.authorizationError)
-          : peer && Object.keys(peer).length === 0
-            ? 'no client certificate presented'
-            : null,
-        peerCertificate: describePeerCertificate(peer),
+        authorized: verdict.authorized,
+        authorizationError: verdict.authorizationError,
+        peerCertificate: describePeerCertificate(verdict.peer),
       });
       this.listen(secure);
       secure.resume();
@@ -392,6 +390,7 @@ export class ClientDriver {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.gone.abort();
     this.timers.clear(this.loginTimer);
     if (this.server && this.pool) this.pool.pool.release(this.server, false);
     if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
@@ -406,4 +405,17 @@ export class ClientDriver {
     this.socket.destroy();
     this.finish();
   }
+}
+
+/**
+ * Whether a client certificate verified against tls_ca_cert. Node computes `authorized` only for
+ * sockets a tls.Server created; this socket is upgraded by hand after SSLRequest, so the verdict is
+ * read where Node itself reads it (the handle's verifyError). No certificate is never authorized.
+ */
+function clientCertificateVerdict(secure: TLSSocket): { authorized: boolean; authorizationError: string | null; peer: ReturnType<TLSSocket['getPeerCertificate']> | null } {
+  const peer = secure.getPeerCertificate();
+  if (!peer || Object.keys(peer).length === 0) return { authorized: false, authorizationError: 'no client certificate presented', peer: null };
+  const handle = (secure as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  const error = handle?.verifyError ? handle.verifyError() : new Error('verification result unavailable');
+  return { authorized: error === null, authorizationError: error ? ((error as { code?: string }).code ?? error.message) : null, peer };
 }

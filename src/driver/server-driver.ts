@@ -152,9 +152,9 @@ class ServerDriver {
         hostnameError: hostnameError(this.opts.host, secure.getPeerCertificate()),
       });
     });
-    secure.once('error', (err) => {
-      if (this.host.actor.getSnapshot().matches({ negotiating: 'tls-handshaking' })) this.send({ type: 'tls.failed', reason: err.message });
-    });
+    // Reported in every state; the machine decides what a TLS error means where it arrives
+    // (under TLS 1.3 a refused client certificate is only reported after secureConnect).
+    secure.once('error', (err) => this.send({ type: 'tls.failed', reason: err.message }));
     secure.once('close', () => {
       if (this.socket === secure) this.send({ type: 'socket.closed' });
     });

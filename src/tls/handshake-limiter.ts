@@ -24,8 +24,12 @@ export class HandshakeLimiter {
     return this.queue.length;
   }
 
-  /** Resolves true when the handshake may start, false when no slot could be had before `deadline` (performance.now() ms). */
-  acquire(deadline: number): Promise<boolean> | true {
+  /**
+   * Resolves true when the handshake may start, false when no slot could be had before `deadline`
+   * (performance.now() ms). A client that leaves (`signal` aborts) gives its place up at once, so
+   * clients that hang up after SSLRequest cannot fill the queue and lock others out.
+   */
+  acquire(deadline: number, signal?: AbortSignal): Promise<boolean> | true {
     if (!this.enabled) return true;
     this.refill();
     if (this.queue.length === 0 && this.tokens >= 1) {
@@ -34,7 +38,17 @@ export class HandshakeLimiter {
     }
     if (this.queue.length >= this.maxQueue) return Promise.resolve(false);
     return new Promise((resolve) => {
-      this.queue.push({ deadline, resolve });
+      const waiter = { deadline, resolve };
+      this.queue.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.queue.indexOf(waiter);
+          if (i >= 0) this.queue.splice(i, 1);
+          resolve(false);
+        },
+        { once: true },
+      );
       this.schedule();
     });
   }
