@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+// bench/setup.mjs — the long-lived half of bench/run.sh: throwaway certificates, a PostgreSQL cluster with TLS and
+// SCRAM, and the configuration files of gatehouse and PgBouncer. It writes WORK/state.env (shell variables) once
+// everything is ready, then holds the cluster until SIGTERM/SIGINT, or until its parent (run.sh) is gone, and stops
+// it (copying the server log to --results first). Needs `npm run build` (imports ../dist/src/dev).
+//
+//   node bench/setup.mjs --work DIR --results DIR [--flavor system15|embedded18] [--pool-mode session|transaction]
+//                        [--pool-size 20] [--pgbouncer-modes session,transaction] [--log-level warn]
+// Environment: BENCH_SECRETS=scram (default) or plain: what the proxies store to authenticate clients. scram: the
+// SCRAM secret from pg_authid (PgBouncer's auth_file; gatehouse's `password`, with the plaintext as
+// `server_password` for its own logins to PostgreSQL); plain: the password itself for both.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import {
+  availableFlavors,
+  createCertificateAuthority,
+  freePort,
+  startCluster,
+  writeCertificateFiles,
+} from '../dist/src/dev/index.js';
+import { chownTo, postgresOsUser } from '../dist/src/dev/os-user.js';
+
+const BENCH_USER = 'bench';
+const BENCH_DB = 'bench';
+const PARENT_POLL_MS = 1000;
+
+const { values: opts } = parseArgs({
+  options: {
+    work: { type: 'string' },
+    results: { type: 'string' },
+    flavor: { type: 'string' },
+    'pool-mode': { type: 'string', default: 'session' },
+    'pool-size': { type: 'string', default: '20' },
+    'pgbouncer-modes': { type: 'string', default: '' },
+    'log-level': { type: 'string', default: 'warn' },
+  },
+});
+
+function fail(message) {
+  process.stderr.write(`setup.mjs: ${message}\n`);
+  process.exit(2);
+}
+
+if (!opts.work || !opts.results) fail('--work DIR and --results DIR are required');
+const work = path.resolve(opts.work);
+const results = path.resolve(opts.results);
+const flavor = opts.flavor ?? (availableFlavors().includes('system15') ? 'system15' : 'embedded18');
+const poolMode = opts['pool-mode'];
+const poolSize = Number(opts['pool-size']);
+const pgbModes = opts['pgbouncer-modes'].split(',').filter((m) => m !== '');
+const secretsMode = process.env.BENCH_SECRETS ?? 'scram';
+if (!['session', 'transaction'].includes(poolMode)) fail(`--pool-mode must be session or transaction, got ${poolMode}`);
+if (!Number.isInteger(poolSize) || poolSize < 1) fail(`--pool-size must be a positive integer, got ${opts['pool-size']}`);
+for (const m of pgbModes) if (!['session', 'transaction'].includes(m)) fail(`unknown PgBouncer pool mode ${m}`);
+if (!['scram', 'plain'].includes(secretsMode)) fail(`BENCH_SECRETS must be scram or plain, got ${secretsMode}`);
+
+let cluster;
+let stopping;
+
+function stop(reason) {
+  stopping ??= (async () => {
+    process.stderr.write(`setup.mjs: stopping the cluster (${reason})\n`);
+    if (cluster) {
+      await fs.copyFile(cluster.logFile, path.join(results, 'postgres.log')).catch(() => {});
+      await cluster.stop();
+    }
+    process.exit(0);
+  })();
+  return stopping;
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGHUP', () => void stop('SIGHUP'));
+
+/** PgBouncer and postgres refuse to run as root: files they read or write must belong to the user they run as. */
+const runAs = postgresOsUser();
+
+/** `NAME='value'` lines a shell can source; single quotes inside values are escaped. */
+function shellAssignments(vars) {
+  return Object.entries(vars)
+    .map(([name, value]) => `${name}='${String(value).replace(/'/g, `'\\''`)}'\n`)
+    .join('');
+}
+
+async function makeCertificates(certDir) {
+  const ca = await createCertificateAuthority('gatehouse-bench-ca');
+  const names = { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' };
+  const pgCert = await ca.issue(names);
+  const proxyCert = await ca.issue(names);
+  await writeCertificateFiles(certDir, 'ca', ca);
+  await writeCertificateFiles(certDir, 'postgres-server', pgCert);
+  const proxy = await writeCertificateFiles(certDir, 'proxy-server', proxyCert);
+  return { ca, pgCert, proxy, caFile: path.join(certDir, 'ca.crt') };
+}
+
+function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile }) {
+  const user =
+    secretsMode === 'scram'
+      ? { username: BENCH_USER, password: scramSecret, server_password: password, pool_size: poolSize }
+      : { username: BENCH_USER, password, pool_size: poolSize };
+  return stringify({
+    general: {
+      host: '127.0.0.1',
+      port,
+      tls_mode: 'require',
+      tls_certificate: proxy.certFile,
+      tls_private_key: proxy.keyFile,
+      server_tls_mode: 'verify-full',
+      server_tls_ca_cert: caFile,
+      log_level: opts['log-level'],
+    },
+    pools: {
+      [BENCH_DB]: {
+        server_host: '127.0.0.1',
+        server_port: pgPort,
+        server_database: BENCH_DB,
+        pool_mode: poolMode,
+        users: [user],
+      },
+    },
+  });
+}
+
+function pgbouncerIni({ dir, mode, port, pgPort }) {
+  return `;; written by bench/setup.mjs
+[databases]
+${BENCH_DB} = host=127.0.0.1 port=${pgPort} dbname=${BENCH_DB}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${port}
+unix_socket_dir =
+logfile = ${dir}/pgbouncer.log
+pidfile = ${dir}/pgbouncer.pid
+auth_type = scram-sha-256
+auth_file = ${dir}/userlist.txt
+pool_mode = ${mode}
+default_pool_size = ${poolSize}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = 1000
+server_idle_timeout = 600
+query_wait_timeout = 120
+ignore_startup_parameters = extra_float_digits
+client_tls_sslmode = require
+client_tls_cert_file = ${dir}/proxy-server.crt
+client_tls_key_file = ${dir}/proxy-server.key
+server_tls_sslmode = verify-full
+server_tls_ca_file = ${dir}/ca.crt
+log_connections = 0
+log_disconnections = 0
+log_pooler_errors = 1
+stats_period = 60
+`;
+}
+
+/** One directory per PgBouncer, owned by the user it runs as, with its own copy of the certificate and key. */
+async function writePgbouncer({ mode, port, pgPort, certDir, userlistSecret }) {
+  const dir = path.join(work, `pgbouncer-${mode}`);
+  await fs.mkdir(dir, { mode: 0o700 });
+  for (const file of ['proxy-server.crt', 'proxy-server.key', 'ca.crt']) {
+    await fs.copyFile(path.join(certDir, file), path.join(dir, file));
+  }
+  await fs.chmod(path.join(dir, 'proxy-server.key'), 0o600);
+  await fs.writeFile(path.join(dir, 'pgbouncer.ini'), pgbouncerIni({ dir, mode, port, pgPort }));
+  await fs.writeFile(path.join(dir, 'userlist.txt'), `"${BENCH_USER}" "${userlistSecret}"\n`, { mode: 0o600 });
+  const owned = ['', 'proxy-server.crt', 'proxy-server.key', 'ca.crt', 'pgbouncer.ini', 'userlist.txt'];
+  await chownTo(runAs, ...owned.map((f) => path.join(dir, f)));
+  return dir;
+}
+
+async function main() {
+  await fs.mkdir(work, { recursive: true });
+  const certDir = path.join(work, 'certs');
+  const certs = await makeCertificates(certDir);
+  const password = `bench-${randomBytes(9).toString('hex')}`;
+
+  cluster = await startCluster({
+    flavor,
+    baseDir: path.join(work, 'pg'),
+    ssl: { certPem: certs.pgCert.certPem, keyPem: certs.pgCert.keyPem, caPem: certs.ca.certPem },
+    hba: ['hostssl all all 127.0.0.1/32 scram-sha-256', 'hostnossl all all 127.0.0.1/32 reject'],
+    users: [{ name: BENCH_USER, password }],
+    databases: [{ name: BENCH_DB, owner: BENCH_USER }],
+    settings: {
+      max_connections: 200,
+      shared_buffers: '256MB',
+      password_encryption: 'scram-sha-256',
+      ssl_min_protocol_version: 'TLSv1.2',
+      log_min_messages: 'warning',
+      log_connections: false,
+      log_disconnections: false,
+      log_checkpoints: false,
+    },
+  });
+  const [[scramSecret]] = await cluster.query(`SELECT rolpassword FROM pg_authid WHERE rolname = '${BENCH_USER}'`);
+  const postmasterPid = (await fs.readFile(path.join(cluster.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0];
+
+  const taken = new Set([cluster.port]);
+  const pickPort = async () => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) return taken.add(port), port;
+    }
+  };
+
+  const gatehousePort = await pickPort();
+  const gatehouseFile = path.join(work, 'gatehouse.yaml');
+  const yaml = gatehouseConfig({
+    port: gatehousePort,
+    pgPort: cluster.port,
+    password,
+    scramSecret,
+    proxy: certs.proxy,
+    caFile: certs.caFile,
+  });
+  await fs.writeFile(gatehouseFile, yaml, { mode: 0o600 });
+
+  const state = {
+    WORK: work,
+    FLAVOR: flavor,
+    PG_VERSION: cluster.version,
+    PG_PORT: cluster.port,
+    PG_SOCKET_DIR: cluster.socketDir,
+    PG_DATA_DIR: cluster.dataDir,
+    PG_LOG: cluster.logFile,
+    POSTMASTER_PID: postmasterPid,
+    CERT_DIR: certDir,
+    CA_FILE: certs.caFile,
+    BENCH_USER,
+    BENCH_DB,
+    BENCH_PASSWORD: password,
+    GATEHOUSE_CONFIG: gatehouseFile,
+    GATEHOUSE_PORT: gatehousePort,
+    POOL_MODE: poolMode,
+    POOL_SIZE: poolSize,
+    SECRETS_MODE: secretsMode,
+    RUN_AS: runAs?.name ?? '',
+    PGB_MODES: pgbModes.join(' '),
+  };
+  for (const mode of pgbModes) {
+    const port = await pickPort();
+    const userlistSecret = secretsMode === 'plain' ? password : scramSecret;
+    const dir = await writePgbouncer({ mode, port, pgPort: cluster.port, certDir, userlistSecret });
+    state[`PGB_${mode.toUpperCase()}_PORT`] = port;
+    state[`PGB_${mode.toUpperCase()}_DIR`] = dir;
+  }
+
+  const stateFile = path.join(work, 'state.env');
+  await fs.writeFile(`${stateFile}.tmp`, shellAssignments(state), { mode: 0o600 });
+  await fs.rename(`${stateFile}.tmp`, stateFile);
+  process.stderr.write(`setup.mjs: PostgreSQL ${cluster.version} (${flavor}) on 127.0.0.1:${cluster.port}; ready\n`);
+
+  // Stay alive (the postmaster child is unref'ed) and leave with run.sh even if it is killed without its trap.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop(`parent process ${parent} is gone`);
+  }, PARENT_POLL_MS);
+}
+
+main().catch(async (err) => {
+  process.stderr.write(`setup.mjs: ${err.stack ?? err}\n`);
+  if (cluster) await cluster.stop().catch(() => {});
+  process.exit(1);
+});
