@@ -108,12 +108,17 @@ class ServerDriver {
   private openSocket(): void {
     const socket = netConnect({ host: this.opts.host, port: this.opts.port, noDelay: true });
     this.socket = socket;
-    socket.once('connect', () => this.send({ type: 'socket.connected' }));
+    // Node clears socket.connecting before it emits a connect error, so remember the connect ourselves.
+    let connected = false;
+    socket.once('connect', () => {
+      connected = true;
+      this.send({ type: 'socket.connected' });
+    });
     socket.once('error', (err) => {
-      if (socket.connecting) this.send({ type: 'socket.connectFailed', message: err.message });
+      if (!connected) this.send({ type: 'socket.connectFailed', message: err.message });
     });
     socket.once('close', () => {
-      if (this.socket === socket) this.send({ type: 'socket.closed' });
+      if (connected && this.socket === socket) this.send({ type: 'socket.closed' });
     });
   }
 

@@ -14,8 +14,8 @@ export interface PoolOptions {
   queryWaitTimeoutMs: number;
   idleTimeoutMs: number;
   serverLifetimeMs: number;
-  /** Runs the server-handshake machine; settings are the creating client's, sent in the StartupMessage. */
-  connect: (settings: Map<string, string>) => Promise<ServerConnection>;
+  /** Runs the server-handshake machine (user and database only: client settings are applied with SET). */
+  connect: () => Promise<ServerConnection>;
   logger: Logger;
 }
 
@@ -26,9 +26,10 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** The settings each server connection was started with (DISCARD ALL returns to these)... */
-const startupSettings = new WeakMap<ServerConnection, Map<string, string>>();
-/** ...and the ones it has now, after SETs for the clients it served. */
+/**
+ * What clients have SET on each server connection. Server connections are opened with no client
+ * settings at all, so DISCARD ALL returns them to the server's defaults, never to a former client's.
+ */
 const appliedSettings = new WeakMap<ServerConnection, Map<string, string>>();
 
 export class ServerPool {
@@ -60,7 +61,7 @@ export class ServerPool {
     if (this.closed) return Promise.reject(new ProxyError('pool.closed', SqlState.ADMIN_SHUTDOWN, 'gatehouse is shutting down'));
     const reusable = this.takeIdle();
     if (reusable) return Promise.resolve(reusable);
-    if (this.idle.length + this.active.size + this.creating < this.opts.size) return this.create(settings);
+    if (this.idle.length + this.active.size + this.creating < this.opts.size) return this.create();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         settings,
@@ -84,6 +85,7 @@ export class ServerPool {
   private takeIdle(): ServerConnection | null {
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
+      conn.unwatchIdle();
       if (conn.alive && !this.expired(conn)) {
         this.active.add(conn);
         return conn;
@@ -93,12 +95,11 @@ export class ServerPool {
     return null;
   }
 
-  private async create(settings: Map<string, string>): Promise<ServerConnection> {
+  private async create(): Promise<ServerConnection> {
     this.creating++;
     try {
-      const conn = await this.opts.connect(settings);
-      startupSettings.set(conn, new Map(settings));
-      appliedSettings.set(conn, new Map(settings));
+      const conn = await this.opts.connect();
+      appliedSettings.set(conn, new Map());
       this.active.add(conn);
       return conn;
     } finally {
@@ -108,13 +109,14 @@ export class ServerPool {
 
   private async applySettings(conn: ServerConnection, wanted: Map<string, string>): Promise<void> {
     const current = appliedSettings.get(conn) ?? new Map<string, string>();
-    const { sql, changed } = settingsDiff(current, wanted);
+    const { sql, changed, reset } = settingsDiff(current, wanted, conn.parameters);
     if (!sql) return;
     const result = await conn.runSimpleQuery(sql, this.opts.queryWaitTimeoutMs);
     if (result.error) {
       throw new ProxyError('pool.settings_rejected', result.error.code as never, `server rejected a startup parameter: ${result.error.message}`);
     }
     for (const [k, v] of changed) current.set(k, v);
+    for (const k of reset) current.delete(k);
     appliedSettings.set(conn, current);
   }
 
@@ -139,8 +141,8 @@ export class ServerPool {
           this.serveWaiter();
           return;
         }
-        // DISCARD ALL restores the values from the StartupMessage, so the SETs are gone.
-        appliedSettings.set(conn, new Map(startupSettings.get(conn)));
+        // DISCARD ALL undoes every SET.
+        appliedSettings.set(conn, new Map());
         this.park(conn);
       },
       () => {
@@ -165,6 +167,7 @@ export class ServerPool {
       );
       return;
     }
+    conn.watchIdle();
     this.idle.push(conn);
   }
 
@@ -173,7 +176,16 @@ export class ServerPool {
     const waiter = this.waiters.shift();
     if (!waiter) return;
     clearTimeout(waiter.timer);
-    this.create(waiter.settings).then(waiter.resolve, waiter.reject);
+    this.create().then(
+      (conn) => this.applySettings(conn, waiter.settings).then(
+        () => waiter.resolve(conn),
+        (err) => {
+          this.release(conn, false);
+          waiter.reject(err);
+        },
+      ),
+      waiter.reject,
+    );
   }
 
   /** Called by ServerConnection.destroy(): forget it wherever it is. */

@@ -48,6 +48,21 @@ export class ServerConnection {
     socket.on('error', () => this.destroy());
   }
 
+  /** An idle server has nothing to say: anything it sends (FATAL 57P01 at shutdown, EOF) means it is going away. */
+  private readonly onIdleData = () => this.destroy();
+
+  /** Parked in the pool: keep reading so that a close or a FATAL is noticed at once. */
+  watchIdle(): void {
+    this.socket.on('data', this.onIdleData);
+    this.socket.resume();
+  }
+
+  /** Taken from the pool: its new owner reads the socket. */
+  unwatchIdle(): void {
+    this.socket.off('data', this.onIdleData);
+    this.socket.pause();
+  }
+
   get alive(): boolean {
     return !this.dead && !this.socket.destroyed;
   }

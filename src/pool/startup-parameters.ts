@@ -44,14 +44,28 @@ export function clientSettings(parameters: Record<string, string>): Map<string, 
   return settings;
 }
 
-/** The SET statements that bring a server connection's settings to what the client asked for ('' when none). */
-export function settingsDiff(current: Map<string, string>, wanted: Map<string, string>): { sql: string; changed: Map<string, string> } {
+/**
+ * The SET and RESET statements that bring a server connection's settings to what the client asked
+ * for ('' when none). `applied` holds what earlier clients SET on it; `reported` the values the
+ * server announced in ParameterStatus, so a value it already has costs no round trip.
+ */
+export function settingsDiff(
+  applied: Map<string, string>,
+  wanted: Map<string, string>,
+  reported: ReadonlyMap<string, string>,
+): { sql: string; changed: Map<string, string>; reset: string[] } {
   const changed = new Map<string, string>();
+  const reset: string[] = [];
   const statements: string[] = [];
   for (const [name, value] of wanted) {
-    if (current.get(name) === value) continue;
+    if ((applied.get(name) ?? reported.get(name)) === value) continue;
     changed.set(name, value);
     statements.push(`SET ${quoteIdentifier(name)} TO ${quoteLiteral(value)}`);
   }
-  return { sql: statements.join('; '), changed };
+  for (const name of applied.keys()) {
+    if (wanted.has(name)) continue;
+    reset.push(name);
+    statements.push(`RESET ${quoteIdentifier(name)}`);
+  }
+  return { sql: statements.join('; '), changed, reset };
 }

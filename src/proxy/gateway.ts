@@ -88,7 +88,7 @@ export class Gateway {
       idleTimeoutMs: g.idle_timeout,
       serverLifetimeMs: g.server_lifetime,
       logger: this.logger,
-      connect: async (settings) => {
+      connect: async () => {
         const conn = await connectServer({
           id: `s${++this.nextId}`,
           pool: pool.name,
@@ -99,7 +99,7 @@ export class Gateway {
           tls: this.serverTls.get(pool.name) ?? null,
           user: user.server_username,
           password: user.server_password,
-          startupParameters: { ...Object.fromEntries(settings), user: user.server_username, database: pool.server_database },
+          startupParameters: { user: user.server_username, database: pool.server_database },
           connectTimeoutMs: g.connect_timeout,
           logger: this.logger.child({ pool: pool.name }),
           metrics: this.metrics,
