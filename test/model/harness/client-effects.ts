@@ -1,0 +1,123 @@
+/**
+ * What the client (or the operator) notices after each client-session step: the bytes the client
+ * read, whether the connection was closed, what the pool, limiter and cancel registry were asked.
+ */
+import { expect } from 'vitest';
+import type { AnyMachineSnapshot } from 'xstate';
+import type { ClientEvent, ClientSessionContext } from '../../../machines/client-session.js';
+import type { Metrics } from '../../../src/observability/metrics.js';
+import { parseBackendMessage } from '../../../src/protocol/index.js';
+import { BACKEND_PARAMETERS } from './client-deps.js';
+import type { ClientWorld } from './client-world.js';
+import { leafName, type ModelStep } from './model-paths.js';
+
+export async function rejectionCount(metrics: Metrics, reason: string): Promise<number> {
+  const { values } = await metrics.rejections.get();
+  return values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+async function expectReply(world: ClientWorld, byte: 'S' | 'N'): Promise<void> {
+  expect((await world.reader.read(1, `the '${byte}' reply`)).toString('latin1'), 'negotiation reply').toBe(byte);
+}
+
+async function expectAuth(world: ClientWorld, code: number, what: string): Promise<Buffer> {
+  const m = await world.reader.message();
+  expect(`${m.type}${m.body.readInt32BE(0)}`, what).toBe(`R${code}`);
+  return m.body.subarray(4);
+}
+
+async function expectWelcome(world: ClientWorld): Promise<void> {
+  for (const [name, value] of BACKEND_PARAMETERS) {
+    const m = await world.reader.message();
+    expect(parseBackendMessage(m.type.charCodeAt(0), m.body), 'welcome ParameterStatus').toEqual({ type: 'parameterStatus', name, value });
+  }
+  const key = await world.reader.message();
+  expect(key.type, 'BackendKeyData').toBe('K');
+  expect(key.body.length, 'gatehouse hands out its own 4-byte cancel key').toBe(8);
+  const ready = await world.reader.message();
+  expect(`${ready.type}${ready.body.toString('latin1')}`, 'ReadyForQuery').toBe('ZI');
+  expect(world.timers.armed, 'login timer cleared once the session started').toBe(0);
+  // The session works: a query reaches the server the pool handed out.
+  const query = Buffer.from([0x51, 0, 0, 0, 13, ...Buffer.from('SELECT 1'), 0]);
+  (world.tls ?? world.raw).write(query);
+  expect(await world.server!.reader.read(query.length, 'the relayed query')).toEqual(query);
+}
+
+async function expectFailure(world: ClientWorld, context: ClientSessionContext, rejectionsBefore: number): Promise<void> {
+  const failure = context.failure!;
+  if (failure.sqlstate) {
+    const m = await world.reader.message();
+    const parsed = parseBackendMessage(m.type.charCodeAt(0), m.body);
+    expect(parsed.type, 'the client is told why').toBe('errorResponse');
+    if (parsed.type === 'errorResponse') {
+      expect({ severity: parsed.fields.severity, code: parsed.fields.code }, 'ErrorResponse').toEqual({ severity: 'FATAL', code: failure.sqlstate });
+    }
+  }
+  // With or without a message, the connection is closed, and nothing else was written.
+  await world.connectionEnds();
+  expect(await rejectionCount(world.fixture.metrics, failure.reason), `listener rejections{reason=${failure.reason}}`).toBe(rejectionsBefore + 1);
+}
+
+/** Checks of the step just taken; `rejectionsBefore` is the rejection count of the reason the step fails with, if any. */
+export async function verifyClientEffect(
+  world: ClientWorld,
+  step: ModelStep<ClientEvent>,
+  previous: AnyMachineSnapshot,
+  rejectionsBefore: number,
+): Promise<void> {
+  const state = step.state;
+  const context = state.context as ClientSessionContext;
+  const event = step.event;
+  if (state.status === 'done') {
+    expect(world.closedCalls, 'the driver released the connection once').toBe(1);
+    expect(world.fixture.book.find(world.id)?.endedAt, 'journal ended').not.toBeNull();
+    expect(world.timers.armed, 'no timer left armed').toBe(0);
+    // A client that leaves while queued for a TLS slot gives its place up.
+    expect(world.limiter.requests.map((r) => r.signal?.aborted), 'handshake slot requests withdrawn').toEqual(world.limiter.requests.map(() => true));
+  }
+  switch (leafName(state.value)) {
+    case 'ssl-requested':
+      expect(world.limiter.requests.length, 'a TLS handshake slot was requested').toBe(1);
+      if (event.type === 'client.sslRequest') await expectReply(world, 'S');
+      return world.reader.expectDrained();
+    case 'plain-fallback':
+    case 'gss-declined':
+      await expectReply(world, 'N');
+      return world.reader.expectDrained();
+    case 'tls-handshaking':
+      expect(world.limiter.requests.length, 'one handshake slot').toBe(1);
+      return world.reader.expectDrained();
+    case 'tls-established':
+      await world.secured;
+      if (event.type === 'tls.established') expect(world.tls!.alpnProtocol || null, 'ALPN the client sees').toBe(event.alpnProtocol);
+      return world.reader.expectDrained();
+    case 'authenticating': {
+      const mechanisms = await expectAuth(world, 10, 'AuthenticationSASL');
+      expect(mechanisms.toString('latin1'), 'offered SASL mechanisms').toBe('SCRAM-SHA-256\0\0');
+      return world.reader.expectDrained();
+    }
+    case 'awaiting-server':
+      await expectAuth(world, 12, 'AuthenticationSASLFinal');
+      await expectAuth(world, 0, 'AuthenticationOk');
+      expect(world.pool.acquires, 'the pool was asked once, with the client settings').toEqual([new Map()]);
+      return world.reader.expectDrained();
+    case 'ready':
+      return expectWelcome(world);
+    case 'cancel-relayed':
+      expect(world.cancels.forwarded, 'cancel forwarded with the key the client sent').toEqual([world.sentCancel]);
+      return world.connectionEnds();
+    case 'closed':
+      if (leafName(previous.value) === 'ready') {
+        expect(world.pool.releases.map((r) => r.server), 'server released to the pool').toEqual([world.server!.conn]);
+      }
+      return;
+    case 'failed':
+      await expectFailure(world, context, rejectionsBefore);
+      if (event.type === 'backend.lost') {
+        expect(world.pool.releases.map((r) => [r.server, r.reusable]), 'lost server released as unusable').toEqual([[world.server!.conn, false]]);
+      }
+      return;
+    default:
+      return world.reader.expectDrained();
+  }
+}

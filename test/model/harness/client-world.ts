@@ -1,0 +1,233 @@
+/**
+ * One generated client-session path against a real ClientDriver: the driver serves the accepted
+ * side of a real TCP connection on 127.0.0.1, and the test plays the client on the other side,
+ * doing for each step what a real client (or a failing network) would do.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { waitFor } from 'xstate';
+import type { ClientEvent, ClientSessionInput } from '../../../machines/client-session.js';
+import { ScramClientSession } from '../../../src/auth/index.js';
+import { ClientDriver } from '../../../src/driver/client-driver.js';
+import type { JournalBook, JournalEntry } from '../../../src/journal/journal.js';
+import type { Metrics } from '../../../src/observability/metrics.js';
+import {
+  encodeCancelRequest,
+  encodeGssEncRequest,
+  encodeSslRequest,
+  encodeStartupMessage,
+  saslInitialResponse,
+  saslResponse,
+} from '../../../src/protocol/index.js';
+import type { ClientTlsProvider } from '../../../src/tls/client-tls.js';
+import { ByteReader, EFFECT_TIMEOUT_MS } from './byte-reader.js';
+import { BackendStub, RecordingCancels, ScriptedLimiter, ScriptedPool } from './client-deps.js';
+import { certChoiceFor, CLIENT_PASSWORD, CLIENT_USER, INJECTED_BYTES, KNOWN_DATABASE, WRONG_PASSWORD } from './client-samples.js';
+import { GatedDuplex } from './gated-duplex.js';
+import { ManualTimers } from './manual-timers.js';
+import { nextStepOf, type ModelPath, type ModelStep } from './model-paths.js';
+import type { ModelPki } from './pki.js';
+
+export interface ClientFixture {
+  pki: ModelPki;
+  metrics: Metrics;
+  logger: Logger;
+  book: JournalBook;
+  backend: BackendStub;
+  /** Accepts test clients; each accepted socket is handed to the driver factory the next world queued. */
+  listener: net.Server;
+  accept: Array<(socket: net.Socket) => void>;
+}
+
+let worlds = 0;
+
+export class ClientWorld {
+  readonly id = `client-${++worlds}`;
+  readonly timers = new ManualTimers();
+  readonly limiter = new ScriptedLimiter();
+  readonly pool = new ScriptedPool();
+  readonly cancels: RecordingCancels;
+  driver!: ClientDriver;
+  raw!: net.Socket;
+  reader!: ByteReader;
+  rawClosed!: Promise<void>;
+  tls: tls.TLSSocket | null = null;
+  gate: GatedDuplex | null = null;
+  secured: Promise<void> | null = null;
+  server: Awaited<ReturnType<BackendStub['connection']>> | null = null;
+  sentCancel: { processId: number; secretKey: Buffer } | null = null;
+  closedCalls = 0;
+  /** The driver's side of the connection (closed at the end of the path, whatever state it is in). */
+  private accepted: net.Socket | null = null;
+
+  constructor(
+    readonly fixture: ClientFixture,
+    readonly input: ClientSessionInput,
+    private readonly provider: ClientTlsProvider,
+    private readonly path: ModelPath<ClientEvent>,
+  ) {
+    this.cancels = new RecordingCancels(fixture.logger);
+  }
+
+  async open(): Promise<void> {
+    const accepted = new Promise<void>((resolve) => {
+      this.fixture.accept.push((socket) => {
+        this.accepted = socket;
+        this.driver = new ClientDriver(socket, {
+          id: this.id,
+          logger: this.fixture.logger,
+          metrics: this.fixture.metrics,
+          journals: this.fixture.book,
+          tls: this.provider,
+          limiter: this.limiter,
+          cancels: this.cancels,
+          loginTimeoutMs: 60_000,
+          overCapacity: this.input.overCapacity,
+          certIdentity: this.input.certIdentity,
+          databaseExists: (database) => database === KNOWN_DATABASE,
+          userPassword: (_database, user) => (user === CLIENT_USER ? { kind: 'plain', password: CLIENT_PASSWORD } : null),
+          pool: () => ({ pool: this.pool, mode: 'session' }),
+          onClosed: () => this.closedCalls++,
+          timers: this.timers,
+        });
+        resolve();
+      });
+    });
+    this.raw = net.connect((this.fixture.listener.address() as net.AddressInfo).port, '127.0.0.1');
+    this.raw.on('error', () => {});
+    // Not events.once(): it would reject on the ECONNRESET that often precedes the close.
+    this.rawClosed = new Promise((resolve) => this.raw.once('close', () => resolve()));
+    this.reader = new ByteReader(this.raw, 'client');
+    await once(this.raw, 'connect');
+    await accepted;
+  }
+
+  get actor() {
+    return this.driver.actor;
+  }
+
+  entries(): JournalEntry[] {
+    const record = this.fixture.book.find(this.id);
+    if (!record) throw new Error(`no journal for ${this.id}`);
+    return record.entries;
+  }
+
+  /** Where the client writes now: inside TLS once it started, else the TCP socket. */
+  private write(bytes: Buffer): void {
+    (this.tls ?? this.raw).write(bytes);
+  }
+
+  /**
+   * Start a TLS client over the connection. `hold` keeps the server's answers back until
+   * `gate.release()`, so a direct-TLS ClientHello can be sent long before the handshake may end.
+   */
+  private startTls(event: ClientEvent | undefined, hold: boolean, oldProtocolOnly: boolean): void {
+    const leftover = this.reader.detach();
+    if (leftover.length > 0) throw new Error(`client: unread bytes before TLS: ${leftover.toString('hex')}`);
+    const choice = event ? certChoiceFor(event) : 'none';
+    const cert = choice === 'trusted' ? this.fixture.pki.clientTrusted : choice === 'untrusted' ? this.fixture.pki.clientUntrusted : null;
+    const offerAlpn = !(event?.type === 'tls.established' && event.alpnProtocol === null);
+    this.gate = new GatedDuplex(this.raw, !hold);
+    this.tls = tls.connect({
+      socket: this.gate,
+      servername: 'localhost',
+      ca: [this.fixture.pki.caPem],
+      ...(offerAlpn ? { ALPNProtocols: ['postgresql'] } : {}),
+      ...(cert ? { cert: cert.certPem, key: cert.keyPem } : {}),
+      // An outdated client: TLS 1.0/1.1 only, which gatehouse (TLS 1.2 minimum) refuses.
+      ...(oldProtocolOnly ? { minVersion: 'TLSv1' as const, maxVersion: 'TLSv1.1' as const, ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
+    });
+    this.tls.on('error', () => {});
+    this.secured = once(this.tls, 'secureConnect').then(() => undefined);
+    this.secured.catch(() => {});
+    this.reader.attach(this.tls);
+  }
+
+  private async scram(password: string): Promise<void> {
+    const session = new ScramClientSession(password);
+    this.write(saslInitialResponse('SCRAM-SHA-256', session.clientFirst()));
+    const cont = await this.reader.message();
+    if (cont.type !== 'R' || cont.body.readInt32BE(0) !== 11) throw new Error(`client: expected AuthenticationSASLContinue, got '${cont.type}'`);
+    this.write(saslResponse(session.handleServerFirst(cont.body.subarray(4))));
+  }
+
+  cause(step: ModelStep<ClientEvent>, index: number): Promise<void> | void {
+    const event = step.event;
+    switch (event.type) {
+      case 'client.sslRequest':
+        // Trailing bytes go in the same write, so they reach the driver in the same TCP segment.
+        return this.write(event.trailingBytes > 0 ? Buffer.concat([encodeSslRequest(), INJECTED_BYTES]) : encodeSslRequest());
+      case 'client.gssEncRequest':
+        return this.write(encodeGssEncRequest());
+      case 'client.directTls': {
+        // The ClientHello is the first thing sent: how it looks (ALPN, certificate) is what the path's TLS outcome needs.
+        const outcome = nextStepOf(this.path, index + 1, ['tls.established', 'tls.failed']);
+        return this.startTls(outcome?.event.type === 'tls.established' ? outcome.event : undefined, true, false);
+      }
+      case 'client.cancelRequest':
+        this.sentCancel = { processId: 31337, secretKey: Buffer.from([9, 8, 7, 6]) };
+        return this.write(encodeCancelRequest(this.sentCancel.processId, this.sentCancel.secretKey));
+      case 'client.startup':
+        return this.write(encodeStartupMessage({ user: event.user, database: event.database }));
+      case 'client.invalidPacket':
+        // A length word of 2^31: negative as int32, so never a valid startup packet.
+        return this.write(Buffer.from([0x80, 0, 0, 0, 0, 3, 0, 0]));
+      case 'tls.slotGranted':
+      case 'tls.slotDenied':
+        return this.limiter.answer(event.type === 'tls.slotGranted');
+      case 'tls.established':
+        if (this.gate && !this.gate.released) return this.gate.release();
+        return this.startTls(event, false, false);
+      case 'tls.failed':
+        // Mid-handshake garbage for a direct-TLS client whose ClientHello already went out; else an outdated client.
+        if (this.gate && !this.gate.released) return void this.raw.write(Buffer.from('this is not a TLS record\r\n'));
+        return this.startTls(undefined, false, true);
+      case 'auth.succeeded':
+        return this.scram(CLIENT_PASSWORD);
+      case 'auth.failed':
+        return this.scram(WRONG_PASSWORD);
+      case 'pool.acquired':
+        return this.handServer(event.serverId);
+      case 'pool.failed':
+        return this.pool.fail(event.sqlstate, event.message);
+      case 'backend.lost':
+        return void this.server!.peer.destroy();
+      case 'socket.closed':
+        this.tls?.destroy();
+        return void this.raw.destroy();
+      case 'timer.expired':
+        return this.timers.fireAll();
+    }
+  }
+
+  private async handServer(serverId: string): Promise<void> {
+    this.server = await this.fixture.backend.connection(serverId);
+    this.pool.hand(this.server.conn);
+  }
+
+  /** The connection ended: the driver closed it (or it was closed), and nothing unread is left. */
+  async connectionEnds(): Promise<void> {
+    if (this.gate && !this.gate.released) {
+      // TLS answers are being held: watch the TCP connection itself.
+      await Promise.race([
+        this.rawClosed,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('client: the driver did not close the connection')), EFFECT_TIMEOUT_MS).unref()),
+      ]);
+      this.reader.expectDrained();
+      return;
+    }
+    await this.reader.ends();
+  }
+
+  /** Close everything and wait (bounded) for the driver to finish, so nothing of this path leaks into the next. */
+  async dispose(): Promise<void> {
+    this.tls?.destroy();
+    this.raw?.destroy();
+    this.server?.peer.destroy();
+    this.server?.conn.destroy();
+    this.accepted?.destroy();
+    if (this.driver) await waitFor(this.driver.actor, (s) => s.status !== 'active', { timeout: EFFECT_TIMEOUT_MS }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The model-based tests take the machines as the truth, so a wrong rule in a machine would pass
+ * them (the driver follows it faithfully). These tables are the independent oracle: what libpq's
+ * sslmode and gatehouse's tls_mode promise, checked against the machines' pure transitions.
+ */
+import { describe, expect, it } from 'vitest';
+import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import {
+  clientSessionMachine,
+  machineRegistry,
+  serverHandshakeMachine,
+  type ClientEvent,
+  type ServerEvent,
+  type ServerTlsMode,
+} from '../../machines/index.js';
+import { valueToDotted } from './harness/model-paths.js';
+
+function run(machine: AnyStateMachine, input: unknown, events: EventObject[]): AnyMachineSnapshot {
+  let [s] = initialTransition(machine, input as never) as unknown as [AnyMachineSnapshot];
+  for (const e of events) [s] = transition(machine, s as never, e as never) as unknown as [AnyMachineSnapshot];
+  return s;
+}
+
+function outcome(s: AnyMachineSnapshot): string {
+  const failure = (s.context as { failure: { reason: string; sqlstate?: string } | null }).failure;
+  return failure ? `failed ${failure.reason}${failure.sqlstate ? ` ${failure.sqlstate}` : ''}` : valueToDotted(s.value);
+}
+
+describe('server_tls_mode follows libpq sslmode', () => {
+  const connected: ServerEvent = { type: 'socket.connected' };
+  const reply = (r: 'S' | 'N', trailingBytes = 0): ServerEvent => ({ type: 'backend.sslReply', reply: r, trailingBytes });
+  const cert = (authorized: boolean, hostnameError: string | null): ServerEvent => ({
+    type: 'tls.established',
+    protocol: 'TLSv1.3',
+    cipher: 'TLS_AES_128_GCM_SHA256',
+    authorized,
+    authorizationError: authorized ? null : 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    hostnameError,
+  });
+  const server = (mode: ServerTlsMode, events: ServerEvent[]) => outcome(run(serverHandshakeMachine, machineRegistry['server-handshake'].modes[mode], events));
+
+  // mode: [first message, after N, untrusted CA, certificate for another host]
+  const table: Record<ServerTlsMode, [string, string, string, string]> = {
+    disable: ['negotiating.login.authenticating', '-', '-', '-'],
+    allow: ['negotiating.login.authenticating', '-', '-', '-'],
+    prefer: ['negotiating.ssl-requested', 'negotiating.login.plain-fallback', 'negotiating.login.authenticating', 'negotiating.login.authenticating'],
+    require: ['negotiating.ssl-requested', 'failed tls_unsupported 08001', 'negotiating.login.authenticating', 'negotiating.login.authenticating'],
+    'verify-ca': ['negotiating.ssl-requested', 'failed tls_unsupported 08001', 'failed certificate_untrusted 08001', 'negotiating.login.authenticating'],
+    'verify-full': ['negotiating.ssl-requested', 'failed tls_unsupported 08001', 'failed certificate_untrusted 08001', 'failed hostname_mismatch 08001'],
+  };
+
+  it.each(Object.entries(table))('%s: plain or SSLRequest first, then N, untrusted CA and wrong host as libpq does', (mode, [first, afterN, untrusted, otherHost]) => {
+    const m = mode as ServerTlsMode;
+    expect(server(m, [connected])).toBe(first);
+    if (afterN === '-') return;
+    expect(server(m, [connected, reply('N')])).toBe(afterN);
+    expect(server(m, [connected, reply('S'), cert(false, null)])).toBe(untrusted);
+    expect(server(m, [connected, reply('S'), cert(true, 'not localhost')])).toBe(otherHost);
+    expect(server(m, [connected, reply('S'), cert(true, null)]), 'a good certificate is always accepted').toBe('negotiating.login.authenticating');
+    expect(server(m, [connected, reply('S', 3)]), 'CVE-2021-23222: bytes after S').toBe('failed unencrypted_bytes_after_s 08P01');
+  });
+
+  it('allow retries a refused plain login over TLS, except while the server starts or stops (57P*)', () => {
+    const refused = (sqlstate: string): ServerEvent => ({ type: 'backend.error', sqlstate, message: 'no' });
+    expect(server('allow', [connected, refused('28000')])).toBe('negotiating.reconnecting');
+    expect(server('allow', [connected, refused('57P03')])).toBe('failed login_rejected 57P03');
+    expect(server('require', [connected, reply('S'), cert(true, null), refused('28000')])).toBe('failed login_rejected 28000');
+  });
+});
+
+describe('tls_mode (client side) follows PgDoorman and PostgreSQL', () => {
+  const modes = machineRegistry['client-session'].modes;
+  const client = (mode: keyof typeof modes, events: ClientEvent[]) => outcome(run(clientSessionMachine, modes[mode], events));
+  const ssl: ClientEvent = { type: 'client.sslRequest', trailingBytes: 0 };
+  const startup: ClientEvent = { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true };
+  const granted: ClientEvent = { type: 'tls.slotGranted' };
+  const tlsUp = (authorized: boolean, withCert: boolean, alpn: string | null = 'postgresql'): ClientEvent => ({
+    type: 'tls.established',
+    protocol: 'TLSv1.3',
+    cipher: 'TLS_AES_128_GCM_SHA256',
+    alpnProtocol: alpn,
+    authorized,
+    authorizationError: authorized ? null : 'not trusted',
+    peerCertificate: withCert
+      ? { commonName: 'alice', subject: 'CN=alice', issuer: 'CN=ca', serialNumber: '01', fingerprint256: 'AA', validFrom: '', validTo: '' }
+      : null,
+  });
+
+  it('disable declines TLS; allow offers it and still takes plain logins', () => {
+    expect(client('disable', [ssl])).toBe('connected.negotiating.startup-phase.plain-fallback');
+    expect(client('disable', [startup])).toBe('connected.negotiating.authenticating');
+    expect(client('allow', [ssl])).toBe('connected.negotiating.ssl-requested');
+    expect(client('allow', [startup])).toBe('connected.negotiating.authenticating');
+  });
+
+  it('require and verify-full refuse plain logins with 28000', () => {
+    expect(client('require', [startup])).toBe('failed tls_required 28000');
+    expect(client('verify-full', [startup])).toBe('failed tls_required 28000');
+    expect(client('require', [ssl, granted, tlsUp(false, false), startup])).toBe('connected.negotiating.authenticating');
+  });
+
+  it('verify-full wants a trusted client certificate naming the user', () => {
+    expect(client('verify-full', [ssl, granted, tlsUp(false, false)])).toBe('failed client_certificate_rejected 28000');
+    expect(client('verify-full', [ssl, granted, tlsUp(false, true)])).toBe('failed client_certificate_rejected 28000');
+    expect(client('verify-full', [ssl, granted, tlsUp(true, true), startup])).toBe('connected.negotiating.authenticating');
+    expect(client('verify-full', [ssl, granted, tlsUp(true, true), { ...startup, user: 'bob' }] as ClientEvent[])).toBe(
+      'failed certificate_identity_mismatch 28000',
+    );
+  });
+
+  it('never answers an SSLRequest with bytes behind it (CVE-2021-23214) and wants ALPN for direct TLS', () => {
+    for (const mode of ['disable', 'allow', 'require', 'verify-full'] as const) {
+      expect(client(mode, [{ type: 'client.sslRequest', trailingBytes: 1 }])).toBe('failed unencrypted_bytes_after_ssl_request');
+    }
+    expect(client('require', [{ type: 'client.directTls' }, granted, tlsUp(false, false, null)])).toBe('failed direct_tls_without_alpn 08P01');
+  });
+});
