@@ -21,6 +21,7 @@ import { BackendStub } from './harness/client-deps.js';
 import { rejectionCount, verifyClientEffect } from './harness/client-effects.js';
 import { clientSamples } from './harness/client-samples.js';
 import { ClientWorld, type ClientFixture } from './harness/client-world.js';
+import { toMermaid } from '../../src/diagrams/mermaid.js';
 import { CoverageRecorder } from './harness/coverage.js';
 import { generatePaths, type Undrivable } from './harness/model-paths.js';
 import { createModelPki } from './harness/pki.js';
@@ -149,6 +150,14 @@ describe('client-session transition coverage', () => {
     recorder.write();
     console.log(recorder.table());
     expect(recorder.unreached()).toEqual([]);
+  });
+
+  // The graph each mode really walked through the driver, kept in diagrams/ (`npx vitest run test/model -u` rewrites them).
+  it('diagrams/client-session.<mode>.mmd show the transitions each mode takes', async () => {
+    for (const [mode, taken] of recorder.modes()) {
+      const file = `../../diagrams/client-session.${mode.replace(/[^a-z0-9]+/gi, '-')}.mmd`;
+      await expect(toMermaid(clientSessionMachine, taken)).toMatchFileSnapshot(file);
+    }
   });
 });
 

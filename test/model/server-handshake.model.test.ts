@@ -18,6 +18,7 @@ import { freePort } from '../../src/dev/index.js';
 import { JournalBook } from '../../src/journal/journal.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { loadServerTls, type ServerTlsMaterial } from '../../src/tls/server-tls.js';
+import { toMermaid } from '../../src/diagrams/mermaid.js';
 import { CoverageRecorder } from './harness/coverage.js';
 import { extendPath, generatePaths, type ModelPath, type Undrivable } from './harness/model-paths.js';
 import { createModelPki } from './harness/pki.js';
@@ -180,6 +181,14 @@ describe('server-handshake transition coverage', () => {
     recorder.write();
     console.log(recorder.table());
     expect(recorder.unreached()).toEqual([]);
+  });
+
+  // The graph each mode really walked through the driver, kept in diagrams/ (`npx vitest run test/model -u` rewrites them).
+  it('diagrams/server-handshake.<mode>.mmd show the transitions each mode takes', async () => {
+    for (const [mode, taken] of recorder.modes()) {
+      const file = `../../diagrams/server-handshake.${mode.replace(/[^a-z0-9]+/gi, '-')}.mmd`;
+      await expect(toMermaid(serverHandshakeMachine, taken)).toMatchFileSnapshot(file);
+    }
   });
 });
 

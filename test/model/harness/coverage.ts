@@ -78,6 +78,11 @@ export class CoverageRecorder {
     }
   }
 
+  /** The transitions each mode took, for the per-mode diagrams. */
+  modes(): ReadonlyMap<string, ReadonlySet<string>> {
+    return this.perMode;
+  }
+
   covered(): Set<string> {
     return new Set([...this.perMode.values()].flatMap((s) => [...s]));
   }
