@@ -84,8 +84,8 @@ export class ClientDriver {
   private readonly loginDeadline: number;
   private tlsStartedAt = 0;
   private finished = false;
-  /** Aborted when the connection ends, so that nothing keeps waiting on its behalf. */
-  private readonly gone = new AbortController();
+  /** Aborted when the connection ends, so that it gives up its place in the TLS slot queue. */
+  private gone: AbortController | null = null;
   private readonly log: Logger;
 
   private readonly onData = (chunk: Buffer) => this.received(chunk);
@@ -280,7 +280,9 @@ export class ClientDriver {
   }
 
   private acquireHandshakeSlot(): void {
-    const slot = this.deps.limiter.acquire(this.loginDeadline, this.gone.signal);
+    // Only a rate-limited client can wait; an AbortController is not free, so only it gets one.
+    if (this.deps.limiter.enabled) this.gone = new AbortController();
+    const slot = this.deps.limiter.acquire(this.loginDeadline, this.gone?.signal);
     if (slot === true) return queueMicrotask(() => this.send({ type: 'tls.slotGranted' }));
     slot.then((granted) => this.send({ type: granted ? 'tls.slotGranted' : 'tls.slotDenied' }));
   }
@@ -390,7 +392,7 @@ export class ClientDriver {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.gone.abort();
+    this.gone?.abort();
     this.timers.clear(this.loginTimer);
     if (this.server && this.pool) this.pool.pool.release(this.server, false);
     if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
