@@ -18,7 +18,8 @@ export const machineRegistry = {
     modes: Object.fromEntries(
       CLIENT_TLS_MODES.map((tlsMode) => [
         tlsMode,
-        { tlsMode, tlsAvailable: true, overCapacity: false, certIdentity: tlsMode === 'verify-full' ? 'cn' : 'none' } satisfies ClientSessionInput,
+        // Under disable no certificate is ever loaded, so TLS is never available.
+        { tlsMode, tlsAvailable: tlsMode !== 'disable', overCapacity: false, certIdentity: tlsMode === 'verify-full' ? 'cn' : 'none' } satisfies ClientSessionInput,
       ]),
     ) as Record<(typeof CLIENT_TLS_MODES)[number], ClientSessionInput>,
   },

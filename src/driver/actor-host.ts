@@ -33,3 +33,8 @@ export function hostActor<M extends AnyStateMachine>(
     },
   };
 }
+
+/** What a journal records of the live actor at the end, for replay checks. */
+export function finalState(snapshot: { value: unknown; context: unknown }): { value: unknown; context: unknown } {
+  return { value: snapshot.value, context: snapshot.context };
+}

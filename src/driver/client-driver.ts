@@ -31,7 +31,7 @@ import { describePeerCertificate } from '../tls/certificate-info.js';
 import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
 import type { ClientTlsProvider } from '../tls/client-tls.js';
 import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
-import { hostActor, type ActorHost } from './actor-host.js';
+import { finalState, hostActor, type ActorHost } from './actor-host.js';
 import { ClientAuthenticator } from './client-auth.js';
 import { realTimers, type Timers } from './timers.js';
 
@@ -398,7 +398,7 @@ export class ClientDriver {
     if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.socket.on('error', () => {});
-    this.journal.end();
+    this.journal.end(finalState(this.host.actor.getSnapshot()));
     this.deps.onClosed();
   }
 

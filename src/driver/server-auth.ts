@@ -12,6 +12,15 @@ export type AuthStep = { message: Buffer | null } | { failure: string };
 export class ServerAuthenticator {
   md5Salt: Buffer | null = null;
   private scram: ScramClientSession | null = null;
+  private serverProven = false;
+
+  /**
+   * A SCRAM exchange started and the server has not proven it knows the password (no verified
+   * server signature): AuthenticationOk now would let an impostor server skip the proof.
+   */
+  get awaitingServerProof(): boolean {
+    return this.scram !== null && !this.serverProven;
+  }
 
   constructor(
     private readonly user: string,
@@ -38,6 +47,7 @@ export class ServerAuthenticator {
     try {
       if (kind === 'authenticationSASLContinue') return { message: saslResponse(this.scram.handleServerFirst(data)) };
       this.scram.verifyServerFinal(data);
+      this.serverProven = true;
       return { message: null };
     } catch (err) {
       return { failure: `SCRAM authentication with the server failed: ${(err as Error).message}` };

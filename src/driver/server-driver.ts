@@ -13,7 +13,7 @@ import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ServerConnection, type BackendKey } from '../pool/server-connection.js';
 import { hostnameError, serverTlsConnectOptions, type ServerTlsMaterial } from '../tls/server-tls.js';
-import { hostActor } from './actor-host.js';
+import { finalState, hostActor } from './actor-host.js';
 import { ServerAuthenticator } from './server-auth.js';
 import { realTimers, type Timers } from './timers.js';
 
@@ -188,6 +188,9 @@ class ServerDriver {
     const msg = parseBackendMessage(type, body);
     switch (msg.type) {
       case 'authenticationOk':
+        if (this.auth.awaitingServerProof) {
+          return this.send({ type: 'auth.failed', message: 'server accepted the login without proving it knows the password (no SCRAM server signature)' });
+        }
         return this.send({ type: 'backend.authOk' });
       case 'authenticationCleartextPassword':
         return this.send({ type: 'backend.authRequest', method: 'cleartext', detail: 'password' });
@@ -243,7 +246,7 @@ class ServerDriver {
       return this.fail({ reason: 'protocol_violation', sqlstate: '08P01', message: 'server sent data after ReadyForQuery during startup', tlsError: false });
     }
     socket.removeAllListeners('error');
-    this.journal.end();
+    this.journal.end(finalState(this.host.actor.getSnapshot()));
     const conn = new ServerConnection(
       this.opts.id,
       this.opts.pool,
@@ -260,7 +263,7 @@ class ServerDriver {
     this.opts.logger.warn({ pool, host, port, mode, reason: failure.reason, sqlstate: failure.sqlstate }, `backend connection failed: ${failure.message}`);
     this.detach();
     this.socket?.destroy();
-    this.journal.end();
+    this.journal.end(finalState(this.host.actor.getSnapshot()));
     this.reject(new ProxyError(`server.${failure.reason}`, failure.sqlstate as SqlStateCode, failure.message));
   }
 

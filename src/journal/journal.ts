@@ -23,6 +23,8 @@ export interface ConnectionRecord {
   entries: JournalEntry[];
   /** Entries dropped because the connection exceeded the per-connection bound. */
   dropped: number;
+  /** The live actor's state when the connection ended: what a replay of `entries` must reproduce. */
+  final: { value: unknown; context: unknown } | null;
 }
 
 /** Upper bound of entries kept per connection; a handshake needs a few dozen at most. */
@@ -39,7 +41,7 @@ export class ConnectionJournal {
     machineVersion: number,
     input: unknown,
   ) {
-    this.record = { id, machine, machineVersion, input, startedAt: Date.now(), endedAt: null, entries: [], dropped: 0 };
+    this.record = { id, machine, machineVersion, input, startedAt: Date.now(), endedAt: null, entries: [], dropped: 0, final: null };
   }
 
   append(event: JournalEntry['event']): JournalEntry {
@@ -56,9 +58,10 @@ export class ConnectionJournal {
     return entry;
   }
 
-  end(): void {
+  end(final: { value: unknown; context: unknown }): void {
     if (this.record.endedAt !== null) return;
     this.record.endedAt = Date.now();
+    this.record.final = final;
     this.book.retire(this.record);
   }
 }

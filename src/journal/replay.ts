@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import { machineRegistry, type MachineName } from '../../machines/index.js';
 import { describeGuard } from '../diagrams/mermaid.js';
+import type { ConnectionRecord, JournalBook } from './journal.js';
 
 export interface JournaledConnection {
   id: string;
@@ -106,4 +107,32 @@ export function formatReplay(result: ReplayResult): string {
   out.push(`  final: ${stateName(snapshot)} (${snapshot.status})${failure ? ` — ${failure.reason}${failure.sqlstate ? ` ${failure.sqlstate}` : ''}: ${failure.message}` : ''}`);
   if (result.ignored > 0) out.push(`  ${result.ignored} event(s) after the final state ignored`);
   return out.join('\n');
+}
+
+/** The snapshot a journal folds to: the pure transition fold, stopping at the first final state. */
+export function foldRecord(record: Pick<ConnectionRecord, 'machine' | 'input' | 'entries'>): AnyMachineSnapshot {
+  const machine = machineRegistry[record.machine as MachineName].machine as AnyStateMachine;
+  let [snapshot] = initialTransition(machine, record.input as never);
+  for (const { event } of record.entries) {
+    if (snapshot.status !== 'active') break;
+    [snapshot] = transition(machine, snapshot, event as never);
+  }
+  return snapshot;
+}
+
+/**
+ * Connections whose journal does not replay to the state the live actor ended in (the event-sourcing
+ * promise); each entry names the connection and both states. Journals cut short by the
+ * per-connection bound are skipped.
+ */
+export function replayMismatches(book: JournalBook): string[] {
+  const problems: string[] = [];
+  for (const record of book.endedRecords()) {
+    if (!record.final || record.dropped > 0) continue;
+    const replayed = foldRecord(record);
+    const live = JSON.stringify(record.final);
+    const folded = JSON.stringify({ value: replayed.value, context: replayed.context });
+    if (live !== folded) problems.push(`${record.id} (${record.machine}): live ${live} but replay gives ${folded}`);
+  }
+  return problems;
 }

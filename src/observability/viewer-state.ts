@@ -2,9 +2,8 @@
  * What the viewer shows of a connection, computed from its journal alone (the pure fold, on
  * request): no actor is touched and nothing is added to the hot path.
  */
-import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
-import { machineRegistry, type MachineName } from '../../machines/index.js';
 import type { ConnectionRecord } from '../journal/journal.js';
+import { foldRecord } from '../journal/replay.js';
 
 export interface ConnectionView {
   id: string;
@@ -26,16 +25,6 @@ function activePaths(value: unknown, prefix: string[] = []): string[][] {
 }
 
 const diagramId = (path: string[]) => path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
-
-export function foldRecord(record: ConnectionRecord): AnyMachineSnapshot {
-  const machine = machineRegistry[record.machine as MachineName].machine as AnyStateMachine;
-  let [snapshot] = initialTransition(machine, record.input as never);
-  for (const { event } of record.entries) {
-    if (snapshot.status !== 'active') break;
-    [snapshot] = transition(machine, snapshot, event as never);
-  }
-  return snapshot;
-}
 
 export function viewConnection(record: ConnectionRecord): ConnectionView {
   const snapshot = foldRecord(record);
