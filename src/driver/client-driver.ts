@@ -328,7 +328,9 @@ export class ClientDriver {
     });
     secure.once('error', (err) => {
       if (established) return;
-      this.deps.metrics.clientTlsHandshakeFailures.inc({ reason: 'handshake_error' });
+      // OpenSSL's code names the reason: ERR_SSL_UNSUPPORTED_PROTOCOL → unsupported_protocol, …
+      const code = (err as NodeJS.ErrnoException).code;
+      this.deps.metrics.clientTlsHandshakeFailures.inc({ reason: code ? code.replace(/^ERR_SSL_/, '').toLowerCase() : 'handshake_error' });
       this.send({ type: 'tls.failed', reason: err.message });
     });
     secure.once('close', () => {

@@ -106,11 +106,15 @@ describe('encryption negotiation abuse', () => {
     }
 
     const before = await rejections('tls_handshake_failed');
+    const failures = async () =>
+      metricValue(await scrape(gh), 'gatehouse_client_tls_handshake_failures_total', { reason: 'unsupported_protocol' });
+    const failuresBefore = await failures();
     const plain = await WireClient.connect(gh.port);
     plain.write(encodeSslRequest());
     expect((await plain.read(1)).toString()).toBe('S');
     await expect(plain.startTls(legacy)).rejects.toThrow(/alert protocol version/);
     expect(await rejections('tls_handshake_failed')).toBe(before + 1);
+    expect(await failures()).toBe(failuresBefore + 1);
     await stillServes();
   });
 });
