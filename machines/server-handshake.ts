@@ -35,6 +35,10 @@ export interface ServerHandshakeContext extends ServerHandshakeInput {
 
 type FailureParams = ServerFailure;
 
+/** server_tls_mode policy, shared by the machine's guards and the cancel path (which reuses a session's TLS). */
+export const modeVerifiesChain = (mode: ServerTlsMode): boolean => mode === 'verify-ca' || mode === 'verify-full';
+export const modeVerifiesHostname = (mode: ServerTlsMode): boolean => mode === 'verify-full';
+
 export const serverHandshakeMachine = setup({
   types: {
     input: {} as ServerHandshakeInput,
@@ -51,9 +55,9 @@ export const serverHandshakeMachine = setup({
     isTlsDeclined: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'N',
     mayFallBackToPlain: ({ context }) => context.mode === 'prefer',
     isErrorReply: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'E',
-    verifiesChain: ({ context }) => context.mode === 'verify-ca' || context.mode === 'verify-full',
+    verifiesChain: ({ context }) => modeVerifiesChain(context.mode),
     isChainUntrusted: ({ event }) => event.type === 'tls.established' && !event.authorized,
-    verifiesHostname: ({ context }) => context.mode === 'verify-full',
+    verifiesHostname: ({ context }) => modeVerifiesHostname(context.mode),
     isHostnameMismatch: ({ event }) => event.type === 'tls.established' && event.hostnameError !== null,
     isUnsupportedAuthMethod: ({ event }) => event.type === 'backend.authRequest' && event.method === 'unsupported',
     // allow: a plain login refused with an ErrorResponse is retried with TLS on a new socket,

@@ -7,6 +7,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
+import { modeVerifiesChain, modeVerifiesHostname } from '../../machines/server-handshake.js';
 import { encodeCancelRequest, encodeSslRequest } from '../protocol/index.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { hostnameError, serverTlsConnectOptions } from '../tls/server-tls.js';
@@ -34,8 +35,8 @@ export function sendCancel(server: ServerConnection, logger: Logger): Promise<vo
       socket = secure;
       secure.on('error', (err) => give(`TLS: ${err.message}`));
       secure.once('secureConnect', () => {
-        if ((mode === 'verify-ca' || mode === 'verify-full') && !secure.authorized) return give(`certificate verify failed: ${secure.authorizationError}`);
-        const mismatch = mode === 'verify-full' ? hostnameError(host, secure.getPeerCertificate()) : null;
+        if (modeVerifiesChain(mode) && !secure.authorized) return give(`certificate verify failed: ${secure.authorizationError}`);
+        const mismatch = modeVerifiesHostname(mode) ? hostnameError(host, secure.getPeerCertificate()) : null;
         if (mismatch) return give(`hostname mismatch: ${mismatch}`);
         secure.end(packet);
       });
