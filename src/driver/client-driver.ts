@@ -78,7 +78,6 @@ export class ClientDriver {
   private sessionKey: { processId: number; secretKey: Buffer } | null = null;
   private server: ServerConnection | null = null;
   private pool: { pool: Pick<ServerPool, 'acquire' | 'release'>; mode: PoolMode } | null = null;
-  private relay: Relay | null = null;
   private readonly timers: Timers;
   private readonly loginTimer: unknown;
   private readonly loginDeadline: number;
@@ -150,7 +149,12 @@ export class ClientDriver {
         if (!this.readStartupPacket()) return;
       } else if (snapshot.matches({ connected: { negotiating: 'authenticating' } }) && this.framer) {
         if (!this.readAuthMessage()) return;
-      } else return;
+      } else {
+        // Nothing reads now (e.g. queries pipelined while a server is awaited): stop reading so
+        // TCP pushes back instead of the bytes piling up here; the relay resumes the socket.
+        this.socket.pause();
+        return;
+      }
     }
   }
 
@@ -375,7 +379,7 @@ export class ClientDriver {
     this.socket.off('error', this.onError);
     this.server = null;
     const processId = this.sessionKey.processId;
-    this.relay = new Relay({
+    const relay = new Relay({
       client: this.socket,
       mode,
       pool,
@@ -387,7 +391,7 @@ export class ClientDriver {
     });
     const early = this.pending;
     this.pending = Buffer.alloc(0);
-    this.relay.start(server, early);
+    relay.start(server, early);
   }
 
   /** The machine reached a final state: release everything this connection holds. */
