@@ -20,7 +20,6 @@ export interface PoolOptions {
 }
 
 interface Waiter {
-  settings: Map<string, string>;
   resolve: (conn: ServerConnection) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -47,7 +46,7 @@ export class ServerPool {
 
   /** A server connection whose settings match the client's. */
   async acquire(settings: Map<string, string>): Promise<ServerConnection> {
-    const conn = await this.checkout(settings);
+    const conn = await this.checkout();
     try {
       await this.applySettings(conn, settings);
       return conn;
@@ -57,14 +56,13 @@ export class ServerPool {
     }
   }
 
-  private checkout(settings: Map<string, string>): Promise<ServerConnection> {
+  private checkout(): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(new ProxyError('pool.closed', SqlState.ADMIN_SHUTDOWN, 'gatehouse is shutting down'));
     const reusable = this.takeIdle();
     if (reusable) return Promise.resolve(reusable);
     if (this.idle.length + this.active.size + this.creating < this.opts.size) return this.create();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        settings,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -158,13 +156,7 @@ export class ServerPool {
     if (waiter) {
       clearTimeout(waiter.timer);
       this.active.add(conn);
-      this.applySettings(conn, waiter.settings).then(
-        () => waiter.resolve(conn),
-        (err) => {
-          this.release(conn, false);
-          waiter.reject(err);
-        },
-      );
+      waiter.resolve(conn); // acquire() applies the waiter's settings
       return;
     }
     conn.watchIdle();
@@ -176,16 +168,7 @@ export class ServerPool {
     const waiter = this.waiters.shift();
     if (!waiter) return;
     clearTimeout(waiter.timer);
-    this.create().then(
-      (conn) => this.applySettings(conn, waiter.settings).then(
-        () => waiter.resolve(conn),
-        (err) => {
-          this.release(conn, false);
-          waiter.reject(err);
-        },
-      ),
-      waiter.reject,
-    );
+    this.create().then(waiter.resolve, waiter.reject);
   }
 
   /** Called by ServerConnection.destroy(): forget it wherever it is. */
