@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  MessageFramer,
   ProxyError,
   SqlState,
   encodeErrorResponse,
@@ -8,15 +7,7 @@ import {
   parseBackendMessage,
   parseErrorFields,
 } from '../../../src/protocol/index.js';
-
-function frame(bytes: Buffer): { type: number; body: Buffer } {
-  const framer = new MessageFramer();
-  framer.push(bytes);
-  const m = framer.next();
-  expect(m).not.toBeNull();
-  expect(framer.buffered).toBe(0);
-  return m!;
-}
+import { frame } from './assertions.js';
 
 describe('SqlState', () => {
   it('holds only well-formed five-character SQLSTATE codes, each once', () => {

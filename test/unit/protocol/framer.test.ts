@@ -2,12 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_MAX_MESSAGE_LENGTH,
   MessageFramer,
-  ProxyError,
-  SqlState,
   query,
   readyForQuery,
   sync,
 } from '../../../src/protocol/index.js';
+import { expectProtocolViolation } from './assertions.js';
 import { copied, deliveries } from './split.js';
 
 function message(type: string, body: Buffer | string): Buffer {
@@ -38,15 +37,7 @@ function frameAll(chunks: Buffer[], framer = new MessageFramer()): Array<{ type:
 }
 
 function expectInvalidLength(fn: () => unknown): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ProxyError);
-  expect((caught as ProxyError).sqlstate).toBe(SqlState.PROTOCOL_VIOLATION);
-  expect((caught as ProxyError).message).toBe('invalid message length');
+  expect(expectProtocolViolation(fn).message).toBe('invalid message length');
 }
 
 const stream = Buffer.concat([

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   FrontendType,
-  MessageFramer,
   ProxyError,
-  SqlState,
   parsePasswordMessage,
   parseSaslInitialResponse,
   passwordMessage,
@@ -13,26 +11,7 @@ import {
   sync,
   terminate,
 } from '../../../src/protocol/index.js';
-
-function frame(bytes: Buffer): { type: number; body: Buffer } {
-  const framer = new MessageFramer();
-  framer.push(bytes);
-  const m = framer.next();
-  expect(m).not.toBeNull();
-  expect(framer.buffered).toBe(0);
-  return m!;
-}
-
-function expectMalformed(fn: () => unknown): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(ProxyError);
-  expect((caught as ProxyError).sqlstate).toBe(SqlState.PROTOCOL_VIOLATION);
-}
+import { expectProtocolViolation, frame } from './assertions.js';
 
 function saslBody(mechanism: string, length: number, data: Buffer): Buffer {
   const len = Buffer.alloc(4);
@@ -107,7 +86,7 @@ describe('parsing client password messages', () => {
     ['length -2', saslBody('SCRAM-SHA-256', -2, Buffer.alloc(0))],
     ['length 2^31 - 1', saslBody('SCRAM-SHA-256', 0x7fffffff, Buffer.from('abc'))],
   ])('rejects a SASLInitialResponse with %s (08P01)', (_name, body) => {
-    expectMalformed(() => parseSaslInitialResponse(body));
+    expectProtocolViolation(() => parseSaslInitialResponse(body));
   });
 
   it.each<[string, Buffer]>([
@@ -115,6 +94,6 @@ describe('parsing client password messages', () => {
     ['bytes after the NUL', Buffer.from('secret\0more')],
     ['an empty body', Buffer.alloc(0)],
   ])('rejects a PasswordMessage with %s (08P01)', (_name, body) => {
-    expectMalformed(() => parsePasswordMessage(body));
+    expectProtocolViolation(() => parsePasswordMessage(body));
   });
 });
