@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, storedPassword, type Cluster } from '../fixtures/clusters.js';
-import { connectError, connectPg } from '../fixtures/clients.js';
+import { connectError } from '../fixtures/clients.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { conninfo, psql, psqlQuery, type Libpq } from '../fixtures/psql.js';
+import { gatehouseConninfo, psql, psqlQuery, type Libpq } from '../fixtures/psql.js';
 
 const MD5_CLIENT = { name: 'md5_client', password: 'md5-client-pass' };
 const SCRAM_POOL = 'appdb_scram'; // app_user configured with the SCRAM secret copied from pg_authid
@@ -30,7 +30,7 @@ describe.each(FLAVORS)('client authentication in front of %s', (flavor) => {
     let md5Hash: string;
     let scramSecret: string;
     const target = (params: Record<string, string | number> = {}) =>
-      conninfo({ host: '127.0.0.1', port: gh.port, dbname: APP_DATABASE, user: APP_USER.name, password: APP_USER.password, sslmode: 'verify-full', sslrootcert: pki.caFile, ...params });
+      gatehouseConninfo(gh, { sslmode: 'verify-full', sslrootcert: pki.caFile, ...params });
 
     beforeAll(async () => {
       md5Hash = `md5${createHash('md5').update(MD5_CLIENT.password + MD5_CLIENT.name).digest('hex')}`;
@@ -123,8 +123,7 @@ describe.each(FLAVORS)('client authentication in front of %s', (flavor) => {
 
   describe('tls_mode disable', () => {
     let gh: RunningGatehouse;
-    const target = (sslmode: string) =>
-      conninfo({ host: '127.0.0.1', port: gh.port, dbname: APP_DATABASE, user: APP_USER.name, password: APP_USER.password, sslmode });
+    const target = (sslmode: string) => gatehouseConninfo(gh, { sslmode });
 
     beforeAll(async () => {
       gh = await startGatehouse({ general: { tls_mode: 'disable' }, pools: { [APP_DATABASE]: poolFor(cluster, pki) } });

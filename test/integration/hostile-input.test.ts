@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_DATABASE, APP_USER, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { conninfo, psqlValue } from '../fixtures/psql.js';
+import { gatehouseConninfo, psqlValue } from '../fixtures/psql.js';
 import { errorCode, messageTypes, PROTOCOL_3_0, rawExchange, SSL_REQUEST_CODE, startupMessage, startupPacket, type RawOutcome } from '../fixtures/raw-socket.js';
 
 describe('hostile input on the client listener', () => {
@@ -21,15 +21,7 @@ describe('hostile input on the client listener', () => {
       general: { ...clientTls(pki), client_login_timeout: '1s' },
       pools: { [APP_DATABASE]: poolFor(cluster, pki) },
     });
-    verifyFull = conninfo({
-      host: '127.0.0.1',
-      port: gh.port,
-      dbname: APP_DATABASE,
-      user: APP_USER.name,
-      password: APP_USER.password,
-      sslmode: 'verify-full',
-      sslrootcert: pki.caFile,
-    });
+    verifyFull = gatehouseConninfo(gh, { sslmode: 'verify-full', sslrootcert: pki.caFile });
   });
 
   afterAll(async () => {

@@ -6,7 +6,7 @@ import { APP_DATABASE, FLAVORS, startTestCluster, type Cluster } from '../fixtur
 import { connectError } from '../fixtures/clients.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { conninfo, psqlQuery } from '../fixtures/psql.js';
+import { gatehouseConninfo, psqlQuery } from '../fixtures/psql.js';
 
 const SERVER_USERS = {
   'scram-sha-256': { name: 'scram_srv', password: 'scram-srv-pass', passwordEncryption: 'scram-sha-256' as const },
@@ -59,15 +59,7 @@ describe.each(FLAVORS)('gatehouse logging in to %s', (flavor) => {
 
   it.each(METHODS)('a client gets a session when pg_hba.conf makes gatehouse log in with %s', async (method) => {
     const server = SERVER_USERS[method];
-    const target = conninfo({
-      host: '127.0.0.1',
-      port: gh.port,
-      dbname: APP_DATABASE,
-      user: `client_${server.name}`,
-      password: CLIENT_PASSWORD,
-      sslmode: 'verify-full',
-      sslrootcert: pki.caFile,
-    });
+    const target = gatehouseConninfo(gh, { user: `client_${server.name}`, password: CLIENT_PASSWORD, sslmode: 'verify-full', sslrootcert: pki.caFile });
     const result = await psqlQuery(target, 'SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe(`${server.name}|t\n`);

@@ -6,7 +6,7 @@ import { APP_DATABASE, APP_USER, backendsOf, FLAVORS, startTestCluster, type Clu
 import { connectPg } from '../fixtures/clients.js';
 import { clientTls, metricValue, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { conninfo, psql, psqlQuery, psqlResult, psqlValue, spawnPsql, type Libpq } from '../fixtures/psql.js';
+import { gatehouseConninfo, psql, psqlQuery, psqlResult, psqlValue, spawnPsql, type Libpq } from '../fixtures/psql.js';
 import { waitUntil } from '../fixtures/wait.js';
 
 describe.each(FLAVORS)('TLS sessions through gatehouse to %s', (flavor) => {
@@ -23,15 +23,7 @@ describe.each(FLAVORS)('TLS sessions through gatehouse to %s', (flavor) => {
       pools: { [APP_DATABASE]: poolFor(cluster, pki) },
       web: { enabled: true },
     });
-    verifyFull = conninfo({
-      host: '127.0.0.1',
-      port: gh.port,
-      dbname: APP_DATABASE,
-      user: APP_USER.name,
-      password: APP_USER.password,
-      sslmode: 'verify-full',
-      sslrootcert: pki.caFile,
-    });
+    verifyFull = gatehouseConninfo(gh, { sslmode: 'verify-full', sslrootcert: pki.caFile });
   });
 
   afterAll(async () => {
@@ -61,7 +53,7 @@ describe.each(FLAVORS)('TLS sessions through gatehouse to %s', (flavor) => {
 
   it('psql refuses gatehouse under verify-full when it trusts another CA', async () => {
     const result = await psqlQuery(
-      conninfo({ host: '127.0.0.1', port: gh.port, dbname: APP_DATABASE, user: APP_USER.name, password: APP_USER.password, sslmode: 'verify-full', sslrootcert: pki.otherCaFile }),
+      gatehouseConninfo(gh, { sslmode: 'verify-full', sslrootcert: pki.otherCaFile }),
       'SELECT 1',
     );
     expect(result.code).not.toBe(0);

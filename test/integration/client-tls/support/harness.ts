@@ -5,7 +5,6 @@ import { createCertificateAuthority, writeCertificateFiles } from '../../../../s
 import { APP_DATABASE, APP_USER, startTestCluster, type Cluster } from '../../../fixtures/clusters.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../../../fixtures/gatehouse.js';
 import { createPki, type CertificateFiles, type Pki } from '../../../fixtures/pki.js';
-import { conninfo } from '../../../fixtures/psql.js';
 
 export interface ClientTlsHarness {
   pki: Pki;
@@ -61,12 +60,8 @@ export async function startHarness(): Promise<ClientTlsHarness> {
   }
 }
 
-/** A libpq connection string for app_user@appdb through `gh`, plus `extra` (sslmode, sslcert, …). */
-export function gatehouseConninfo(gh: RunningGatehouse, extra: Record<string, string> = {}): string {
-  return conninfo({ host: gh.host, port: gh.port, dbname: APP_DATABASE, user: APP_USER.name, password: APP_USER.password, ...extra });
-}
-
 /** Prometheus text of `gh`'s metrics, read in-process (no web listener needed). */
 export function scrape(gh: RunningGatehouse): Promise<string> {
   return gh.gateway.metrics.scrape();
 }
+export { gatehouseConninfo } from '../../../fixtures/psql.js';
