@@ -6,7 +6,7 @@ export {
   type IssueOptions,
   type IssuedCertificate,
 } from './certificates.js';
-export { freePort } from './free-port.js';
+export { freePort, tcpAccepts } from './free-port.js';
 export { adminQuery, AdminQueryError, type AdminQueryTarget } from './admin-query.js';
 export { availableFlavors, embeddedLibDir, type PostgresFlavor } from './postgres-binaries.js';
 export type { ClusterDatabase, ClusterUser, SettingValue } from './postgres-config.js';

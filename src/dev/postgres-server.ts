@@ -2,11 +2,10 @@
 // in the cluster's log file, and awaited until it answers on TCP and over the Unix socket.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { adminQuery } from './admin-query.js';
 import { killAtExit, logTail } from './child-processes.js';
-import { freePort } from './free-port.js';
+import { freePort, tcpAccepts } from './free-port.js';
 import type { OsUser } from './os-user.js';
 import type { PostgresBinaries } from './postgres-binaries.js';
 
@@ -25,22 +24,6 @@ export interface ClusterLayout {
   user: OsUser | undefined;
   binaries: PostgresBinaries;
   env: NodeJS.ProcessEnv;
-}
-
-function tcpAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    socket.setTimeout(1000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export interface RunningServer {
@@ -118,7 +101,7 @@ async function waitUntilReady(layout: ClusterLayout, child: ChildProcess, port: 
       const status = child.signalCode ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`;
       throw new Error(`postgres exited during startup (${status}); end of ${layout.logFile}:\n${logTail(layout.logFile)}`);
     }
-    if (await tcpAccepts(port)) {
+    if (await tcpAccepts(port, 1000)) {
       try {
         const rows = await adminQuery(
           { socketDir: layout.socketDir, port, timeoutMs: 5000 },

@@ -2,27 +2,15 @@
 // `gatehouse --config FILE` both refuse the file, name the key and the file, and the proxy never
 // starts listening; a valid file passes and runs.
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/dev/index.js';
+import { freePort, tcpAccepts } from '../../src/dev/index.js';
 import { cliResult, ensureBuilt, runCli, spawnCli } from '../fixtures/cli.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
 
 type Doc = { general: Record<string, unknown>; pools: Record<string, Record<string, unknown>> };
-
-function tcpAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('configuration errors through the CLI', () => {
   let pki: Pki;

@@ -1,7 +1,7 @@
 // Behaviour every cluster flavor must show; each flavor's test file calls describeClusterBehaviour once, so
 // vitest runs the flavors in parallel workers and each file starts its cluster once.
 import fs from 'node:fs';
-import net from 'node:net';
+import { tcpAccepts } from '../../../src/dev/free-port.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, type CertificateAuthority } from '../../../src/dev/certificates.js';
@@ -36,17 +36,6 @@ function postgresUid(): number | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
   return line ? Number(line.split(':')[2]) : undefined;
-}
-
-function tcpAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export function describeClusterBehaviour(flavor: PostgresFlavor, expectedMajor: number): void {
