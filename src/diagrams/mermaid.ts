@@ -34,8 +34,9 @@ function describeActions(actions: readonly unknown[]): string[] {
     .filter((name) => name && !name.startsWith('xstate.'));
 }
 
-/** Mermaid ids: the state's path below the root, e.g. connected_negotiating_ssl_requested. */
-const nodeName = (node: AnyStateNode) => node.path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
+/** Mermaid ids: the state's path below the root, e.g. connected_negotiating_ssl_requested. The viewer highlights states by these ids. */
+export const diagramNodeId = (path: readonly string[]): string => path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
+const nodeName = (node: AnyStateNode) => diagramNodeId(node.path);
 
 /** Identifies one transition definition: `<source state id> | <event> | #<candidate index>`. */
 export function transitionKey(source: AnyStateNode, eventType: string, index: number): string {

@@ -2,8 +2,9 @@
  * What the viewer shows of a connection, computed from its journal alone (the pure fold, on
  * request): no actor is touched and nothing is added to the hot path.
  */
+import { diagramNodeId } from '../diagrams/mermaid.js';
 import type { ConnectionRecord } from '../journal/journal.js';
-import { foldRecord } from '../journal/replay.js';
+import { foldRecord, stateName } from '../journal/replay.js';
 
 export interface ConnectionView {
   id: string;
@@ -24,8 +25,6 @@ function activePaths(value: unknown, prefix: string[] = []): string[][] {
   return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => [[...prefix, k], ...activePaths(v, [...prefix, k])]);
 }
 
-const diagramId = (path: string[]) => path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
-
 export function viewConnection(record: ConnectionRecord): ConnectionView {
   const snapshot = foldRecord(record);
   const paths = activePaths(snapshot.value);
@@ -36,8 +35,8 @@ export function viewConnection(record: ConnectionRecord): ConnectionView {
     startedAt: record.startedAt,
     endedAt: record.endedAt,
     status: snapshot.status,
-    activeStates: [...new Set(paths.map(diagramId))],
-    state: paths.map((p) => p.join('.')).sort((a, b) => b.length - a.length)[0] ?? '',
+    activeStates: [...new Set(paths.map(diagramNodeId))],
+    state: stateName(snapshot),
     failure: (snapshot.context as { failure?: ConnectionView['failure'] }).failure ?? null,
     events: record.entries.length,
   };
