@@ -357,7 +357,7 @@ export class ClientDriver {
     this.pool = this.deps.pool(database, user);
     this.pool.pool.acquire(settings).then(
       (server) => {
-        if (this.host.actor.getSnapshot().status !== 'active') return this.pool!.pool.release(server, true);
+        if (this.host.actor.getSnapshot().status !== 'active') return this.pool!.pool.release(server, 'reuse');
         this.server = server;
         this.send({ type: 'pool.acquired', serverId: server.id });
       },
@@ -400,7 +400,7 @@ export class ClientDriver {
     this.finished = true;
     this.gone?.abort();
     this.timers.clear(this.loginTimer);
-    if (this.server && this.pool) this.pool.pool.release(this.server, false);
+    if (this.server && this.pool) this.pool.pool.release(this.server, 'close');
     if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.socket.on('error', () => {});

@@ -34,7 +34,8 @@ export interface ServerConnectOptions {
   logger: Logger;
   metrics: Metrics;
   journals: JournalBook;
-  onDestroy: (conn: ServerConnection) => void;
+  /** Called once when the established connection closes. */
+  onClosed: (conn: ServerConnection) => void;
   timers?: Timers;
   inspect?: unknown;
 }
@@ -247,11 +248,17 @@ class ServerDriver {
     }
     socket.removeAllListeners('error');
     this.journal.end(finalState(this.host.actor.getSnapshot()));
-    const conn = new ServerConnection(
-      this.opts.id,
-      this.opts.pool,
-      { host: this.opts.host, port: this.opts.port, mode: this.opts.mode, negotiation: this.opts.negotiation, material: this.opts.tls },
-      socket, this.tlsInfo, this.parameters, this.backendKey, this.opts.onDestroy);
+    const { id, pool, host, port, mode, negotiation, tls: material } = this.opts;
+    const conn = new ServerConnection({
+      id,
+      pool,
+      route: { host, port, mode, negotiation, material },
+      socket,
+      tls: this.tlsInfo,
+      parameters: this.parameters,
+      backendKey: this.backendKey,
+      onClosed: this.opts.onClosed,
+    });
     this.resolve(conn);
   }
 

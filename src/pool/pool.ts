@@ -1,9 +1,12 @@
 /**
- * One pool per (pool name, user): at most pool_size server connections, handed out to clients,
- * reset and reused. Clients beyond the size wait up to query_wait_timeout.
+ * One pool per (pool name, user): at most pool_size server connections, handed out to sessions,
+ * reset and reused. Sessions beyond the size wait up to query_wait_timeout.
+ *
+ * Each ServerConnection carries its own state (idle, active, resetting, closing); the pool keeps
+ * the idle ones in a stack, every live one in `servers`, and counts handshakes in progress.
  */
 import type { Logger } from 'pino';
-import { ProxyError, SqlState } from '../protocol/index.js';
+import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import type { ServerConnection } from './server-connection.js';
 import { settingsDiff } from './startup-parameters.js';
 
@@ -14,55 +17,104 @@ export interface PoolOptions {
   queryWaitTimeoutMs: number;
   idleTimeoutMs: number;
   serverLifetimeMs: number;
-  /** Runs the server-handshake machine (user and database only: client settings are applied with SET). */
+  /**
+   * Runs the server-handshake machine (user and database only: client settings are applied with
+   * SET). The connection must call `pool.forget(conn)` when it closes.
+   */
   connect: () => Promise<ServerConnection>;
   logger: Logger;
 }
 
+/**
+ * What a session hands back:
+ * - `reuse`: idle at a message boundary, nothing outstanding: park it as it is;
+ * - `reset`: usable, but the next client must not see this one's session (DISCARD ALL first);
+ * - `close`: it cannot be trusted (mid-message, in a transaction, broken): close it.
+ */
+export type ReleaseAction = 'reuse' | 'reset' | 'close';
+
 interface Waiter {
+  settings: Map<string, string>;
+  holder: string | null;
   resolve: (conn: ServerConnection) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
 
-/**
- * What clients have SET on each server connection. Server connections are opened with no client
- * settings at all, so DISCARD ALL returns them to the server's defaults, never to a former client's.
- */
-const appliedSettings = new WeakMap<ServerConnection, Map<string, string>>();
+export interface PoolStats {
+  idle: number;
+  active: number;
+  resetting: number;
+  connecting: number;
+  waiting: number;
+}
 
 export class ServerPool {
+  /** Idle connections, most recently used last. */
   private readonly idle: ServerConnection[] = [];
-  private readonly active = new Set<ServerConnection>();
-  private creating = 0;
+  /** Every connection that is not closing, whatever its state. */
+  private readonly servers = new Set<ServerConnection>();
+  private connecting = 0;
   private readonly waiters: Waiter[] = [];
   private closed = false;
 
   constructor(readonly opts: PoolOptions) {}
 
-  get stats(): { idle: number; active: number; creating: number; waiting: number } {
-    return { idle: this.idle.length, active: this.active.size, creating: this.creating, waiting: this.waiters.length };
+  get stats(): PoolStats {
+    let active = 0;
+    let resetting = 0;
+    for (const s of this.servers) {
+      if (s.state === 'active') active++;
+      else if (s.state === 'resetting') resetting++;
+    }
+    return { idle: this.idle.length, active, resetting, connecting: this.connecting, waiting: this.waiters.length };
+  }
+
+  /** The live connections, for SHOW SERVERS and metrics. */
+  get connections(): ReadonlySet<ServerConnection> {
+    return this.servers;
+  }
+
+  /**
+   * The synchronous fast path: an idle connection whose settings already match, or null. Costs
+   * no promise and no round trip, which is what a transaction-pooled client pays per transaction.
+   */
+  acquireIdleMatching(settings: Map<string, string>, holder: string | null): ServerConnection | null {
+    if (this.closed || this.waiters.length > 0) return null;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const conn = this.idle[i];
+      if (!this.usable(conn)) continue;
+      if (settingsDiff(conn.settings, settings, conn.parameters).sql !== '') continue;
+      this.idle.splice(i, 1);
+      conn.toActive(holder);
+      return conn;
+    }
+    return null;
   }
 
   /** A server connection whose settings match the client's. */
-  async acquire(settings: Map<string, string>): Promise<ServerConnection> {
-    const conn = await this.checkout();
+  async acquire(settings: Map<string, string>, holder: string | null = null): Promise<ServerConnection> {
+    const fast = this.acquireIdleMatching(settings, holder);
+    if (fast) return fast;
+    const conn = await this.checkout(settings, holder);
     try {
       await this.applySettings(conn, settings);
       return conn;
     } catch (err) {
-      this.release(conn, false);
+      this.release(conn, 'close');
       throw err;
     }
   }
 
-  private checkout(): Promise<ServerConnection> {
-    if (this.closed) return Promise.reject(new ProxyError('pool.closed', SqlState.ADMIN_SHUTDOWN, 'gatehouse is shutting down'));
-    const reusable = this.takeIdle();
+  private checkout(settings: Map<string, string>, holder: string | null): Promise<ServerConnection> {
+    if (this.closed) return Promise.reject(shuttingDown());
+    const reusable = this.takeIdle(holder);
     if (reusable) return Promise.resolve(reusable);
-    if (this.idle.length + this.active.size + this.creating < this.opts.size) return this.create();
+    if (this.servers.size + this.connecting < this.opts.size) return this.create(holder);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
+        settings,
+        holder,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -80,102 +132,91 @@ export class ServerPool {
     });
   }
 
-  private takeIdle(): ServerConnection | null {
+  private usable(conn: ServerConnection): boolean {
+    if (conn.alive && !this.expired(conn)) return true;
+    conn.close();
+    return false;
+  }
+
+  private takeIdle(holder: string | null): ServerConnection | null {
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
-      conn.unwatchIdle();
-      if (conn.alive && !this.expired(conn)) {
-        this.active.add(conn);
-        return conn;
-      }
-      conn.destroy();
+      if (!this.usable(conn)) continue;
+      conn.toActive(holder);
+      return conn;
     }
     return null;
   }
 
-  private async create(): Promise<ServerConnection> {
-    this.creating++;
+  private async create(holder: string | null): Promise<ServerConnection> {
+    this.connecting++;
     try {
       const conn = await this.opts.connect();
-      appliedSettings.set(conn, new Map());
-      this.active.add(conn);
+      this.servers.add(conn);
+      conn.toActive(holder);
       return conn;
     } finally {
-      this.creating--;
+      this.connecting--;
     }
   }
 
   private async applySettings(conn: ServerConnection, wanted: Map<string, string>): Promise<void> {
-    const current = appliedSettings.get(conn) ?? new Map<string, string>();
-    const { sql, changed, reset } = settingsDiff(current, wanted, conn.parameters);
+    const { sql, changed, reset } = settingsDiff(conn.settings, wanted, conn.parameters);
     if (!sql) return;
     const result = await conn.runSimpleQuery(sql, this.opts.queryWaitTimeoutMs);
     if (result.error) {
-      throw new ProxyError('pool.settings_rejected', result.error.code as never, `server rejected a startup parameter: ${result.error.message}`);
+      throw new ProxyError('pool.settings_rejected', reportedSqlState(result.error.code), `server rejected a startup parameter: ${result.error.message}`);
     }
-    for (const [k, v] of changed) current.set(k, v);
-    for (const k of reset) current.delete(k);
-    appliedSettings.set(conn, current);
+    for (const [k, v] of changed) conn.settings.set(k, v);
+    for (const k of reset) conn.settings.delete(k);
   }
 
-  /**
-   * Give a connection back. `reset` runs DISCARD ALL first (session pooling: the next client must
-   * not see this one's session state); a connection that cannot be reused is closed.
-   */
-  release(conn: ServerConnection, reusable: boolean, reset = false): void {
-    this.active.delete(conn);
-    if (!reusable || !conn.alive || this.closed || this.expired(conn)) {
-      conn.destroy();
-      this.serveWaiter();
+  /** Give a connection back; see ReleaseAction. */
+  release(conn: ServerConnection, action: ReleaseAction): void {
+    if (action === 'close' || !conn.alive || this.closed || this.expired(conn)) {
+      conn.close();
       return;
     }
-    if (!reset) return this.park(conn);
-    this.active.add(conn);
+    if (action === 'reuse') return this.park(conn);
+    conn.toResetting();
     conn.runSimpleQuery('DISCARD ALL', this.opts.queryWaitTimeoutMs).then(
       (r) => {
-        this.active.delete(conn);
-        if (r.error || r.status !== 'I') {
-          conn.destroy();
-          this.serveWaiter();
-          return;
-        }
+        if (r.error || r.status !== 'I') return conn.close();
         // DISCARD ALL undoes every SET.
-        appliedSettings.set(conn, new Map());
+        conn.settings.clear();
         this.park(conn);
       },
-      () => {
-        this.active.delete(conn);
-        this.serveWaiter();
-      },
+      () => conn.close(),
     );
   }
 
   private park(conn: ServerConnection): void {
-    conn.lastUsedAt = Date.now();
     const waiter = this.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
-      this.active.add(conn);
+      conn.toActive(waiter.holder);
       waiter.resolve(conn); // acquire() applies the waiter's settings
       return;
     }
-    conn.watchIdle();
+    conn.toIdle();
     this.idle.push(conn);
+  }
+
+  /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
+  forget(conn: ServerConnection): void {
+    if (!this.servers.delete(conn)) return;
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.serveWaiter();
   }
 
   /** A slot freed up: the first waiter gets a new connection. */
   private serveWaiter(): void {
+    if (this.closed || this.servers.size + this.connecting >= this.opts.size) return;
     const waiter = this.waiters.shift();
     if (!waiter) return;
     clearTimeout(waiter.timer);
-    this.create().then(waiter.resolve, waiter.reject);
-  }
-
-  /** Called by ServerConnection.destroy(): forget it wherever it is. */
-  forget(conn: ServerConnection): void {
-    this.active.delete(conn);
-    const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
+    this.create(waiter.holder).then(waiter.resolve, waiter.reject);
   }
 
   private expired(conn: ServerConnection): boolean {
@@ -185,7 +226,7 @@ export class ServerPool {
   /** Close idle connections past idle_timeout or server_lifetime. */
   reap(now = Date.now()): void {
     for (const conn of [...this.idle]) {
-      if (now - conn.lastUsedAt > this.opts.idleTimeoutMs || this.expired(conn)) conn.destroy();
+      if (now - conn.lastUsedAt > this.opts.idleTimeoutMs || this.expired(conn)) conn.close();
     }
   }
 
@@ -193,13 +234,17 @@ export class ServerPool {
     this.closed = true;
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
-      w.reject(new ProxyError('pool.closed', SqlState.ADMIN_SHUTDOWN, 'gatehouse is shutting down'));
+      w.reject(shuttingDown());
     }
-    for (const conn of [...this.idle]) conn.destroy();
+    for (const conn of [...this.idle]) conn.close();
   }
 
   closeAll(): void {
     this.close();
-    for (const conn of [...this.active]) conn.destroy();
+    for (const conn of [...this.servers]) conn.close();
   }
+}
+
+function shuttingDown(): ProxyError {
+  return new ProxyError('pool.closed', SqlState.ADMIN_SHUTDOWN, 'gatehouse is shutting down');
 }

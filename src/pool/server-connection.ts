@@ -1,6 +1,12 @@
 /**
- * An established, authenticated backend connection (the server-handshake machine reached `ready`).
- * The pool owns it while idle; the relay owns its socket while a client is attached.
+ * An established, authenticated backend connection (the server-handshake machine reached `ready`)
+ * and its one explicit state:
+ *
+ *   (connecting: a server-handshake machine, counted by the pool) → idle ⇄ active → resetting → idle
+ *                                                                    any → closing → closed
+ *
+ * The pool moves it between idle, active and resetting; whoever holds it while active (the session)
+ * reads and writes its socket. `closing` is entered once, by close(), whoever calls it.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -28,43 +34,96 @@ export interface ServerTlsInfo {
   cipher: string;
 }
 
-export class ServerConnection {
-  readonly createdAt = Date.now();
-  lastUsedAt = Date.now();
-  private dead = false;
+export type ServerState = 'idle' | 'active' | 'resetting' | 'closing';
 
-  constructor(
-    readonly id: string,
-    readonly pool: string,
-    readonly route: ServerRoute,
-    readonly socket: Socket | TLSSocket,
-    readonly tls: ServerTlsInfo | null,
-    readonly parameters: Map<string, string>,
-    readonly backendKey: BackendKey | null,
-    private readonly onDestroy: (conn: ServerConnection) => void,
-  ) {
-    socket.once('close', () => this.destroy());
-    // An idle connection has no reader; errors still must be observed or they crash the process.
-    socket.on('error', () => this.destroy());
+export interface ServerConnectionInit {
+  id: string;
+  pool: string;
+  route: ServerRoute;
+  socket: Socket | TLSSocket;
+  tls: ServerTlsInfo | null;
+  /** ParameterStatus values the server reported during startup; kept current by later reports. */
+  parameters: Map<string, string>;
+  backendKey: BackendKey | null;
+  /** Called once, when the connection enters `closing`. */
+  onClosed: (conn: ServerConnection) => void;
+}
+
+export interface SimpleQueryResult {
+  status: 'I' | 'T' | 'E';
+  error: ErrorFields | null;
+}
+
+export class ServerConnection {
+  readonly id: string;
+  readonly pool: string;
+  readonly route: ServerRoute;
+  readonly socket: Socket | TLSSocket;
+  readonly tls: ServerTlsInfo | null;
+  readonly parameters: Map<string, string>;
+  readonly backendKey: BackendKey | null;
+  readonly createdAt = Date.now();
+  /** When it last went idle (or was created). */
+  lastUsedAt = Date.now();
+  /** What clients SET on it (startup parameters); empty right after a DISCARD ALL. */
+  readonly settings = new Map<string, string>();
+  /** The client session it serves while active (for SHOW SERVERS and logs). */
+  holder: string | null = null;
+  private current: ServerState = 'active';
+  private readonly onClosed: (conn: ServerConnection) => void;
+
+  constructor(init: ServerConnectionInit) {
+    this.id = init.id;
+    this.pool = init.pool;
+    this.route = init.route;
+    this.socket = init.socket;
+    this.tls = init.tls;
+    this.parameters = init.parameters;
+    this.backendKey = init.backendKey;
+    this.onClosed = init.onClosed;
+    this.socket.once('close', () => this.close());
+    // Whoever reads the socket may come and go; errors must always be observed or they crash the process.
+    this.socket.on('error', () => this.close());
+  }
+
+  get state(): ServerState {
+    return this.current;
+  }
+
+  /** Usable: not closing and the socket is open. */
+  get alive(): boolean {
+    return this.current !== 'closing' && !this.socket.destroyed;
   }
 
   /** An idle server has nothing to say: anything it sends (FATAL 57P01 at shutdown, EOF) means it is going away. */
-  private readonly onIdleData = () => this.destroy();
+  private readonly onIdleData = () => this.close();
 
   /** Parked in the pool: keep reading so that a close or a FATAL is noticed at once. */
-  watchIdle(): void {
+  toIdle(): void {
+    if (this.current === 'closing') return;
+    this.current = 'idle';
+    this.holder = null;
+    this.lastUsedAt = Date.now();
     this.socket.on('data', this.onIdleData);
     this.socket.resume();
   }
 
-  /** Taken from the pool: its new owner reads the socket. */
-  unwatchIdle(): void {
-    this.socket.off('data', this.onIdleData);
-    this.socket.pause();
+  /** Handed to a session: its new holder reads the socket. */
+  toActive(holder: string | null): void {
+    if (this.current === 'closing') return;
+    if (this.current === 'idle') {
+      this.socket.off('data', this.onIdleData);
+      this.socket.pause();
+    }
+    this.current = 'active';
+    this.holder = holder;
   }
 
-  get alive(): boolean {
-    return !this.dead && !this.socket.destroyed;
+  /** Being restored for the next client (DISCARD ALL); nobody holds it. */
+  toResetting(): void {
+    if (this.current === 'closing') return;
+    this.current = 'resetting';
+    this.holder = null;
   }
 
   /**
@@ -72,11 +131,11 @@ export class ServerConnection {
    * ReadyForQuery with the transaction status and the first error, if any; ParameterStatus
    * messages update `parameters`. Rejects when the connection dies or the timeout passes.
    */
-  runSimpleQuery(sql: string, timeoutMs: number): Promise<{ status: 'I' | 'T' | 'E'; error: ErrorFields | null }> {
+  runSimpleQuery(sql: string, timeoutMs: number): Promise<SimpleQueryResult> {
     return new Promise((resolve, reject) => {
       const framer = new MessageFramer();
       let error: ErrorFields | null = null;
-      const finish = (err: Error | null, result?: { status: 'I' | 'T' | 'E'; error: ErrorFields | null }) => {
+      const finish = (err: Error | null, result?: SimpleQueryResult) => {
         clearTimeout(timer);
         this.socket.off('data', onData);
         this.socket.off('close', onClose);
@@ -99,13 +158,13 @@ export class ServerConnection {
             }
           }
         } catch (e) {
-          this.destroy();
+          this.close();
           finish(e as Error);
         }
       };
       const onClose = () => finish(new Error('server closed the connection'));
       const timer = setTimeout(() => {
-        this.destroy();
+        this.close();
         finish(new Error(`server did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.socket.on('data', onData);
@@ -115,10 +174,12 @@ export class ServerConnection {
     });
   }
 
-  destroy(): void {
-    if (this.dead) return;
-    this.dead = true;
+  /** Enter `closing`: the socket is destroyed and the owner told, once. */
+  close(): void {
+    if (this.current === 'closing') return;
+    this.current = 'closing';
+    this.holder = null;
     this.socket.destroy();
-    this.onDestroy(this);
+    this.onClosed(this);
   }
 }

@@ -1,4 +1,4 @@
-import type { SqlStateCode } from './sqlstate.js';
+import type { AnySqlState } from './sqlstate.js';
 
 export type ProxyErrorSeverity = 'FATAL' | 'ERROR';
 
@@ -17,12 +17,12 @@ export interface ProxyErrorOptions {
 export class ProxyError extends Error {
   override readonly name = 'ProxyError';
   readonly code: string;
-  readonly sqlstate: SqlStateCode;
+  readonly sqlstate: AnySqlState;
   readonly severity: ProxyErrorSeverity;
   readonly detail?: string;
   readonly hint?: string;
 
-  constructor(code: string, sqlstate: SqlStateCode, message: string, opts: ProxyErrorOptions = {}) {
+  constructor(code: string, sqlstate: AnySqlState, message: string, opts: ProxyErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     this.sqlstate = sqlstate;

@@ -20,3 +20,14 @@ export const SqlState = {
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];
+
+/** A SQLSTATE that PostgreSQL itself reported (a refused login, a failed SET): passed on as it came. */
+export type ReportedSqlState = string & { readonly __reportedByServer: true };
+
+/** What a client may be sent: one of gatehouse's own codes, or one the server reported. */
+export type AnySqlState = SqlStateCode | ReportedSqlState;
+
+/** A server's SQLSTATE, checked for shape (five digits or upper-case letters); anything else is a protocol violation. */
+export function reportedSqlState(code: string | undefined): AnySqlState {
+  return code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? (code as ReportedSqlState) : SqlState.PROTOCOL_VIOLATION;
+}

@@ -105,7 +105,7 @@ export class Gateway {
           metrics: this.metrics,
           journals: this.journals,
           inspect: this.inspector?.inspect,
-          onDestroy: (c: ServerConnection) => {
+          onClosed: (c: ServerConnection) => {
             if (c.tls) {
               tlsGauge.dec({ pool: pool.name });
               this.metrics.serverTlsProtocols.dec({ pool: pool.name, ...c.tls });

@@ -12,7 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PoolMode } from '../config/types.js';
 import { FrontendType, BackendType, encodeErrorResponse, ProxyError } from '../protocol/index.js';
-import type { ServerPool } from '../pool/pool.js';
+import type { ReleaseAction, ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { MessageScanner } from './message-scanner.js';
 
@@ -59,7 +59,7 @@ export class Relay {
     client.on('end', this.onClientClose);
     client.on('error', this.onClientClose);
     if (this.opts.mode === 'session') this.attach(first);
-    else this.opts.pool.release(first, true);
+    else this.opts.pool.release(first, 'reuse');
     if (early.length > 0) this.clientData(early);
     client.resume();
   }
@@ -105,7 +105,7 @@ export class Relay {
     this.opts.pool.acquire(this.opts.settings).then(
       (server) => {
         this.acquiring = false;
-        if (this.ended) return this.opts.pool.release(server, true);
+        if (this.ended) return this.opts.pool.release(server, 'reuse');
         this.attach(server);
         const queued = this.pending;
         this.pending = [];
@@ -141,7 +141,7 @@ export class Relay {
         if (this.server === server) server.socket.resume();
       });
     }
-    if (this.opts.mode === 'transaction' && this.idle()) this.detach(true, false);
+    if (this.opts.mode === 'transaction' && this.idle()) this.detach('reuse');
   }
 
   private idle(): boolean {
@@ -159,7 +159,7 @@ export class Relay {
     this.opts.onServer(server);
   }
 
-  private detach(reusable: boolean, reset: boolean): void {
+  private detach(action: ReleaseAction): void {
     const server = this.server;
     if (!server) return;
     this.server = null;
@@ -167,12 +167,12 @@ export class Relay {
     server.socket.off('close', this.onServerClose);
     server.socket.pause();
     this.opts.onServer(null);
-    this.opts.pool.release(server, reusable, reset);
+    this.opts.pool.release(server, action);
   }
 
   private protocolError(err: ProxyError): void {
     this.opts.logger.warn({ err: err.message }, 'protocol error in relayed stream');
-    if (this.server) this.detach(false, false);
+    if (this.server) this.detach('close');
     this.opts.client.destroy();
     this.end({ kind: 'server-lost', message: err.message });
   }
@@ -187,7 +187,7 @@ export class Relay {
     client.off('error', this.onClientClose);
     client.on('error', () => {});
     // Reused only when idle; session pooling resets the session (DISCARD ALL) for the next client.
-    if (this.server) this.detach(end.kind === 'client-closed' && this.idle(), this.opts.mode === 'session');
+    if (this.server) this.detach(end.kind !== 'client-closed' || !this.idle() ? 'close' : this.opts.mode === 'session' ? 'reset' : 'reuse');
     if (end.kind === 'server-lost') client.end();
     this.opts.onEnd(end);
   }

@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import type { Logger } from 'pino';
+import type { ReleaseAction } from '../../../src/pool/pool.js';
 import type { ServerConnection as ServerConnectionType } from '../../../src/pool/server-connection.js';
 import { ServerConnection } from '../../../src/pool/server-connection.js';
 import { ProxyError, type SqlStateCode } from '../../../src/protocol/index.js';
@@ -84,16 +85,16 @@ export class BackendStub {
     const socket = net.connect(this.port, '127.0.0.1');
     await once(socket, 'connect');
     const peer = await peerPromise;
-    const conn = new ServerConnection(
+    const conn = new ServerConnection({
       id,
-      'model',
-      { host: '127.0.0.1', port: this.port, mode: 'disable', negotiation: 'postgres', material: null },
+      pool: 'model',
+      route: { host: '127.0.0.1', port: this.port, mode: 'disable', negotiation: 'postgres', material: null },
       socket,
-      null,
-      new Map(BACKEND_PARAMETERS),
-      { processId: 4242, secretKey: Buffer.from([1, 2, 3, 4]) },
-      () => {},
-    );
+      tls: null,
+      parameters: new Map(BACKEND_PARAMETERS),
+      backendKey: { processId: 4242, secretKey: Buffer.from([1, 2, 3, 4]) },
+      onClosed: () => {},
+    });
     return { conn, peer, reader: new ByteReader(peer, 'backend') };
   }
 
@@ -106,7 +107,7 @@ export class BackendStub {
 /** A pool whose acquire() waits for the test to hand out a connection or an error. */
 export class ScriptedPool {
   readonly acquires: Array<Map<string, string>> = [];
-  readonly releases: Array<{ server: ServerConnectionType; reusable: boolean; reset: boolean }> = [];
+  readonly releases: Array<{ server: ServerConnectionType; action: ReleaseAction }> = [];
   private pending: { resolve: (c: ServerConnectionType) => void; reject: (e: Error) => void } | null = null;
 
   acquire(settings: Map<string, string>): Promise<ServerConnectionType> {
@@ -114,8 +115,8 @@ export class ScriptedPool {
     return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
   }
 
-  release(server: ServerConnectionType, reusable: boolean, reset = false): void {
-    this.releases.push({ server, reusable, reset });
+  release(server: ServerConnectionType, action: ReleaseAction): void {
+    this.releases.push({ server, action });
   }
 
   private take(): { resolve: (c: ServerConnectionType) => void; reject: (e: Error) => void } {

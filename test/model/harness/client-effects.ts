@@ -114,7 +114,7 @@ export async function verifyClientEffect(
     case 'failed':
       await expectFailure(world, context, rejectionsBefore);
       if (event.type === 'backend.lost') {
-        expect(world.pool.releases.map((r) => [r.server, r.reusable]), 'lost server released as unusable').toEqual([[world.server!.conn, false]]);
+        expect(world.pool.releases.map((r) => [r.server, r.action]), 'lost server released to be closed').toEqual([[world.server!.conn, 'close']]);
       }
       return;
     default:

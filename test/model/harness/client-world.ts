@@ -226,7 +226,7 @@ export class ClientWorld {
     this.tls?.destroy();
     this.raw?.destroy();
     this.server?.peer.destroy();
-    this.server?.conn.destroy();
+    this.server?.conn.close();
     this.accepted?.destroy();
     if (this.driver) await waitFor(this.driver.actor, (s) => s.status !== 'active', { timeout: EFFECT_TIMEOUT_MS }).catch(() => undefined);
   }

@@ -92,7 +92,7 @@ export class ServerWorld {
       logger: this.fixture.logger,
       metrics: this.fixture.metrics,
       journals: this.fixture.book,
-      onDestroy: () => {},
+      onClosed: () => {},
       timers: this.timers,
       // connectServer() returns only a promise: its live actor is observed through the inspection hook.
       inspect: (e: InspectionEvent) => {
@@ -221,6 +221,6 @@ export class ServerWorld {
   async dispose(): Promise<void> {
     this.backend.dispose();
     const settled = await Promise.race([this.outcome, new Promise<null>((resolve) => setTimeout(() => resolve(null), EFFECT_TIMEOUT_MS).unref())]);
-    if (settled && 'ok' in settled) settled.ok.destroy();
+    if (settled && 'ok' in settled) settled.ok.close();
   }
 }

@@ -52,7 +52,7 @@ describe('server-side SCRAM', () => {
       logger: pino({ level: 'silent' }),
       metrics: new Metrics(),
       journals,
-      onDestroy: () => {},
+      onClosed: () => {},
     });
     await expect(attempt).rejects.toMatchObject({ sqlstate: '08006', message: expect.stringMatching(/without proving it knows the password/) });
     expect(journals.find('s1')!.entries.map((e) => e.event.type)).toEqual(['socket.connected', 'backend.authRequest', 'auth.failed']);

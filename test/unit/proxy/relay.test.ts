@@ -6,6 +6,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrontendType, readyForQuery } from '../../../src/protocol/index.js';
+import type { ReleaseAction } from '../../../src/pool/pool.js';
 import { ServerConnection } from '../../../src/pool/server-connection.js';
 import { Relay, type RelayEnd } from '../../../src/proxy/relay.js';
 
@@ -34,12 +35,21 @@ const message = (type: number, body = Buffer.alloc(0)) => {
 async function setup(mode: 'session' | 'transaction') {
   const [clientApp, clientSide] = await socketPair();
   const [serverSide, backend] = await socketPair();
-  const server = new ServerConnection('s1', 'app', { host: '127.0.0.1', port: 1, mode: 'disable', negotiation: 'postgres', material: null }, serverSide, null, new Map(), null, () => {});
-  const released: Array<{ reusable: boolean; reset: boolean }> = [];
+  const server = new ServerConnection({
+    id: 's1',
+    pool: 'app',
+    route: { host: '127.0.0.1', port: 1, mode: 'disable', negotiation: 'postgres', material: null },
+    socket: serverSide,
+    tls: null,
+    parameters: new Map(),
+    backendKey: null,
+    onClosed: () => {},
+  });
+  const released: ReleaseAction[] = [];
   const ends: RelayEnd[] = [];
   const pool = {
     acquire: async () => server,
-    release: (_c: ServerConnection, reusable: boolean, reset = false) => void released.push({ reusable, reset }),
+    release: (_c: ServerConnection, action: ReleaseAction) => void released.push(action),
   };
   const backendReceived: Buffer[] = [];
   backend.on('data', (d) => backendReceived.push(d));
@@ -53,7 +63,7 @@ const until = (check: () => boolean) => expect.poll(check, { timeout: 2000 }).to
 describe('relay', () => {
   it('transaction pooling keeps the server attached across Parse/Describe/Flush until a Sync is answered', async () => {
     const t = await setup('transaction');
-    expect(t.released).toEqual([{ reusable: true, reset: false }]); // the login server goes back at once
+    expect(t.released).toEqual(['reuse']); // the login server goes back at once
     t.clientApp.write(Buffer.concat([message(FrontendType.Parse, Buffer.from('\0select 1\0\0\0')), message(FrontendType.Flush)]));
     await until(() => t.backendReceived().length > 0);
     t.backend.write(message(0x31)); // ParseComplete, no ReadyForQuery: the exchange is not over
@@ -63,7 +73,7 @@ describe('relay', () => {
     await until(() => t.backendReceived().includes(FrontendType.Sync));
     t.backend.write(readyForQuery('I'));
     await until(() => t.released.length === 2);
-    expect(t.released[1]).toEqual({ reusable: true, reset: false });
+    expect(t.released[1]).toBe('reuse');
   });
 
   it('transaction pooling holds the server through an open transaction (ReadyForQuery T)', async () => {
@@ -83,7 +93,7 @@ describe('relay', () => {
     await new Promise((r) => setTimeout(r, 20));
     t.clientApp.write(message(FrontendType.Terminate));
     await until(() => t.released.length === 1);
-    expect(t.released[0]).toEqual({ reusable: true, reset: true });
+    expect(t.released[0]).toBe('reset');
     expect(t.backendReceived().includes(FrontendType.Terminate)).toBe(false);
     expect(t.ends).toEqual([{ kind: 'client-closed' }]);
   });
@@ -96,6 +106,6 @@ describe('relay', () => {
     await new Promise((r) => setTimeout(r, 20));
     t.clientApp.destroy();
     await until(() => t.released.length === 1);
-    expect(t.released[0].reusable).toBe(false);
+    expect(t.released[0]).toBe('close');
   });
 });
