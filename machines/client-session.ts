@@ -7,12 +7,13 @@
  * made here, so it can be replayed from a journal and drawn as a diagram.
  */
 import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
+import { SqlState } from '../src/protocol/sqlstate.js';
 import type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
 
 export type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 3;
+export const CLIENT_SESSION_VERSION = 4;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -34,15 +35,23 @@ export interface ClientSessionContext extends ClientSessionInput {
 
 const TLS_REQUIRED: ClientFailure = {
   reason: 'tls_required',
-  sqlstate: '28000',
+  sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
   message: 'TLS is required by tls_mode: connect with sslmode=require or stronger',
 };
-const TOO_MANY_CLIENTS: ClientFailure = { reason: 'too_many_clients', sqlstate: '53300', message: 'sorry, too many clients already' };
+const TOO_MANY_CLIENTS: ClientFailure = { reason: 'too_many_clients', sqlstate: SqlState.TOO_MANY_CONNECTIONS, message: 'sorry, too many clients already' };
 const DUPLICATE_NEGOTIATION: ClientFailure = {
   reason: 'protocol_error',
-  sqlstate: '08P01',
+  sqlstate: SqlState.PROTOCOL_VIOLATION,
   message: 'unexpected encryption negotiation request at this point of the startup',
 };
+// A TLS record anywhere but as the very first bytes of the connection (after a GSSENCRequest, inside
+// TLS, after a declined SSLRequest) is not direct TLS: PostgreSQL answers it as a protocol violation.
+const MISPLACED_TLS_RECORD: ClientFailure = {
+  reason: 'invalid_startup',
+  sqlstate: SqlState.PROTOCOL_VIOLATION,
+  message: 'unexpected TLS record during startup',
+};
+const INTERNAL_ERROR: ClientFailure = { reason: 'internal_error', message: 'internal error in the session (logged with its stack)' };
 const UNENCRYPTED_AFTER_SSL_REQUEST: ClientFailure = {
   reason: 'unencrypted_bytes_after_ssl_request',
   message: 'received unencrypted data after SSL request',
@@ -86,6 +95,9 @@ export const clientSessionMachine = setup({
     recordStartup: assign(({ event }) =>
       event.type === 'client.startup' ? { user: event.user, database: event.database } : {},
     ),
+    readStartup: emit({ type: 'read' as const, what: 'startup' as const }),
+    readAuth: emit({ type: 'read' as const, what: 'auth' as const }),
+    readNothing: emit({ type: 'read' as const, what: 'nothing' as const }),
     startAuthentication: emit({ type: 'auth.start' as const }),
     acquireServer: emit({ type: 'pool.acquire' as const }),
     startSession: emit({ type: 'session.start' as const }),
@@ -94,7 +106,7 @@ export const clientSessionMachine = setup({
     /** Record why the client was refused and send it a FATAL ErrorResponse (the driver closes after it). */
     refuse: enqueueActions(({ enqueue }, params: ClientFailure) => {
       enqueue.assign({ failure: params });
-      enqueue.emit({ type: 'fatal', failure: { ...params, sqlstate: params.sqlstate ?? '08P01' } });
+      enqueue.emit({ type: 'fatal', failure: { ...params, sqlstate: params.sqlstate ?? SqlState.PROTOCOL_VIOLATION } });
     }),
     /** Record why the connection ended where the protocol has no place for an error message, and close. */
     drop: enqueueActions(({ enqueue }, params: ClientFailure) => {
@@ -130,7 +142,9 @@ export const clientSessionMachine = setup({
             'startup-phase': {
               description: 'Waiting for a startup packet; what may come depends on the negotiation so far.',
               initial: 'negotiable',
+              entry: 'readStartup',
               on: {
+                'client.directTls': { target: '#client-session.failed', actions: { type: 'refuse', params: MISPLACED_TLS_RECORD } },
                 'client.startup': [
                   { guard: 'isOverCapacity', target: '#client-session.failed', actions: { type: 'refuse', params: TOO_MANY_CLIENTS } },
                   { guard: 'isPlainButTlsRequired', target: '#client-session.failed', actions: { type: 'refuse', params: TLS_REQUIRED } },
@@ -141,7 +155,7 @@ export const clientSessionMachine = setup({
                       type: 'refuse',
                       params: ({ context, event }) => ({
                         reason: 'certificate_identity_mismatch',
-                        sqlstate: '28000',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
                         message: `certificate authentication failed for user "${event.user}": certificate CN is ${
                           context.peer?.commonName ? `"${context.peer.commonName}"` : 'missing'
                         }`,
@@ -155,7 +169,7 @@ export const clientSessionMachine = setup({
                       type: 'refuse',
                       params: ({ event }) => ({
                         reason: 'unknown_database',
-                        sqlstate: '3D000',
+                        sqlstate: SqlState.INVALID_CATALOG_NAME,
                         message: `no such database: ${event.database}`,
                       }),
                     },
@@ -210,6 +224,8 @@ export const clientSessionMachine = setup({
                 },
                 'plain-fallback': {
                   description: 'TLS was declined with N; only a plain StartupMessage or CancelRequest may follow.',
+                  // The driver stopped reading at the SSLRequest (CVE-2021-23214); the N reply is out, so read on.
+                  entry: 'readStartup',
                 },
                 'tls-established': {
                   description: 'TLS is up; the StartupMessage or CancelRequest comes inside it.',
@@ -218,6 +234,8 @@ export const clientSessionMachine = setup({
             },
             'ssl-requested': {
               description: 'The client asked for TLS (SSLRequest answered S, or a direct ClientHello); waiting for a handshake slot.',
+              // Whatever follows is read by TLS, or never (CVE-2021-23214).
+              entry: 'readNothing',
               on: {
                 'tls.slotGranted': { target: 'tls-handshaking', actions: 'startTls' },
                 // The login timeout passed while the client queued for a slot: that is the rate limit's doing.
@@ -241,7 +259,7 @@ export const clientSessionMachine = setup({
                       type: 'refuse',
                       params: {
                         reason: 'direct_tls_without_alpn',
-                        sqlstate: '08P01',
+                        sqlstate: SqlState.PROTOCOL_VIOLATION,
                         message: 'received direct SSL connection request without ALPN protocol negotiation extension',
                       },
                     },
@@ -253,7 +271,7 @@ export const clientSessionMachine = setup({
                       type: 'refuse',
                       params: ({ event }) => ({
                         reason: 'client_certificate_rejected',
-                        sqlstate: '28000',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
                         message: `client certificate rejected: ${event.authorizationError ?? 'not trusted'}`,
                       }),
                     },
@@ -270,6 +288,7 @@ export const clientSessionMachine = setup({
               },
             },
             authenticating: {
+              entry: 'readAuth',
               on: {
                 'auth.succeeded': { target: 'awaiting-server', actions: 'acquireServer' },
                 'auth.failed': {
@@ -282,7 +301,10 @@ export const clientSessionMachine = setup({
               },
             },
             'awaiting-server': {
+              // Queries pipelined behind the login wait in the kernel, not in gatehouse's memory.
+              entry: 'readNothing',
               on: {
+                'internal.error': { target: '#client-session.failed', actions: { type: 'drop', params: INTERNAL_ERROR } },
                 'pool.acquired': { target: '#client-session.connected.ready', actions: 'startSession' },
                 'pool.failed': {
                   target: '#client-session.failed',
@@ -296,8 +318,25 @@ export const clientSessionMachine = setup({
           },
         },
         ready: {
-          description: 'Authenticated and attached; bytes are relayed without the machine until either side ends.',
+          description: 'Authenticated; the session relays bytes without the machine until either side ends or a transaction finds no server.',
           on: {
+            // Transaction pooling: no server for the client's next transaction.
+            'pool.failed': {
+              target: '#client-session.failed',
+              actions: {
+                type: 'refuse',
+                params: ({ event }) => ({ reason: 'server_unavailable', sqlstate: event.sqlstate, message: event.message }),
+              },
+            },
+            // PostgreSQL answers a message length it cannot accept with FATAL 08P01 and closes.
+            'client.invalidMessage': {
+              target: '#client-session.failed',
+              actions: {
+                type: 'refuse',
+                params: ({ event }) => ({ reason: 'protocol_error', sqlstate: SqlState.PROTOCOL_VIOLATION, message: event.message }),
+              },
+            },
+            'internal.error': { target: '#client-session.failed', actions: { type: 'drop', params: INTERNAL_ERROR } },
             'backend.lost': {
               target: '#client-session.failed',
               actions: { type: 'drop', params: ({ event }) => ({ reason: 'server_lost', message: event.message }) },

@@ -1,4 +1,5 @@
 /** Events, commands and context pieces of the client-session machine (pure data, JSON-serialisable). */
+import type { AnySqlState } from '../src/protocol/sqlstate.js';
 
 export type ClientTlsMode = 'disable' | 'allow' | 'require' | 'verify-full';
 /** tls_client_cert_identity: `cn` requires the client certificate's CN to equal the startup user. */
@@ -20,7 +21,7 @@ export interface ClientFailure {
   /** Stable reason code, also the `reason` label of rejection metrics. */
   reason: string;
   /** Present when the client gets an ErrorResponse. */
-  sqlstate?: string;
+  sqlstate?: AnySqlState;
   message: string;
 }
 
@@ -28,12 +29,14 @@ export type ClientEvent =
   /** SSLRequest; `trailingBytes` counts bytes that arrived after it before any reply. */
   | { type: 'client.sslRequest'; trailingBytes: number }
   | { type: 'client.gssEncRequest' }
-  /** The first byte was 0x16: a TLS ClientHello without SSLRequest (PostgreSQL 17 direct TLS). */
+  /** A startup packet began with 0x16: a TLS record (PostgreSQL 17 direct TLS when it is the very first byte). */
   | { type: 'client.directTls' }
   /** The cancel key itself stays in the driver: it is a secret. */
   | { type: 'client.cancelRequest' }
   | { type: 'client.startup'; user: string; database: string; databaseKnown: boolean }
-  | { type: 'client.invalidPacket'; sqlstate: string; message: string }
+  | { type: 'client.invalidPacket'; sqlstate: AnySqlState; message: string }
+  /** After login: a message the relay cannot frame (a length out of bounds). */
+  | { type: 'client.invalidMessage'; message: string }
   | { type: 'tls.slotGranted' }
   | { type: 'tls.slotDenied' }
   | {
@@ -47,9 +50,12 @@ export type ClientEvent =
     }
   | { type: 'tls.failed'; reason: string }
   | { type: 'auth.succeeded' }
-  | { type: 'auth.failed'; sqlstate: string; message: string }
+  | { type: 'auth.failed'; sqlstate: AnySqlState; message: string }
   | { type: 'pool.acquired'; serverId: string }
-  | { type: 'pool.failed'; sqlstate: string; message: string }
+  /** No server for the session: at login, or (transaction pooling) for a later transaction. */
+  | { type: 'pool.failed'; sqlstate: AnySqlState; message: string }
+  /** A bug (an exception that is not a ProxyError) in the session's pool or relay code: logged with its stack, never shown. */
+  | { type: 'internal.error'; where: 'pool' | 'relay' }
   | { type: 'backend.lost'; message: string }
   | { type: 'timer.expired'; timer: 'login' }
   | { type: 'socket.closed' };
@@ -63,5 +69,7 @@ export type ClientCommand =
   | { type: 'pool.acquire' }
   | { type: 'session.start' }
   | { type: 'cancel.forward' }
-  | { type: 'fatal'; failure: ClientFailure & { sqlstate: string } }
+  /** What the driver reads next from the client: startup packets, authentication messages, or nothing (paused). */
+  | { type: 'read'; what: 'startup' | 'auth' | 'nothing' }
+  | { type: 'fatal'; failure: ClientFailure & { sqlstate: AnySqlState } }
   | { type: 'close'; failure: ClientFailure | null };

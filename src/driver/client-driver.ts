@@ -1,39 +1,29 @@
 /**
  * The client driver: one per accepted client socket. It turns socket facts into client-session
  * events (after journaling them) and carries out the machine's commands. It decides nothing about
- * modes or refusals: how it reads bytes follows the machine's state, and every answer it writes
- * is one the machine asked for.
+ * modes or refusals: what it reads next is a `read` command of the machine's, and every answer it
+ * writes is one the machine asked for. After login it hands the client to a session (SessionPort).
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { clientSessionMachine, CLIENT_SESSION_VERSION, type ClientCertIdentity, type ClientCommand, type ClientEvent } from '../../machines/client-session.js';
 import type { StoredPassword } from '../auth/index.js';
-import type { PoolMode } from '../config/types.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ServerPool } from '../pool/pool.js';
-import type { ServerConnection } from '../pool/server-connection.js';
 import { clientSettings } from '../pool/startup-parameters.js';
-import {
-  backendKeyData,
-  encodeErrorResponse,
-  MessageFramer,
-  negotiateProtocolVersion,
-  parameterStatus,
-  parseStartupPacket,
-  ProxyError,
-  readyForQuery,
-} from '../protocol/index.js';
-import type { CancelRegistry } from '../proxy/cancel-registry.js';
-import { Relay } from '../proxy/relay.js';
+import { encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError } from '../protocol/index.js';
 import { describePeerCertificate } from '../tls/certificate-info.js';
 import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
 import type { ClientTlsProvider } from '../tls/client-tls.js';
 import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { finalState, hostActor, type ActorHost } from './actor-host.js';
 import { ClientAuthenticator } from './client-auth.js';
+import type { OpenSession, SessionHandle } from './session-port.js';
 import { realTimers, type Timers } from './timers.js';
+
+/** How long a refused client may take to close after its FATAL before the socket is destroyed. */
+const FATAL_LINGER_MS = 5000;
 
 /** Largest message accepted while authenticating (SCRAM messages are a few hundred bytes). */
 const MAX_AUTH_MESSAGE = 8192;
@@ -45,14 +35,16 @@ export interface ClientDriverDeps {
   journals: JournalBook;
   tls: ClientTlsProvider;
   limiter: HandshakeLimiter;
-  cancels: CancelRegistry;
   loginTimeoutMs: number;
   overCapacity: boolean;
   certIdentity: ClientCertIdentity;
   databaseExists(database: string): boolean;
   /** The configured password of a user, or null when the pool has no such user. */
   userPassword(database: string, user: string): StoredPassword | null;
-  pool(database: string, user: string): { pool: Pick<ServerPool, 'acquire' | 'release'>; mode: PoolMode };
+  /** `cancel.forward`: route a CancelRequest's key (a secret: never journaled). */
+  forwardCancel(processId: number, secretKey: Buffer): void;
+  /** `pool.acquire`: the client logged in; a session takes it from here. */
+  openSession: OpenSession;
   onClosed(): void;
   timers?: Timers;
   inspect?: unknown;
@@ -70,14 +62,14 @@ export class ClientDriver {
   private readonly host: ActorHost<typeof clientSessionMachine>;
   private readonly journal;
   private pending: Buffer = Buffer.alloc(0);
-  private readBytes = 0;
   private framer: MessageFramer | null = null;
   private authenticator: ClientAuthenticator | null = null;
   private startup: Startup | null = null;
   private cancelKey: { processId: number; secretKey: Buffer } | null = null;
-  private sessionKey: { processId: number; secretKey: Buffer } | null = null;
-  private server: ServerConnection | null = null;
-  private pool: { pool: Pick<ServerPool, 'acquire' | 'release'>; mode: PoolMode } | null = null;
+  private session: SessionHandle | null = null;
+  /** What the machine said to read next. */
+  private reading: 'startup' | 'auth' | 'nothing' = 'nothing';
+  private pumping = false;
   private readonly timers: Timers;
   private readonly loginTimer: unknown;
   private readonly loginDeadline: number;
@@ -113,10 +105,11 @@ export class ClientDriver {
     this.host.send(event);
   }
 
+  /** Watch a socket's end; its bytes are read only while the machine says so (`read` commands). */
   private listen(socket: Socket | TLSSocket): void {
-    socket.on('data', this.onData);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
+    if (this.reading !== 'nothing') this.resumeReading();
   }
 
   private stopReading(): void {
@@ -125,37 +118,51 @@ export class ClientDriver {
   }
 
   private resumeReading(): void {
-    if (this.socket.listeners('data').includes(this.onData)) return;
-    this.socket.on('data', this.onData);
+    if (!this.socket.listeners('data').includes(this.onData)) this.socket.on('data', this.onData);
     this.socket.resume();
   }
 
   private received(chunk: Buffer): void {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pump();
+  }
+
+  /** Interpret buffered bytes the way the machine's last `read` command says they must be read. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
     try {
-      this.pump();
+      for (;;) {
+        if (this.host.actor.getSnapshot().status !== 'active') return;
+        if (this.reading === 'startup') {
+          if (!this.readStartupPacket()) return;
+        } else if (this.reading === 'auth') {
+          if (!this.readAuthMessage()) return;
+        } else {
+          // Nothing is read now (a TLS handshake is due, or queries pipelined while a server is
+          // awaited): stop reading so TCP pushes back instead of the bytes piling up here.
+          this.socket.pause();
+          return;
+        }
+      }
     } catch (err) {
       // Defence in depth: a client's bytes must never take the process down.
       this.crash(err);
+    } finally {
+      this.pumping = false;
     }
   }
 
-  /** Interpret buffered bytes the way the machine's current state says they must be read. */
-  private pump(): void {
-    for (;;) {
-      const snapshot = this.host.actor.getSnapshot();
-      if (snapshot.status !== 'active') return;
-      if (snapshot.matches({ connected: { negotiating: 'startup-phase' } })) {
-        if (!this.readStartupPacket()) return;
-      } else if (snapshot.matches({ connected: { negotiating: 'authenticating' } }) && this.framer) {
-        if (!this.readAuthMessage()) return;
-      } else {
-        // Nothing reads now (e.g. queries pipelined while a server is awaited): stop reading so
-        // TCP pushes back instead of the bytes piling up here; the relay resumes the socket.
-        this.socket.pause();
-        return;
-      }
+  private read(what: 'startup' | 'auth' | 'nothing'): void {
+    this.reading = what;
+    if (what === 'nothing') {
+      this.socket.pause();
+      return;
     }
+    this.resumeReading();
+    // Bytes may already be buffered (pipelined behind what was just read): read them now, outside
+    // the machine's own step.
+    if (!this.pumping && this.pending.length > 0) queueMicrotask(() => this.pump());
   }
 
   /** One startup packet; false when more bytes are needed or reading must stop. */
@@ -164,10 +171,7 @@ export class ClientDriver {
     const parsed = parseStartupPacket(this.pending);
     if (parsed.status === 'incomplete') return false;
     if (parsed.status === 'directTls') {
-      if (this.readBytes > 0 || this.socket instanceof TLSSocket) {
-        this.send({ type: 'client.invalidPacket', sqlstate: '08P01', message: 'unexpected TLS record during startup' });
-        return false;
-      }
+      // Whether a TLS record may start here is the machine's call (only as the very first bytes).
       this.stopReading();
       this.send({ type: 'client.directTls' });
       return false;
@@ -176,19 +180,16 @@ export class ClientDriver {
       this.send({ type: 'client.invalidPacket', sqlstate: parsed.error.sqlstate, message: parsed.error.message });
       return false;
     }
-    this.readBytes += parsed.length;
     this.pending = this.pending.subarray(parsed.length);
     const packet = parsed.packet;
     switch (packet.kind) {
       case 'sslRequest':
-        // Stop at once: whatever follows must be read by TLS, or never (CVE-2021-23214).
+        // Stop at once: whatever follows must be read by TLS, or never (CVE-2021-23214). The
+        // machine says whether to read on (a declined request) with its next `read` command.
         this.stopReading();
+        this.reading = 'nothing';
         this.send({ type: 'client.sslRequest', trailingBytes: this.pending.length });
-        if (this.host.actor.getSnapshot().matches({ connected: { negotiating: { 'startup-phase': 'plain-fallback' } } })) {
-          this.resumeReading();
-          return true;
-        }
-        return false;
+        return true;
       case 'gssEncRequest':
         this.send({ type: 'client.gssEncRequest' });
         return true;
@@ -203,8 +204,8 @@ export class ClientDriver {
         try {
           settings = clientSettings(packet.parameters);
         } catch (err) {
-          const e = err as ProxyError;
-          this.send({ type: 'client.invalidPacket', sqlstate: e.sqlstate, message: e.message });
+          if (!(err instanceof ProxyError)) throw err;
+          this.send({ type: 'client.invalidPacket', sqlstate: err.sqlstate, message: err.message });
           return false;
         }
         const newer = packet.minorVersion > 0 || packet.protocolOptions.length > 0;
@@ -226,8 +227,8 @@ export class ClientDriver {
     try {
       message = framer.next();
     } catch (err) {
-      const e = err as ProxyError;
-      this.send({ type: 'auth.failed', sqlstate: e.sqlstate, message: e.message });
+      if (!(err instanceof ProxyError)) throw err;
+      this.send({ type: 'auth.failed', sqlstate: err.sqlstate, message: err.message });
       return false;
     }
     if (!message) return false;
@@ -253,6 +254,8 @@ export class ClientDriver {
       case 'gss.reply':
         this.socket.write(command.byte);
         return;
+      case 'read':
+        return this.read(command.what);
       case 'tls.acquireSlot':
         return this.acquireHandshakeSlot();
       case 'tls.start':
@@ -260,18 +263,22 @@ export class ClientDriver {
       case 'auth.start':
         return this.startAuthentication();
       case 'pool.acquire':
-        return this.acquireServer();
+        return this.openSession();
       case 'session.start':
         return this.startSession();
       case 'cancel.forward':
         this.deps.metrics.connections.inc({ type: 'cancel' });
-        if (this.cancelKey) void this.deps.cancels.forward(this.cancelKey.processId, this.cancelKey.secretKey);
+        if (this.cancelKey) this.deps.forwardCancel(this.cancelKey.processId, this.cancelKey.secretKey);
         return;
       case 'fatal':
         this.deps.metrics.rejections.inc({ reason: command.failure.reason });
         this.log.info({ reason: command.failure.reason, sqlstate: command.failure.sqlstate, user: this.startup?.user }, command.failure.message);
         this.stopReading();
         this.socket.end(encodeErrorResponse({ severity: 'FATAL', sqlstate: command.failure.sqlstate, message: command.failure.message }));
+        // Nothing the client sends now is read, but its bytes are drained so that its close is seen;
+        // one that never closes is cut off after a grace period.
+        this.socket.resume();
+        this.socket.setTimeout(FATAL_LINGER_MS, () => this.socket.destroy());
         return;
       case 'close':
         if (command.failure) {
@@ -328,7 +335,6 @@ export class ClientDriver {
         peerCertificate: describePeerCertificate(verdict.peer),
       });
       this.listen(secure);
-      secure.resume();
     });
     secure.once('error', (err) => {
       if (established) return;
@@ -349,49 +355,22 @@ export class ClientDriver {
     const opening = this.authenticator.start();
     // We speak protocol 3.0: a client asking for 3.2 or _pq_ options is told so, then continues.
     this.socket.write(negotiate ? Buffer.concat([negotiateProtocolVersion(negotiate.minor, negotiate.options), opening]) : opening);
-    queueMicrotask(() => this.pump());
   }
 
-  private acquireServer(): void {
+  private openSession(): void {
     const { user, database, settings } = this.startup!;
-    this.pool = this.deps.pool(database, user);
-    this.pool.pool.acquire(settings).then(
-      (server) => {
-        if (this.host.actor.getSnapshot().status !== 'active') return this.pool!.pool.release(server, 'reuse');
-        this.server = server;
-        this.send({ type: 'pool.acquired', serverId: server.id });
-      },
-      (err: ProxyError) => this.send({ type: 'pool.failed', sqlstate: err.sqlstate ?? '08006', message: err.message }),
-    );
+    this.session = this.deps.openSession({ id: this.deps.id, user, database, settings, socket: this.socket, logger: this.log }, (event) => this.send(event));
   }
 
+  /** The session relays from here: the driver stops reading and hands over what the client already sent. */
   private startSession(): void {
     this.timers.clear(this.loginTimer);
-    const server = this.server!;
-    const { pool, mode } = this.pool!;
-    this.sessionKey = this.deps.cancels.register();
-    const welcome: Buffer[] = [];
-    for (const [name, value] of server.parameters) welcome.push(parameterStatus(name, value));
-    welcome.push(backendKeyData(this.sessionKey.processId, this.sessionKey.secretKey), readyForQuery('I'));
-    this.socket.write(Buffer.concat(welcome));
     this.socket.off('data', this.onData);
     this.socket.off('close', this.onClose);
     this.socket.off('error', this.onError);
-    this.server = null;
-    const processId = this.sessionKey.processId;
-    const relay = new Relay({
-      client: this.socket,
-      mode,
-      pool,
-      settings: this.startup!.settings,
-      logger: this.log,
-      onServer: (s) => this.deps.cancels.attach(processId, s),
-      onEnd: (end) =>
-        this.send(end.kind === 'client-closed' ? { type: 'socket.closed' } : { type: 'backend.lost', message: end.message }),
-    });
     const early = this.pending;
     this.pending = Buffer.alloc(0);
-    relay.start(server, early);
+    this.session!.start(early);
   }
 
   /** The machine reached a final state: release everything this connection holds. */
@@ -400,8 +379,7 @@ export class ClientDriver {
     this.finished = true;
     this.gone?.abort();
     this.timers.clear(this.loginTimer);
-    if (this.server && this.pool) this.pool.pool.release(this.server, 'close');
-    if (this.sessionKey) this.deps.cancels.unregister(this.sessionKey.processId);
+    this.session?.end();
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.socket.on('error', () => {});
     this.journal.end(finalState(this.host.actor.getSnapshot()));

@@ -21,6 +21,7 @@ import { ClientTlsProvider } from '../tls/client-tls.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { Session } from './session.js';
 
 interface PoolEntry {
   pool: ServerPool;
@@ -135,14 +136,17 @@ export class Gateway {
       journals: this.journals,
       tls: this.clientTls,
       limiter: this.limiter,
-      cancels: this.cancels,
       loginTimeoutMs: this.config.general.client_login_timeout,
       overCapacity,
       inspect: this.inspector?.inspect,
       certIdentity: this.config.general.tls_client_cert_identity,
       databaseExists: (database) => database in this.config.pools,
       userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
-      pool: (database, user) => this.pools.get(poolKey(database, user))!,
+      forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
+      openSession: (login, report) => {
+        const entry = this.pools.get(poolKey(login.database, login.user))!;
+        return new Session(login, report, { pool: entry.pool, mode: entry.mode, cancels: this.cancels });
+      },
       onClosed: () => {
         this.clients.delete(socket);
         this.metrics.clientsActive.set(this.clients.size);

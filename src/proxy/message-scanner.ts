@@ -1,67 +1,78 @@
 /**
- * Finds message boundaries in a relayed byte stream without copying it: only the 5-byte header
- * (and the first body byte, for ReadyForQuery's status) is looked at. Chunks are forwarded as they
- * came; the scanner only tells the relay where each message ends.
+ * Finds message boundaries in a relayed byte stream without copying it: the 5-byte header is read
+ * in place (straight from the chunk when it is whole, byte by byte into two integers when a chunk
+ * splits it), and nothing is allocated per message. Chunks are forwarded as they came; the scanner
+ * only tells its owner, through one callback fixed at construction, where each message ends.
  */
 import { ProxyError, SqlState } from '../protocol/index.js';
 
-export interface ScannedMessage {
-  type: number;
-  /** First body byte, or -1 for an empty body. */
-  first: number;
-  /** Offset just past the message's last byte within the current chunk. */
-  end: number;
-}
+/**
+ * A message ended. `first` is its first body byte (ReadyForQuery's status) or -1 for an empty body;
+ * `end` is the offset just past its last byte within the chunk being scanned (it may be small or
+ * even below 5 when the message began in an earlier chunk). Return false to stop scanning the chunk.
+ */
+export type MessageSink = (type: number, first: number, end: number) => boolean;
+
+const HEADER = 5;
 
 export class MessageScanner {
-  private headerBytes = 0;
-  private readonly header = Buffer.alloc(5);
-  /** Body bytes of the current message still to come (valid once the header is complete). */
-  private remaining = 0;
+  /** Header bytes of the current message seen so far (0 between messages, 5 once the body is being read). */
+  private headerRead = 0;
   private type = 0;
+  /** The length word, accumulated big-endian as an int32 while a split header arrives. */
+  private length = 0;
+  /** Body bytes of the current message still to come. */
+  private remaining = 0;
   private first = -1;
-  private bodyStarted = false;
 
-  constructor(private readonly maxMessageLength = 0x3fffffff) {}
+  constructor(
+    private readonly sink: MessageSink,
+    private readonly maxMessageLength = 0x3fffffff,
+  ) {}
 
-  /** Calls visit for every message completed in this chunk; visit returns false to stop scanning early. */
-  scan(chunk: Buffer, visit: (m: ScannedMessage) => boolean | void): void {
-    let i = 0;
+  scan(chunk: Buffer): void {
     const n = chunk.length;
+    let i = 0;
     while (i < n) {
-      if (this.headerBytes < 5) {
-        const take = Math.min(5 - this.headerBytes, n - i);
-        chunk.copy(this.header, this.headerBytes, i, i + take);
-        this.headerBytes += take;
-        i += take;
-        if (this.headerBytes < 5) return;
-        this.type = this.header[0];
-        const length = this.header.readInt32BE(1);
-        if (length < 4 || length > this.maxMessageLength) {
-          throw new ProxyError('relay.bad_length', SqlState.PROTOCOL_VIOLATION, `invalid message length ${length}`);
+      if (this.headerRead === 0 && n - i >= HEADER) {
+        this.type = chunk[i];
+        this.begin(chunk.readInt32BE(i + 1));
+        i += HEADER;
+      } else if (this.headerRead < HEADER) {
+        const byte = chunk[i++];
+        if (this.headerRead === 0) {
+          this.type = byte;
+          this.length = 0;
+        } else {
+          this.length = (this.length << 8) | byte;
         }
-        this.remaining = length - 4;
-        this.first = -1;
-        this.bodyStarted = false;
+        if (++this.headerRead < HEADER) continue;
+        this.begin(this.length);
       }
       if (this.remaining > 0 && i < n) {
-        if (!this.bodyStarted) {
-          this.first = chunk[i];
-          this.bodyStarted = true;
-        }
-        const take = Math.min(this.remaining, n - i);
+        if (this.first === -1) this.first = chunk[i];
+        const take = this.remaining < n - i ? this.remaining : n - i;
         this.remaining -= take;
         i += take;
       }
       if (this.remaining === 0) {
-        this.headerBytes = 0;
-        if (visit({ type: this.type, first: this.first, end: i }) === false) return;
+        this.headerRead = 0;
+        if (!this.sink(this.type, this.first, i)) return;
       }
     }
   }
 
+  private begin(length: number): void {
+    if (length < 4 || length > this.maxMessageLength) {
+      throw new ProxyError('relay.bad_length', SqlState.PROTOCOL_VIOLATION, `invalid message length ${length}`);
+    }
+    this.headerRead = HEADER;
+    this.remaining = length - 4;
+    this.first = -1;
+  }
+
   /** True between messages (no partial message held). */
   get atBoundary(): boolean {
-    return this.headerBytes === 0;
+    return this.headerRead === 0;
   }
 }

@@ -1,33 +1,53 @@
 /**
  * The data path after authentication: bytes flow between the client and its server connection
  * unchanged, in the chunks they arrived in, with backpressure both ways. Only message headers are
- * scanned, to know when the server is idle (no query outstanding, ReadyForQuery 'I'):
+ * scanned (in place), to know when the server is idle: no Query, Sync or FunctionCall unanswered,
+ * no other message since the last ReadyForQuery, status 'I', both streams at a message boundary.
  * - session pooling: the server stays attached until the client leaves; it is reused only if idle;
- * - transaction pooling: the server is attached at the client's first message and released at
- *   the next idle ReadyForQuery.
+ * - transaction pooling: a server is attached at the client's first message (synchronously when an
+ *   idle one with matching settings is waiting) and released at the next idle ReadyForQuery.
  * A client's Terminate is not forwarded: the server connection outlives the client.
+ *
+ * The relay decides nothing about the client's fate: it reports how it ended (RelayEnd) and the
+ * session turns that into a machine event. It never writes to the client but what the server sent.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PoolMode } from '../config/types.js';
-import { FrontendType, BackendType, encodeErrorResponse, ProxyError } from '../protocol/index.js';
+import { BackendType, FrontendType, ProxyError } from '../protocol/index.js';
 import type { ReleaseAction, ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { MessageScanner } from './message-scanner.js';
 
-export type RelayEnd = { kind: 'client-closed' } | { kind: 'server-lost'; message: string };
+export type RelayEnd =
+  | { kind: 'client-closed' }
+  | { kind: 'server-lost'; message: string }
+  /** The client sent a message the relay cannot frame. */
+  | { kind: 'client-violation'; message: string }
+  /** Transaction pooling: no server for the next transaction. */
+  | { kind: 'no-server'; error: ProxyError }
+  /** A bug: an exception that is not a ProxyError. */
+  | { kind: 'internal-error'; error: unknown }
+  /** The session ended for another reason (the machine finished it). */
+  | { kind: 'stopped' };
+
+export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release'>;
 
 export interface RelayOptions {
   client: Socket | TLSSocket;
   mode: PoolMode;
-  pool: Pick<ServerPool, 'acquire' | 'release'>;
+  pool: RelayPool;
   settings: Map<string, string>;
+  /** The client connection's id, recorded on the servers it holds. */
+  holder: string;
   logger: Logger;
   onEnd: (end: RelayEnd) => void;
   /** The attached server changed (null: none attached); used for cancel routing. */
   onServer: (server: ServerConnection | null) => void;
 }
+
+const READY_IDLE = 0x49; // 'I'
 
 export class Relay {
   private server: ServerConnection | null = null;
@@ -35,12 +55,17 @@ export class Relay {
   private outstanding = 0;
   /** A client message went to the server since the last ReadyForQuery that settled everything (Flush without Sync, COPY data…). */
   private busy = false;
-  private txStatus = 0x49; // 'I'
-  private readonly fromClient = new MessageScanner();
-  private fromServer = new MessageScanner();
-  private pending: Buffer[] = [];
+  private txStatus = READY_IDLE;
+  private readonly fromClient: MessageScanner;
+  private readonly fromServer: MessageScanner;
+  /** Client bytes waiting for a server (transaction pooling, while one is acquired). */
+  private queued: Buffer[] = [];
   private acquiring = false;
-  private ended = false;
+  /** The client is paused until the attached server's socket drains. */
+  private clientHeld = false;
+  private ended: RelayEnd | null = null;
+  /** Set while scanning a client chunk: where a Terminate starts in it, or null. */
+  private terminateAt: number | null = null;
   /** A Terminate started in an already-forwarded chunk: the server saw part of a message. */
   private serverDesynced = false;
 
@@ -48,8 +73,13 @@ export class Relay {
   private readonly onServerData = (chunk: Buffer) => this.serverData(chunk);
   private readonly onServerClose = () => this.end({ kind: 'server-lost', message: 'server closed the connection' });
   private readonly onClientClose = () => this.end({ kind: 'client-closed' });
+  private readonly onServerDrain = () => this.releaseClient();
+  private readonly onClientDrain = () => this.server?.socket.resume();
 
-  constructor(private readonly opts: RelayOptions) {}
+  constructor(private readonly opts: RelayOptions) {
+    this.fromClient = new MessageScanner((type, _first, end) => this.clientMessage(type, end));
+    this.fromServer = new MessageScanner((type, first) => this.serverMessage(type, first));
+  }
 
   /** Start relaying; `first` is the server the client was welcomed with, `early` bytes the client already sent. */
   start(first: ServerConnection, early: Buffer): void {
@@ -58,101 +88,123 @@ export class Relay {
     client.on('close', this.onClientClose);
     client.on('end', this.onClientClose);
     client.on('error', this.onClientClose);
+    client.on('drain', this.onClientDrain);
     if (this.opts.mode === 'session') this.attach(first);
     else this.opts.pool.release(first, 'reuse');
     if (early.length > 0) this.clientData(early);
-    client.resume();
+    if (!this.ended && !this.acquiring && !this.clientHeld) client.resume();
+  }
+
+  /** The session is over for a reason the relay did not see: let the server go. */
+  stop(): void {
+    this.end({ kind: 'stopped' });
+  }
+
+  private clientMessage(type: number, end: number): boolean {
+    if (type === FrontendType.Terminate) {
+      this.terminateAt = end - 5;
+      return false;
+    }
+    this.busy = true;
+    if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
+    return true;
+  }
+
+  private serverMessage(type: number, first: number): boolean {
+    if (type === BackendType.ReadyForQuery) {
+      if (this.outstanding > 0) this.outstanding--;
+      if (this.outstanding === 0) this.busy = false;
+      this.txStatus = first;
+    }
+    return true;
   }
 
   private clientData(chunk: Buffer): void {
     if (this.ended) return;
-    let terminated = false;
-    let terminateAt = 0;
+    this.terminateAt = null;
     try {
-      this.fromClient.scan(chunk, (m) => {
-        if (m.type === FrontendType.Terminate) {
-          terminated = true;
-          terminateAt = m.end - 5;
-          return false;
-        }
-        this.busy = true;
-        if (m.type === FrontendType.Query || m.type === FrontendType.Sync || m.type === FrontendType.FunctionCall) this.outstanding++;
-      });
+      this.fromClient.scan(chunk);
     } catch (err) {
-      return this.protocolError(err as ProxyError);
+      return this.end(err instanceof ProxyError ? { kind: 'client-violation', message: err.message } : { kind: 'internal-error', error: err });
     }
-    if (terminated && terminateAt < 0) this.serverDesynced = true;
-    const data = terminated ? chunk.subarray(0, Math.max(0, terminateAt)) : chunk;
-    if (data.length > 0) this.toServer(data);
-    if (terminated) this.end({ kind: 'client-closed' });
+    const terminateAt = this.terminateAt;
+    if (terminateAt === null) return this.toServer(chunk);
+    if (terminateAt < 0) this.serverDesynced = true;
+    if (terminateAt > 0) this.toServer(chunk.subarray(0, terminateAt));
+    this.end({ kind: 'client-closed' });
   }
 
   private toServer(data: Buffer): void {
+    if (this.ended) return;
     if (!this.server) {
-      this.pending.push(data);
-      if (!this.acquiring) this.acquireForTransaction();
-      return;
+      if (!this.acquiring) {
+        const idle = this.opts.pool.acquireIdleMatching(this.opts.settings, this.opts.holder);
+        if (idle) this.attach(idle);
+      }
+      if (!this.server) {
+        this.queued.push(data);
+        if (!this.acquiring) this.acquireForTransaction();
+        return;
+      }
     }
-    if (!this.server.socket.write(data)) {
+    if (!this.server.socket.write(data) && !this.clientHeld) {
+      this.clientHeld = true;
       this.opts.client.pause();
-      this.server.socket.once('drain', () => this.opts.client.resume());
+      this.server.socket.once('drain', this.onServerDrain);
     }
+  }
+
+  private releaseClient(): void {
+    if (!this.clientHeld) return;
+    this.clientHeld = false;
+    if (!this.ended && !this.acquiring) this.opts.client.resume();
   }
 
   private acquireForTransaction(): void {
     this.acquiring = true;
     this.opts.client.pause();
-    this.opts.pool.acquire(this.opts.settings).then(
+    this.opts.pool.acquire(this.opts.settings, this.opts.holder).then(
       (server) => {
         this.acquiring = false;
         if (this.ended) return this.opts.pool.release(server, 'reuse');
         this.attach(server);
-        const queued = this.pending;
-        this.pending = [];
+        const queued = this.queued;
+        this.queued = [];
         for (const data of queued) this.toServer(data);
-        this.opts.client.resume();
+        if (!this.clientHeld && !this.ended) this.opts.client.resume();
       },
-      (err: ProxyError) => {
+      (err: unknown) => {
         this.acquiring = false;
-        if (this.ended) return;
-        this.opts.client.write(encodeErrorResponse({ severity: 'FATAL', sqlstate: err.sqlstate ?? '08006', message: err.message }));
-        this.end({ kind: 'server-lost', message: err.message });
+        this.end(err instanceof ProxyError ? { kind: 'no-server', error: err } : { kind: 'internal-error', error: err });
       },
     );
   }
 
   private serverData(chunk: Buffer): void {
     if (this.ended) return;
+    const server = this.server!;
     try {
-      this.fromServer.scan(chunk, (m) => {
-        if (m.type === BackendType.ReadyForQuery) {
-          if (this.outstanding > 0) this.outstanding--;
-          if (this.outstanding === 0) this.busy = false;
-          this.txStatus = m.first;
-        }
-      });
+      this.fromServer.scan(chunk);
     } catch (err) {
-      return this.protocolError(err as ProxyError);
+      return this.end(err instanceof ProxyError ? { kind: 'server-lost', message: err.message } : { kind: 'internal-error', error: err });
     }
-    if (!this.opts.client.write(chunk)) {
-      const server = this.server!;
-      server.socket.pause();
-      this.opts.client.once('drain', () => {
-        if (this.server === server) server.socket.resume();
-      });
-    }
+    if (!this.opts.client.write(chunk)) server.socket.pause();
     if (this.opts.mode === 'transaction' && this.idle()) this.detach('reuse');
   }
 
   private idle(): boolean {
     return (
-      !this.busy && this.outstanding === 0 && this.txStatus === 0x49 && this.fromServer.atBoundary && this.fromClient.atBoundary && !this.serverDesynced
+      !this.busy &&
+      this.outstanding === 0 &&
+      this.txStatus === READY_IDLE &&
+      this.fromServer.atBoundary &&
+      this.fromClient.atBoundary &&
+      !this.serverDesynced
     );
   }
 
   private attach(server: ServerConnection): void {
     this.server = server;
-    this.fromServer = new MessageScanner();
     server.socket.on('data', this.onServerData);
     server.socket.on('close', this.onServerClose);
     server.socket.resume();
@@ -165,30 +217,34 @@ export class Relay {
     this.server = null;
     server.socket.off('data', this.onServerData);
     server.socket.off('close', this.onServerClose);
+    server.socket.off('drain', this.onServerDrain);
     server.socket.pause();
+    this.releaseClient();
     this.opts.onServer(null);
     this.opts.pool.release(server, action);
   }
 
-  private protocolError(err: ProxyError): void {
-    this.opts.logger.warn({ err: err.message }, 'protocol error in relayed stream');
-    if (this.server) this.detach('close');
-    this.opts.client.destroy();
-    this.end({ kind: 'server-lost', message: err.message });
+  /** How a server still attached at the end goes back: only an idle one after a clean end is reused. */
+  private finalRelease(end: RelayEnd): ReleaseAction {
+    const clean = end.kind === 'client-closed' || end.kind === 'stopped';
+    if (!clean || !this.idle()) return 'close';
+    // Session pooling: the next client must not see this one's session.
+    return this.opts.mode === 'session' ? 'reset' : 'reuse';
   }
 
   private end(end: RelayEnd): void {
     if (this.ended) return;
-    this.ended = true;
+    this.ended = end;
     const { client } = this.opts;
     client.off('data', this.onClientData);
     client.off('close', this.onClientClose);
     client.off('end', this.onClientClose);
     client.off('error', this.onClientClose);
+    client.off('drain', this.onClientDrain);
     client.on('error', () => {});
-    // Reused only when idle; session pooling resets the session (DISCARD ALL) for the next client.
-    if (this.server) this.detach(end.kind !== 'client-closed' || !this.idle() ? 'close' : this.opts.mode === 'session' ? 'reset' : 'reuse');
-    if (end.kind === 'server-lost') client.end();
-    this.opts.onEnd(end);
+    this.queued = [];
+    if (end.kind === 'server-lost' || end.kind === 'client-violation') this.opts.logger.info({ end: end.kind, message: end.message }, 'session ended');
+    this.detach(this.finalRelease(end));
+    if (end.kind !== 'stopped') this.opts.onEnd(end);
   }
 }

@@ -43,6 +43,11 @@ const MODES: ClientMode[] = [
 ];
 
 const UNDRIVABLE: Undrivable[] = [
+  {
+    state: 'connected.negotiating.ssl-requested',
+    event: 'client.directTls',
+    why: 'the driver reads nothing while a TLS handshake slot is awaited (CVE-2021-23214)',
+  },
   ...['ssl-requested', 'tls-handshaking', 'authenticating', 'awaiting-server'].map((state) => ({
     state: `connected.negotiating.${state}`,
     event: 'client.invalidPacket',

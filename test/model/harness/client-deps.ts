@@ -104,19 +104,38 @@ export class BackendStub {
   }
 }
 
-/** A pool whose acquire() waits for the test to hand out a connection or an error. */
+/**
+ * A pool as transaction pooling sees it: a server released for reuse is idle and is taken back by
+ * the synchronous fast path; acquire() waits for the test to hand out a connection or an error,
+ * unless the test armed the next acquire to fail.
+ */
 export class ScriptedPool {
   readonly acquires: Array<Map<string, string>> = [];
   readonly releases: Array<{ server: ServerConnectionType; action: ReleaseAction }> = [];
+  private readonly idle: ServerConnectionType[] = [];
+  private failNext: Error | null = null;
   private pending: { resolve: (c: ServerConnectionType) => void; reject: (e: Error) => void } | null = null;
+
+  acquireIdleMatching(): ServerConnectionType | null {
+    return this.failNext ? null : (this.idle.pop() ?? null);
+  }
 
   acquire(settings: Map<string, string>): Promise<ServerConnectionType> {
     this.acquires.push(settings);
+    const failure = this.failNext;
+    this.failNext = null;
+    if (failure) return Promise.reject(failure);
     return new Promise((resolve, reject) => (this.pending = { resolve, reject }));
   }
 
   release(server: ServerConnectionType, action: ReleaseAction): void {
     this.releases.push({ server, action });
+    if (action === 'reuse') this.idle.push(server);
+  }
+
+  /** The next acquire finds no idle server and fails with this (a ProxyError, or a bug). */
+  armFailure(error: Error): void {
+    this.failNext = error;
   }
 
   private take(): { resolve: (c: ServerConnectionType) => void; reject: (e: Error) => void } {
@@ -131,6 +150,15 @@ export class ScriptedPool {
   }
 
   fail(sqlstate: string, message: string): void {
-    this.take().reject(new ProxyError('pool.model_failure', sqlstate as SqlStateCode, message));
+    this.take().reject(poolFailure(sqlstate, message));
   }
+
+  /** The pending acquire fails with an exception that is not a ProxyError: a bug in gatehouse. */
+  crash(): void {
+    this.take().reject(new TypeError('model: a bug in the pool'));
+  }
+}
+
+export function poolFailure(sqlstate: string, message: string): ProxyError {
+  return new ProxyError('pool.model_failure', sqlstate as SqlStateCode, message);
 }

@@ -108,13 +108,23 @@ export async function verifyClientEffect(
       return world.connectionEnds();
     case 'closed':
       if (leafName(previous.value) === 'ready') {
-        expect(world.pool.releases.map((r) => r.server), 'server released to the pool').toEqual([world.server!.conn]);
+        // The welcome's server went back at once; the one the query was on, with it unanswered, is closed.
+        expect(world.pool.releases.map((r) => [r.server, r.action]), 'servers released to the pool').toEqual([
+          [world.server!.conn, 'reuse'],
+          [world.server!.conn, 'close'],
+        ]);
       }
       return;
     case 'failed':
       await expectFailure(world, context, rejectionsBefore);
-      if (event.type === 'backend.lost') {
-        expect(world.pool.releases.map((r) => [r.server, r.action]), 'lost server released to be closed').toEqual([[world.server!.conn, 'close']]);
+      if (event.type === 'backend.lost' || event.type === 'client.invalidMessage') {
+        expect(world.pool.releases.map((r) => [r.server, r.action]), 'the server the query was on is closed').toEqual([
+          [world.server!.conn, 'reuse'],
+          [world.server!.conn, 'close'],
+        ]);
+      }
+      if (leafName(previous.value) === 'ready' && (event.type === 'pool.failed' || event.type === 'internal.error')) {
+        expect(world.pool.releases.map((r) => r.action), 'the idle server stays in the pool').toEqual(['reuse', 'reuse']);
       }
       return;
     default:

@@ -68,6 +68,10 @@ export function clientSamples(context: ClientSessionContext): ClientEvent[] {
     { type: 'pool.acquired', serverId: 'backend-1' },
     { type: 'pool.failed', sqlstate: POOL_FAILURE_SQLSTATE, message: 'could not connect to server' },
     { type: 'backend.lost', message: 'server closed the connection' },
+    { type: 'client.directTls' },
+    { type: 'client.invalidMessage', message: 'invalid message length 2' },
+    // Where the bug struck (the session's first acquire, or the relay's) is for the journal's reader; no guard reads it.
+    { type: 'internal.error', where: 'pool' },
     { type: 'timer.expired', timer: 'login' },
   ];
 }

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { expect } from 'vitest';
 import { waitFor } from 'xstate';
 import type { ClientEvent, ClientSessionInput } from '../../../machines/client-session.js';
 import { ScramClientSession } from '../../../src/auth/index.js';
@@ -18,12 +19,14 @@ import {
   encodeGssEncRequest,
   encodeSslRequest,
   encodeStartupMessage,
+  readyForQuery,
   saslInitialResponse,
   saslResponse,
 } from '../../../src/protocol/index.js';
+import { Session } from '../../../src/proxy/session.js';
 import type { ClientTlsProvider } from '../../../src/tls/client-tls.js';
 import { ByteReader, EFFECT_TIMEOUT_MS } from './byte-reader.js';
-import { BackendStub, RecordingCancels, ScriptedLimiter, ScriptedPool } from './client-deps.js';
+import { BackendStub, poolFailure, RecordingCancels, ScriptedLimiter, ScriptedPool } from './client-deps.js';
 import { certChoiceFor, CLIENT_PASSWORD, CLIENT_USER, INJECTED_BYTES, KNOWN_DATABASE, WRONG_PASSWORD } from './client-samples.js';
 import { GatedDuplex } from './gated-duplex.js';
 import { ManualTimers } from './manual-timers.js';
@@ -82,13 +85,14 @@ export class ClientWorld {
           journals: this.fixture.book,
           tls: this.provider,
           limiter: this.limiter,
-          cancels: this.cancels,
+          forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
           loginTimeoutMs: 60_000,
           overCapacity: this.input.overCapacity,
           certIdentity: this.input.certIdentity,
           databaseExists: (database) => database === KNOWN_DATABASE,
           userPassword: (_database, user) => (user === CLIENT_USER ? { kind: 'plain', password: CLIENT_PASSWORD } : null),
-          pool: () => ({ pool: this.pool, mode: 'session' }),
+          // Transaction pooling: the welcome's server goes back at once and every query takes one again.
+          openSession: (login, report) => new Session(login, report, { pool: this.pool, mode: 'transaction', cancels: this.cancels }),
           onClosed: () => this.closedCalls++,
           timers: this.timers,
         });
@@ -162,6 +166,10 @@ export class ClientWorld {
       case 'client.gssEncRequest':
         return this.write(encodeGssEncRequest());
       case 'client.directTls': {
+        // A TLS record where only a startup packet may come: the start of a ClientHello, not a handshake.
+        if ((step.state.context as { failure: { reason: string } | null }).failure?.reason === 'invalid_startup') {
+          return this.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40, 0x01]));
+        }
         // The ClientHello is the first thing sent: how it looks (ALPN, certificate) is what the path's TLS outcome needs.
         const outcome = nextStepOf(this.path, index + 1, ['tls.established', 'tls.failed']);
         return this.startTls(outcome?.event.type === 'tls.established' ? outcome.event : undefined, true, false);
@@ -191,7 +199,14 @@ export class ClientWorld {
       case 'pool.acquired':
         return this.handServer(event.serverId);
       case 'pool.failed':
+        if (this.server) return this.nextTransactionFails(poolFailure(event.sqlstate, event.message));
         return this.pool.fail(event.sqlstate, event.message);
+      case 'internal.error':
+        if (this.server) return this.nextTransactionFails(new TypeError('model: a bug in the pool'));
+        return this.pool.crash();
+      case 'client.invalidMessage':
+        // A Query whose length word (2) is below the 4 the length itself takes.
+        return this.write(Buffer.from([0x51, 0, 0, 0, 2]));
       case 'backend.lost':
         return void this.server!.peer.destroy();
       case 'socket.closed':
@@ -200,6 +215,19 @@ export class ClientWorld {
       case 'timer.expired':
         return this.timers.fireAll();
     }
+  }
+
+  /**
+   * Transaction pooling: the server answers the welcome's query and goes back to the pool; the
+   * client's next query then needs a server, and the pool fails it.
+   */
+  private async nextTransactionFails(error: Error): Promise<void> {
+    this.server!.peer.write(readyForQuery('I'));
+    const ready = await this.reader.message();
+    if (ready.type !== 'Z') throw new Error(`client: expected ReadyForQuery, got '${ready.type}'`);
+    await expect.poll(() => this.pool.releases.length, { timeout: EFFECT_TIMEOUT_MS }).toBe(2);
+    this.pool.armFailure(error);
+    this.write(Buffer.from([0x51, 0, 0, 0, 13, ...Buffer.from('SELECT 2'), 0]));
   }
 
   private async handServer(serverId: string): Promise<void> {

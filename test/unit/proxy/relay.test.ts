@@ -49,11 +49,12 @@ async function setup(mode: 'session' | 'transaction') {
   const ends: RelayEnd[] = [];
   const pool = {
     acquire: async () => server,
+    acquireIdleMatching: () => null,
     release: (_c: ServerConnection, action: ReleaseAction) => void released.push(action),
   };
   const backendReceived: Buffer[] = [];
   backend.on('data', (d) => backendReceived.push(d));
-  const relay = new Relay({ client: clientSide, mode, pool, settings: new Map(), logger: pino({ level: 'silent' }), onEnd: (e) => ends.push(e), onServer: () => {} });
+  const relay = new Relay({ client: clientSide, mode, pool, settings: new Map(), holder: 'c1', logger: pino({ level: 'silent' }), onEnd: (e) => ends.push(e), onServer: () => {} });
   relay.start(server, Buffer.alloc(0));
   return { clientApp, backend, released, ends, backendReceived: () => Buffer.concat(backendReceived) };
 }

@@ -1,0 +1,111 @@
+/**
+ * One client's life after login: acquiring its first server, the welcome (ParameterStatus,
+ * BackendKeyData with gatehouse's own cancel key, ReadyForQuery), cancel routing while it runs,
+ * the relay, and the end. What happens is reported to the client-session machine as events; the
+ * machine decides what the client is told (a FATAL, or nothing) and the driver carries it out.
+ * Only ProxyErrors become events a client hears about; anything else is logged with its stack.
+ */
+import type { Logger } from 'pino';
+import type { PoolMode } from '../config/types.js';
+import type { Login, SessionEvent, SessionHandle } from '../driver/session-port.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import { backendKeyData, parameterStatus, ProxyError, readyForQuery } from '../protocol/index.js';
+import type { CancelRegistry } from './cancel-registry.js';
+import { Relay, type RelayEnd, type RelayPool } from './relay.js';
+
+export interface SessionDeps {
+  pool: RelayPool;
+  mode: PoolMode;
+  cancels: Pick<CancelRegistry, 'register' | 'attach' | 'unregister'>;
+}
+
+export class Session implements SessionHandle {
+  private server: ServerConnection | null = null;
+  private relay: Relay | null = null;
+  private cancelId: number | null = null;
+  private ended = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly login: Login,
+    private readonly report: (event: SessionEvent) => void,
+    private readonly deps: SessionDeps,
+  ) {
+    this.log = login.logger;
+    this.acquire();
+  }
+
+  private acquire(): void {
+    const fast = this.deps.pool.acquireIdleMatching(this.login.settings, this.login.id);
+    if (fast) {
+      // Reported on a microtask all the same: the machine is still taking the step that asked.
+      queueMicrotask(() => this.acquired(fast));
+      return;
+    }
+    this.deps.pool.acquire(this.login.settings, this.login.id).then(
+      (server) => this.acquired(server),
+      (err: unknown) => this.failed(err, 'pool'),
+    );
+  }
+
+  private acquired(server: ServerConnection): void {
+    if (this.ended) return this.deps.pool.release(server, 'reuse');
+    this.server = server;
+    this.report({ type: 'pool.acquired', serverId: server.id });
+  }
+
+  private failed(err: unknown, where: 'pool' | 'relay'): void {
+    if (this.ended) return;
+    if (err instanceof ProxyError) return this.report({ type: 'pool.failed', sqlstate: err.sqlstate, message: err.message });
+    this.log.error({ err }, `internal error in the session's ${where}`);
+    this.report({ type: 'internal.error', where });
+  }
+
+  start(early: Buffer): void {
+    const server = this.server!;
+    this.server = null;
+    const key = this.deps.cancels.register();
+    this.cancelId = key.processId;
+    const welcome: Buffer[] = [];
+    for (const [name, value] of server.parameters) welcome.push(parameterStatus(name, value));
+    welcome.push(backendKeyData(key.processId, key.secretKey), readyForQuery('I'));
+    this.login.socket.write(Buffer.concat(welcome));
+    this.relay = new Relay({
+      client: this.login.socket,
+      mode: this.deps.mode,
+      pool: this.deps.pool,
+      settings: this.login.settings,
+      holder: this.login.id,
+      logger: this.log,
+      onServer: (s) => this.deps.cancels.attach(key.processId, s),
+      onEnd: (end) => this.relayEnded(end),
+    });
+    this.relay.start(server, early);
+  }
+
+  private relayEnded(end: RelayEnd): void {
+    switch (end.kind) {
+      case 'client-closed':
+        return this.report({ type: 'socket.closed' });
+      case 'server-lost':
+        return this.report({ type: 'backend.lost', message: end.message });
+      case 'client-violation':
+        return this.report({ type: 'client.invalidMessage', message: end.message });
+      case 'no-server':
+      case 'internal-error':
+        return this.failed(end.error, 'relay');
+      case 'stopped':
+        return;
+    }
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.relay?.stop();
+    // Acquired but never used by the client: nothing was sent on it.
+    if (this.server) this.deps.pool.release(this.server, 'reuse');
+    this.server = null;
+    if (this.cancelId !== null) this.deps.cancels.unregister(this.cancelId);
+  }
+}
