@@ -4,12 +4,13 @@
  */
 import { CLIENT_SESSION_VERSION, clientSessionMachine, type ClientSessionInput } from './client-session.js';
 import { SERVER_HANDSHAKE_VERSION, serverHandshakeMachine, type ServerHandshakeInput } from './server-handshake.js';
+import { SERVER_TLS_MODES } from './server-tls-policy.js';
 
 export * from './client-session.js';
 export * from './server-handshake.js';
+export * from './server-tls-policy.js';
 
 export const CLIENT_TLS_MODES = ['disable', 'allow', 'require', 'verify-full'] as const;
-export const SERVER_TLS_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 
 export const machineRegistry = {
   'client-session': {

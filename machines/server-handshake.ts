@@ -4,10 +4,12 @@
  *
  * Pure, like the client-session machine: the server driver (src/driver/server-driver.ts) reports
  * socket and protocol facts (S/N byte, certificate verification results, authentication requests)
- * and carries out the commands emitted here. server_tls_mode semantics live only in this file.
+ * and carries out the commands emitted here. What each server_tls_mode means is read from
+ * ./server-tls-policy.ts; every decision taken on it is a named guard below.
  */
 import { and, assign, emit, enqueueActions, setup } from 'xstate';
 import type { ServerCommand, ServerEvent, ServerFailure, ServerTlsMode, ServerTlsNegotiation } from './server-handshake.types.js';
+import { SERVER_TLS_POLICY, usesDirectTls } from './server-tls-policy.js';
 
 export type {
   ServerAuthMethod,
@@ -19,7 +21,7 @@ export type {
 } from './server-handshake.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const SERVER_HANDSHAKE_VERSION = 2;
+export const SERVER_HANDSHAKE_VERSION = 3;
 
 export interface ServerHandshakeInput {
   mode: ServerTlsMode;
@@ -35,9 +37,7 @@ export interface ServerHandshakeContext extends ServerHandshakeInput {
 
 type FailureParams = ServerFailure;
 
-/** server_tls_mode policy, shared by the machine's guards and the cancel path (which reuses a session's TLS). */
-export const modeVerifiesChain = (mode: ServerTlsMode): boolean => mode === 'verify-ca' || mode === 'verify-full';
-export const modeVerifiesHostname = (mode: ServerTlsMode): boolean => mode === 'verify-full';
+const policyOf = (context: ServerHandshakeInput) => SERVER_TLS_POLICY[context.mode];
 
 export const serverHandshakeMachine = setup({
   types: {
@@ -47,30 +47,30 @@ export const serverHandshakeMachine = setup({
     emitted: {} as ServerCommand,
   },
   guards: {
-    isDirectTls: ({ context }) => context.negotiation === 'direct',
-    startsPlain: ({ context }) => context.mode === 'disable' || (context.mode === 'allow' && context.attempt === 'plain'),
+    isDirectTls: ({ context }) => usesDirectTls(context.mode, context.negotiation),
+    startsPlain: ({ context }) => context.attempt === 'plain',
     // CVE-2021-23222: bytes after 'S' and before the handshake were not encrypted and may be injected.
     isCleanTlsAcceptance: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'S' && event.trailingBytes === 0,
     isTlsAcceptanceWithTrailingBytes: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'S',
     isTlsDeclined: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'N',
-    mayFallBackToPlain: ({ context }) => context.mode === 'prefer',
+    mayFallBackToPlain: ({ context }) => policyOf(context).fallsBackToPlain,
     isErrorReply: ({ event }) => event.type === 'backend.sslReply' && event.reply === 'E',
-    verifiesChain: ({ context }) => modeVerifiesChain(context.mode),
+    verifiesChain: ({ context }) => policyOf(context).verifiesChain,
     isChainUntrusted: ({ event }) => event.type === 'tls.established' && !event.authorized,
-    verifiesHostname: ({ context }) => modeVerifiesHostname(context.mode),
+    verifiesHostname: ({ context }) => policyOf(context).verifiesHostname,
     isHostnameMismatch: ({ event }) => event.type === 'tls.established' && event.hostnameError !== null,
     isUnsupportedAuthMethod: ({ event }) => event.type === 'backend.authRequest' && event.method === 'unsupported',
     // allow: a plain login refused with an ErrorResponse is retried with TLS on a new socket,
     // except when the server is starting up or shutting down (57P*), which TLS would not fix.
     isRetryablePlainRejection: ({ context, event }) =>
-      context.mode === 'allow' && context.attempt === 'plain' && event.type === 'backend.error' && !event.sqlstate.startsWith('57P'),
+      policyOf(context).retriesWithTls && context.attempt === 'plain' && event.type === 'backend.error' && !event.sqlstate.startsWith('57P'),
   },
   actions: {
     connect: emit({ type: 'connect' as const }),
     reconnect: emit({ type: 'reconnect' as const }),
     switchToTlsAttempt: assign({ attempt: 'tls' as const }),
     sendSslRequest: emit({ type: 'send.sslRequest' as const }),
-    startTls: emit(({ context }) => ({ type: 'tls.start' as const, direct: context.negotiation === 'direct' })),
+    startTls: emit(({ context }) => ({ type: 'tls.start' as const, direct: usesDirectTls(context.mode, context.negotiation) })),
     recordTls: assign({ tls: true }),
     sendStartup: emit({ type: 'send.startup' as const }),
     respondToAuth: emit(({ event }) => ({
@@ -85,7 +85,7 @@ export const serverHandshakeMachine = setup({
   },
 }).createMachine({
   id: 'server-handshake',
-  context: ({ input }) => ({ ...input, attempt: input.mode === 'allow' ? 'plain' : 'tls', tls: false, failure: null }),
+  context: ({ input }) => ({ ...input, attempt: SERVER_TLS_POLICY[input.mode].firstAttempt, tls: false, failure: null }),
   initial: 'negotiating',
   states: {
     negotiating: {

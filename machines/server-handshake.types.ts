@@ -1,7 +1,6 @@
 /** Events, commands and context pieces of the server-handshake machine (pure data, JSON-serialisable). */
 
-export type ServerTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
-export type ServerTlsNegotiation = 'postgres' | 'direct';
+export type { ServerTlsMode, ServerTlsNegotiation } from './server-tls-policy.js';
 export type ServerAuthMethod = 'cleartext' | 'md5' | 'scram-sha-256';
 
 export interface ServerFailure {

@@ -7,7 +7,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
-import { modeVerifiesChain, modeVerifiesHostname } from '../../machines/server-handshake.js';
+import { SERVER_TLS_POLICY, usesDirectTls } from '../../machines/server-tls-policy.js';
 import { encodeCancelRequest, encodeSslRequest } from '../protocol/index.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { hostnameError, serverTlsConnectOptions } from '../tls/server-tls.js';
@@ -35,15 +35,15 @@ export function sendCancel(server: ServerConnection, logger: Logger): Promise<vo
       socket = secure;
       secure.on('error', (err) => give(`TLS: ${err.message}`));
       secure.once('secureConnect', () => {
-        if (modeVerifiesChain(mode) && !secure.authorized) return give(`certificate verify failed: ${secure.authorizationError}`);
-        const mismatch = modeVerifiesHostname(mode) ? hostnameError(host, secure.getPeerCertificate()) : null;
+        if (SERVER_TLS_POLICY[mode].verifiesChain && !secure.authorized) return give(`certificate verify failed: ${secure.authorizationError}`);
+        const mismatch = SERVER_TLS_POLICY[mode].verifiesHostname ? hostnameError(host, secure.getPeerCertificate()) : null;
         if (mismatch) return give(`hostname mismatch: ${mismatch}`);
         secure.end(packet);
       });
     };
     raw.once('connect', () => {
       if (!encrypted) return void raw.end(packet);
-      if (negotiation === 'direct') return overTls();
+      if (usesDirectTls(mode, negotiation)) return overTls();
       raw.once('data', (reply: Buffer) => {
         raw.pause();
         if (reply.length !== 1 || reply[0] !== 0x53) return give('server did not accept TLS for the cancel request');

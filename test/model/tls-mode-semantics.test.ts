@@ -5,14 +5,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import { parseDocument } from 'yaml';
 import {
   clientSessionMachine,
   machineRegistry,
+  SERVER_TLS_MODES,
+  SERVER_TLS_POLICY,
   serverHandshakeMachine,
   type ClientEvent,
   type ServerEvent,
   type ServerTlsMode,
 } from '../../machines/index.js';
+import { formatKeyPath } from '../../src/config/key-path.js';
+import { crossFieldProblems } from '../../src/config/rules.js';
 import { valueToDotted } from './harness/model-paths.js';
 
 function run(machine: AnyStateMachine, input: unknown, events: EventObject[]): AnyMachineSnapshot {
@@ -113,5 +118,38 @@ describe('tls_mode (client side) follows PgDoorman and PostgreSQL', () => {
       expect(client(mode, [{ type: 'client.sslRequest', trailingBytes: 1 }])).toBe('failed unencrypted_bytes_after_ssl_request');
     }
     expect(client('require', [{ type: 'client.directTls' }, granted, tlsUp(false, false, null)])).toBe('failed direct_tls_without_alpn 08P01');
+  });
+});
+
+describe('check-config and the machines agree on what each server_tls_mode means', () => {
+  const connected: ServerEvent = { type: 'socket.connected' };
+  const untrusted: ServerEvent = {
+    type: 'tls.established',
+    protocol: 'TLSv1.3',
+    cipher: 'TLS_AES_128_GCM_SHA256',
+    authorized: false,
+    authorizationError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    hostnameError: null,
+  };
+  const configProblems = (mode: ServerTlsMode, extra: string) =>
+    crossFieldProblems(parseDocument(`general:\n  server_tls_mode: ${mode}\n${extra}pools:\n  app:\n    users: [{ username: a, password: x }]\n`).toJS()).map(
+      (p) => `${formatKeyPath(p.path)}: ${p.problem}`,
+    );
+
+  it.each(SERVER_TLS_MODES)('%s: direct negotiation is accepted by check-config exactly when the machine then opens with TLS', (mode) => {
+    const accepted = configProblems(mode, '  server_tls_negotiation: direct\n  server_tls_ca_cert: ca.pem\n').length === 0;
+    const first = outcome(run(serverHandshakeMachine, { mode, negotiation: 'direct' }, [connected]));
+    // A mode check-config refuses never reaches the machine; should it, the machine still does not send a ClientHello first.
+    expect(first === 'negotiating.tls-handshaking').toBe(accepted);
+    // What check-config refuses, libpq refuses too: sslnegotiation=direct needs sslmode require or stronger.
+    expect(accepted).toBe(['require', 'verify-ca', 'verify-full'].includes(mode));
+  });
+
+  it.each(SERVER_TLS_MODES)('%s: check-config wants server_tls_ca_cert exactly when the machine refuses an untrusted chain', (mode) => {
+    const wantsCa = configProblems(mode, '').some((p) => p.startsWith('general.server_tls_ca_cert'));
+    const events: ServerEvent[] = [connected, { type: 'backend.sslReply', reply: 'S', trailingBytes: 0 }, untrusted];
+    const refuses = SERVER_TLS_POLICY[mode].firstAttempt === 'tls' && outcome(run(serverHandshakeMachine, { mode, negotiation: 'postgres' }, events)).startsWith('failed certificate_untrusted');
+    expect(wantsCa).toBe(refuses);
+    expect(wantsCa).toBe(mode === 'verify-ca' || mode === 'verify-full');
   });
 });
