@@ -17,6 +17,7 @@ import {
   type ServerTlsMode,
 } from '../../machines/index.js';
 import { formatKeyPath } from '../../src/config/key-path.js';
+import { reportedSqlState } from '../../src/protocol/sqlstate.js';
 import { crossFieldProblems } from '../../src/config/rules.js';
 import { valueToDotted } from './harness/model-paths.js';
 
@@ -66,10 +67,42 @@ describe('server_tls_mode follows libpq sslmode', () => {
   });
 
   it('allow retries a refused plain login over TLS, except while the server starts or stops (57P*)', () => {
-    const refused = (sqlstate: string): ServerEvent => ({ type: 'backend.error', sqlstate, message: 'no' });
+    const refused = (sqlstate: string): ServerEvent => ({ type: 'backend.error', sqlstate: reportedSqlState(sqlstate), message: 'no' });
     expect(server('allow', [connected, refused('28000')])).toBe('negotiating.reconnecting');
     expect(server('allow', [connected, refused('57P03')])).toBe('failed login_rejected 57P03');
     expect(server('require', [connected, reply('S'), cert(true, null), refused('28000')])).toBe('failed login_rejected 28000');
+  });
+
+  it('bytes that came with an N fail prefer (a real server sends nothing before the StartupMessage); under require N alone decides', () => {
+    expect(server('prefer', [connected, reply('N', 9)])).toBe('failed bytes_after_n 08P01');
+    expect(server('require', [connected, reply('N', 9)])).toBe('failed tls_unsupported 08001');
+  });
+});
+
+describe('server-handshake refuses what a real PostgreSQL never sends', () => {
+  const tlsUp: ServerEvent[] = [
+    { type: 'socket.connected' },
+    { type: 'backend.sslReply', reply: 'S', trailingBytes: 0 },
+    { type: 'tls.established', protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', authorized: true, authorizationError: null, hostnameError: null },
+  ];
+  const scram: ServerEvent = { type: 'backend.authRequest', method: 'scram-sha-256', detail: 'SCRAM-SHA-256' };
+  const ok = (scramProofPending: boolean): ServerEvent => ({ type: 'backend.authOk', scramProofPending });
+  const ready = (trailingBytes: number): ServerEvent => ({ type: 'backend.ready', trailingBytes });
+  const verifyFull = (events: ServerEvent[]) => outcome(run(serverHandshakeMachine, { mode: 'verify-full', negotiation: 'postgres' }, [...tlsUp, ...events]));
+
+  it('a login whose SCRAM server signature never came (an impostor skipping the proof) is refused, even over verified TLS', () => {
+    expect(verifyFull([scram, ok(true)])).toBe('failed scram_proof_missing 08006');
+    expect(verifyFull([scram, ok(false), ready(0)])).toBe('ready');
+  });
+
+  it('ReadyForQuery ends the handshake only after AuthenticationOk and with nothing behind it', () => {
+    expect(verifyFull([ready(0)])).toBe('failed protocol_violation 08P01');
+    expect(verifyFull([scram, ok(false), ready(7)])).toBe('failed protocol_violation 08P01');
+  });
+
+  it('authentication is over after AuthenticationOk', () => {
+    expect(verifyFull([scram, ok(false), scram])).toBe('failed protocol_violation 08P01');
+    expect(verifyFull([scram, ok(false), { type: 'auth.failed', message: 'SASL message out of turn' }])).toBe('failed protocol_violation 08P01');
   });
 });
 
