@@ -149,7 +149,7 @@ export const cancelRequestMachine = setup({
           },
         },
         sending: {
-          description: 'The CancelRequest is written and the connection ended; PostgreSQL reads it and closes.',
+          description: 'The CancelRequest is written; PostgreSQL reads it, cancels and closes the connection (an orderly close is the only answer).',
           entry: 'sendCancel',
           on: {
             'socket.closed': [

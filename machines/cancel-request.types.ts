@@ -44,7 +44,7 @@ export type CancelCommand =
   | { type: 'connect' }
   | { type: 'send.sslRequest' }
   | { type: 'tls.start'; direct: boolean }
-  /** Write the CancelRequest (the driver holds the key) and end the connection. */
+  /** Write the CancelRequest (only the driver holds the key); the server closes the connection when it has read it. */
   | { type: 'send.cancel' }
   | { type: 'sent' }
   | { type: 'fail'; failure: CancelFailure };

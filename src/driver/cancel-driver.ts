@@ -80,10 +80,11 @@ class CancelDriver {
         return this.startTls();
       case 'send.cancel': {
         const socket = this.socket!;
-        // PostgreSQL sends nothing back; reading keeps the socket flowing so its close is seen.
+        // PostgreSQL reads the 16 bytes, cancels and closes the connection; it sends nothing back.
+        // Reading keeps the socket flowing so that close is seen; the close ends the machine.
         socket.on('data', () => {});
         socket.resume();
-        socket.end(this.packet);
+        socket.write(this.packet);
         return;
       }
       case 'sent':

@@ -7,11 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
 import { parseDocument } from 'yaml';
 import {
+  cancelRequestMachine,
   clientSessionMachine,
   machineRegistry,
   SERVER_TLS_MODES,
   SERVER_TLS_POLICY,
   serverHandshakeMachine,
+  type CancelEvent,
   type ClientEvent,
   type ServerEvent,
   type ServerTlsMode,
@@ -184,5 +186,50 @@ describe('check-config and the machines agree on what each server_tls_mode means
     const refuses = SERVER_TLS_POLICY[mode].firstAttempt === 'tls' && outcome(run(serverHandshakeMachine, { mode, negotiation: 'postgres' }, events)).startsWith('failed certificate_untrusted');
     expect(wantsCa).toBe(refuses);
     expect(wantsCa).toBe(mode === 'verify-ca' || mode === 'verify-full');
+  });
+});
+
+describe('a cancel travels the way its session did, and is verified like it', () => {
+  const connected: CancelEvent = { type: 'socket.connected' };
+  const reply = (r: 'S' | 'N'): CancelEvent => ({ type: 'backend.sslReply', reply: r, trailingBytes: 0 });
+  const cert = (authorized: boolean, hostnameError: string | null): CancelEvent => ({
+    type: 'tls.established',
+    protocol: 'TLSv1.3',
+    cipher: 'TLS_AES_128_GCM_SHA256',
+    authorized,
+    authorizationError: authorized ? null : 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    hostnameError,
+  });
+  const cancel = (mode: ServerTlsMode, sessionTls: boolean, events: CancelEvent[]) =>
+    outcome(run(cancelRequestMachine, { mode, negotiation: 'postgres', sessionTls }, events));
+
+  // mode: [after N, untrusted CA, certificate for another host], for an encrypted session
+  const table: Record<Exclude<ServerTlsMode, 'disable'>, [string, string, string]> = {
+    allow: ['failed tls_unsupported', 'requesting.sending', 'requesting.sending'],
+    prefer: ['failed tls_unsupported', 'requesting.sending', 'requesting.sending'],
+    require: ['failed tls_unsupported', 'requesting.sending', 'requesting.sending'],
+    'verify-ca': ['failed tls_unsupported', 'failed certificate_untrusted', 'requesting.sending'],
+    'verify-full': ['failed tls_unsupported', 'failed certificate_untrusted', 'failed hostname_mismatch'],
+  };
+
+  it.each(Object.entries(table))('%s, encrypted session: SSLRequest first, never a plain fallback, the certificate judged like the session', (mode, [afterN, untrusted, otherHost]) => {
+    const m = mode as ServerTlsMode;
+    expect(cancel(m, true, [connected])).toBe('requesting.ssl-requested');
+    expect(cancel(m, true, [connected, reply('N')]), 'the key of an encrypted session is never sent in plain').toBe(afterN);
+    expect(cancel(m, true, [connected, reply('S'), cert(false, null)])).toBe(untrusted);
+    expect(cancel(m, true, [connected, reply('S'), cert(true, 'not localhost')])).toBe(otherHost);
+    expect(cancel(m, true, [connected, reply('S'), cert(true, null), { type: 'socket.closed', hadError: false }])).toBe('sent');
+  });
+
+  it('a plain session is cancelled in plain; direct negotiation opens with TLS only where the mode allows it', () => {
+    for (const mode of ['disable', 'allow', 'prefer'] as const) expect(cancel(mode, false, [connected])).toBe('requesting.sending');
+    const direct = (mode: ServerTlsMode) => outcome(run(cancelRequestMachine, { mode, negotiation: 'direct', sessionTls: true }, [connected]));
+    expect(direct('verify-full')).toBe('requesting.tls-handshaking');
+    expect(direct('prefer')).toBe('requesting.ssl-requested');
+  });
+
+  it('PostgreSQL answers a CancelRequest only by closing: an orderly close is sent, a reset is not', () => {
+    expect(cancel('disable', false, [connected, { type: 'socket.closed', hadError: false }])).toBe('sent');
+    expect(cancel('disable', false, [connected, { type: 'socket.closed', hadError: true }])).toBe('failed server_reset');
   });
 });
