@@ -1,7 +1,9 @@
 /**
  * The server driver: opens backend sockets and runs the server-handshake machine over them.
- * It reports socket and protocol facts as events and carries out the machine's commands; every
- * server_tls_mode decision is the machine's.
+ * It reports socket and protocol facts as events (the reply byte and what came with it, whether
+ * the SCRAM server signature was verified at AuthenticationOk, what followed ReadyForQuery) and
+ * carries out the machine's commands; every server_tls_mode and protocol decision is the machine's,
+ * so the journal's final state is what the pool and the waiting client got.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -169,12 +171,11 @@ class ServerDriver {
     const socket = this.socket!;
     socket.on('data', (chunk: Buffer) => this.onMessages(chunk));
     socket.resume();
-    if (this.framer.buffered > 0) this.onMessages(Buffer.alloc(0));
   }
 
   private onMessages(chunk: Buffer): void {
     try {
-      if (chunk.length > 0) this.framer.push(chunk);
+      this.framer.push(chunk);
       for (let m = this.framer.next(); m; m = this.framer.next()) {
         if (this.host.actor.getSnapshot().status !== 'active') return;
         this.onBackendMessage(m.type, m.body);
