@@ -1,14 +1,15 @@
 /** Events, commands and context pieces of the server-handshake machine (pure data, JSON-serialisable). */
+import type { AnySqlState } from '../src/protocol/sqlstate.js';
+import type { ServerTlsMode, ServerTlsNegotiation } from './server-tls-policy.js';
 
-export type ServerTlsMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
-export type ServerTlsNegotiation = 'postgres' | 'direct';
+export type { ServerTlsMode, ServerTlsNegotiation } from './server-tls-policy.js';
 export type ServerAuthMethod = 'cleartext' | 'md5' | 'scram-sha-256';
 
 export interface ServerFailure {
   /** Stable reason code (log field and metric label). */
   reason: string;
-  /** SQLSTATE the waiting client gets (08001/08006, or the server's own for a refused login). */
-  sqlstate: string;
+  /** SQLSTATE the waiting client gets: one of gatehouse's own (08001/08006/08P01), or the server's own for a refused login. */
+  sqlstate: AnySqlState;
   message: string;
   /** The failure happened during or because of TLS: counted in pg_doorman_server_tls_handshake_errors_total. */
   tlsError: boolean;
@@ -17,7 +18,7 @@ export interface ServerFailure {
 export type ServerEvent =
   | { type: 'socket.connected' }
   | { type: 'socket.connectFailed'; message: string }
-  /** The single byte answering SSLRequest; `trailingBytes` counts bytes that came with it. */
+  /** The single byte answering SSLRequest; `trailingBytes` counts the bytes that came with it, in the same read. */
   | { type: 'backend.sslReply'; reply: 'S' | 'N' | 'E' | 'other'; trailingBytes: number }
   | {
       type: 'tls.established';
@@ -31,9 +32,11 @@ export type ServerEvent =
     }
   | { type: 'tls.failed'; reason: string }
   | { type: 'backend.authRequest'; method: ServerAuthMethod | 'unsupported'; detail: string }
-  | { type: 'backend.authOk' }
-  | { type: 'backend.error'; sqlstate: string; message: string }
-  | { type: 'backend.ready' }
+  /** AuthenticationOk; `scramProofPending`: a SCRAM exchange began and the server never sent a verified server signature. */
+  | { type: 'backend.authOk'; scramProofPending: boolean }
+  | { type: 'backend.error'; sqlstate: AnySqlState; message: string }
+  /** ReadyForQuery; `trailingBytes` counts what the server sent after it, already read (nothing may follow during startup). */
+  | { type: 'backend.ready'; trailingBytes: number }
   | { type: 'backend.protocolViolation'; message: string }
   | { type: 'auth.failed'; message: string }
   | { type: 'socket.closed' }

@@ -1,3 +1,4 @@
+import { serverTlsModesWhere } from '../../machines/server-tls-policy.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { isMap, type PathProblem, type PlainMap } from './prepare.js';
 import { generalTlsRules, poolNegotiationRule } from './tls-rules.js';
@@ -8,7 +9,8 @@ import { generalTlsRules, poolNegotiationRule } from './tls-rules.js';
 
 const isSet = (map: PlainMap, key: string): boolean => map[key] !== undefined;
 const REQUIRES_CLIENT_CERT = ['require', 'verify-full'];
-const VERIFIES_SERVER = ['verify-ca', 'verify-full'];
+/** Modes that verify the server's chain, and so need server_tls_ca_cert (machines/server-tls-policy.ts). */
+const VERIFIES_SERVER: readonly string[] = serverTlsModesWhere('verifiesChain');
 
 function serverMode(map: PlainMap): string | undefined {
   const mode = map.server_tls_mode;

@@ -1,3 +1,4 @@
+import { serverTlsModesWhere } from '../../machines/server-tls-policy.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import type { PlainMap } from './prepare.js';
 import { CLIENT_TLS_MODES, SERVER_TLS_MODES, TLS_VERSIONS } from './types.js';
@@ -7,8 +8,10 @@ import { CLIENT_TLS_MODES, SERVER_TLS_MODES, TLS_VERSIONS } from './types.js';
 
 type Add = (path: KeySegment[], problem: string) => void;
 
-const DIRECT_MODES = ['require', 'verify-ca', 'verify-full'];
-const DIRECT_MODES_TEXT = 'require, verify-ca or verify-full';
+/** Modes that may use server_tls_negotiation: direct (machines/server-tls-policy.ts). */
+const DIRECT_MODES: readonly string[] = serverTlsModesWhere('allowsDirectNegotiation');
+/** `require, verify-ca or verify-full` */
+const DIRECT_MODES_TEXT = `${DIRECT_MODES.slice(0, -1).join(', ')} or ${DIRECT_MODES.at(-1)}`;
 
 /** Where a setting comes from: the key that sets it, or its default. */
 interface Origin {

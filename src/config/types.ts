@@ -1,5 +1,8 @@
+import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-tls-policy.js';
+
+// What each server_tls_mode means (and so which modes exist) is defined once, next to the machines that act on it.
+export { SERVER_TLS_MODES, SERVER_TLS_NEGOTIATIONS, type ServerTlsMode, type ServerTlsNegotiation } from '../../machines/server-tls-policy.js';
 export const CLIENT_TLS_MODES = ['disable', 'allow', 'require', 'verify-full'] as const;
-export const SERVER_TLS_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export const POOL_MODES = ['session', 'transaction'] as const;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 /** Ordered lowest first, so that an index comparison tells which version is higher. */
@@ -12,16 +15,13 @@ export const TLS13_CIPHERSUITE_NAMES = [
   'TLS_AES_128_CCM_8_SHA256',
 ] as const;
 export const CLIENT_CERT_IDENTITIES = ['none', 'cn'] as const;
-export const SERVER_TLS_NEGOTIATIONS = ['postgres', 'direct'] as const;
 
 export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
-export type ServerTlsMode = (typeof SERVER_TLS_MODES)[number];
 export type PoolMode = (typeof POOL_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export type Tls13CiphersuiteName = (typeof TLS13_CIPHERSUITE_NAMES)[number];
 export type ClientCertIdentity = (typeof CLIENT_CERT_IDENTITIES)[number];
-export type ServerTlsNegotiation = (typeof SERVER_TLS_NEGOTIATIONS)[number];
 
 /** TLS towards PostgreSQL as one pool uses it (pool settings override general ones field by field). */
 export interface ServerTlsSettings {

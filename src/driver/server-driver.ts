@@ -1,14 +1,16 @@
 /**
  * The server driver: opens backend sockets and runs the server-handshake machine over them.
- * It reports socket and protocol facts as events and carries out the machine's commands; every
- * server_tls_mode decision is the machine's.
+ * It reports socket and protocol facts as events (the reply byte and what came with it, whether
+ * the SCRAM server signature was verified at AuthenticationOk, what followed ReadyForQuery) and
+ * carries out the machine's commands; every server_tls_mode and protocol decision is the machine's,
+ * so the journal's final state is what the pool and the waiting client got.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { serverHandshakeMachine, SERVER_HANDSHAKE_VERSION, type ServerCommand, type ServerEvent } from '../../machines/server-handshake.js';
 import type { ServerFailure, ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
-import { encodeSslRequest, encodeStartupMessage, MessageFramer, parseBackendMessage, ProxyError, type SqlStateCode } from '../protocol/index.js';
+import { encodeSslRequest, encodeStartupMessage, MessageFramer, parseBackendMessage, ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ServerConnection, type BackendKey } from '../pool/server-connection.js';
@@ -130,9 +132,8 @@ class ServerDriver {
       socket.pause();
       const byte = String.fromCharCode(chunk[0]);
       const reply = byte === 'S' || byte === 'N' || byte === 'E' ? byte : 'other';
-      // After 'N' the server may legitimately send nothing else; anything after 'S' is injected.
-      if (reply === 'N' && chunk.length > 1) this.framer.push(chunk.subarray(1));
-      this.send({ type: 'backend.sslReply', reply, trailingBytes: reply === 'N' ? 0 : chunk.length - 1 });
+      // Whatever came with the reply byte is reported, never read on: the machine judges it.
+      this.send({ type: 'backend.sslReply', reply, trailingBytes: chunk.length - 1 });
     });
     socket.write(encodeSslRequest());
   }
@@ -170,12 +171,11 @@ class ServerDriver {
     const socket = this.socket!;
     socket.on('data', (chunk: Buffer) => this.onMessages(chunk));
     socket.resume();
-    if (this.framer.buffered > 0) this.onMessages(Buffer.alloc(0));
   }
 
   private onMessages(chunk: Buffer): void {
     try {
-      if (chunk.length > 0) this.framer.push(chunk);
+      this.framer.push(chunk);
       for (let m = this.framer.next(); m; m = this.framer.next()) {
         if (this.host.actor.getSnapshot().status !== 'active') return;
         this.onBackendMessage(m.type, m.body);
@@ -189,10 +189,7 @@ class ServerDriver {
     const msg = parseBackendMessage(type, body);
     switch (msg.type) {
       case 'authenticationOk':
-        if (this.auth.awaitingServerProof) {
-          return this.send({ type: 'auth.failed', message: 'server accepted the login without proving it knows the password (no SCRAM server signature)' });
-        }
-        return this.send({ type: 'backend.authOk' });
+        return this.send({ type: 'backend.authOk', scramProofPending: this.auth.awaitingServerProof });
       case 'authenticationCleartextPassword':
         return this.send({ type: 'backend.authRequest', method: 'cleartext', detail: 'password' });
       case 'authenticationMD5Password':
@@ -218,9 +215,9 @@ class ServerDriver {
         this.backendKey = { processId: msg.processId, secretKey: Buffer.from(msg.secretKey) };
         return;
       case 'readyForQuery':
-        return this.send({ type: 'backend.ready' });
+        return this.send({ type: 'backend.ready', trailingBytes: this.framer.buffered });
       case 'errorResponse':
-        return this.send({ type: 'backend.error', sqlstate: msg.fields.code, message: msg.fields.message });
+        return this.send({ type: 'backend.error', sqlstate: reportedSqlState(msg.fields.code), message: msg.fields.message });
       case 'noticeResponse':
       case 'negotiateProtocolVersion':
         return;
@@ -243,9 +240,6 @@ class ServerDriver {
     const socket = this.socket!;
     this.detach();
     socket.pause();
-    if (this.framer.buffered > 0) {
-      return this.fail({ reason: 'protocol_violation', sqlstate: '08P01', message: 'server sent data after ReadyForQuery during startup', tlsError: false });
-    }
     socket.removeAllListeners('error');
     this.journal.end(finalState(this.host.actor.getSnapshot()));
     const { id, pool, host, port, mode, negotiation, tls: material } = this.opts;
@@ -271,12 +265,12 @@ class ServerDriver {
     this.detach();
     this.socket?.destroy();
     this.journal.end(finalState(this.host.actor.getSnapshot()));
-    this.reject(new ProxyError(`server.${failure.reason}`, failure.sqlstate as SqlStateCode, failure.message));
+    this.reject(new ProxyError(`server.${failure.reason}`, failure.sqlstate, failure.message));
   }
 
   private crash(err: unknown): void {
     this.opts.logger.error({ err }, 'server-handshake machine crashed');
-    this.fail({ reason: 'internal_error', sqlstate: 'XX000', message: 'internal error while connecting to the server', tlsError: false });
+    this.fail({ reason: 'internal_error', sqlstate: SqlState.INTERNAL_ERROR, message: 'internal error while connecting to the server', tlsError: false });
   }
 }
 

@@ -22,7 +22,7 @@ export class Metrics {
   });
   readonly serverTlsHandshakeErrors = new Counter({
     name: 'pg_doorman_server_tls_handshake_errors_total',
-    help: 'Failed TLS attempts with PostgreSQL (handshake failures, verification failures, N under require or stronger).',
+    help: 'Failed TLS attempts with PostgreSQL, for connections and cancel requests (handshake failures, verification failures, N under require or stronger).',
     labelNames: ['pool'] as const,
     registers: [this.registry],
   });
@@ -54,6 +54,12 @@ export class Metrics {
     name: 'gatehouse_server_connect_failures_total',
     help: 'Backend connection attempts that failed, by pool and reason.',
     labelNames: ['pool', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly cancelRequests = new Counter({
+    name: 'gatehouse_cancel_requests_total',
+    help: 'Cancel requests forwarded to PostgreSQL, by pool and outcome: sent, or why not (connect_failed, timeout, tls_unsupported, certificate_untrusted, …).',
+    labelNames: ['pool', 'outcome'] as const,
     registers: [this.registry],
   });
   readonly tlsReloadFailures = new Counter({

@@ -58,7 +58,7 @@ export class Gateway {
     }
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
-    this.cancels = new CancelRegistry(logger);
+    this.cancels = new CancelRegistry({ logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     for (const pool of Object.values(config.pools)) {
       this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
       for (const user of pool.users) this.pools.set(poolKey(pool.name, user.username), this.createPool(pool, user));

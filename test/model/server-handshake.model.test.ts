@@ -24,7 +24,7 @@ import { extendPath, generatePaths, type ModelPath, type Undrivable } from './ha
 import { createModelPki } from './harness/pki.js';
 import { runPath, type MachineView, type PathWorld } from './harness/run-path.js';
 import { serverCounters, verifyServerEffect, type ServerCounters } from './harness/server-effects.js';
-import { SERVER_SAMPLES } from './harness/server-samples.js';
+import { SERVER_SAMPLES, UNPROVEN_SCRAM_OK } from './harness/server-samples.js';
 import { ServerWorld, type ServerFixture } from './harness/server-world.js';
 
 interface ServerMode {
@@ -69,20 +69,21 @@ function sample(match: (e: ServerEvent) => boolean): ServerEvent {
   return found;
 }
 const ask = (method: string) => sample((e) => e.type === 'backend.authRequest' && e.method === method);
-const AUTH_OK: ServerEvent = { type: 'backend.authOk' };
-const READY: ServerEvent = { type: 'backend.ready' };
+const AUTH_OK: ServerEvent = { type: 'backend.authOk', scramProofPending: false };
+const READY: ServerEvent = { type: 'backend.ready', trailingBytes: 0 };
 
 /**
  * Logins as real servers run them, appended to every path that has just sent its StartupMessage:
  * the shortest paths answer only the first authentication sample (all requests lead to the same
- * model state), so these make MD5 and the full SCRAM exchange (right and wrong server signature)
- * run over every negotiation variant.
+ * model state), so these make MD5 and the full SCRAM exchange (right, wrong and missing server
+ * signature) run over every negotiation variant.
  */
 const LOGINS: ServerEvent[][] = [
   [ask('scram-sha-256'), AUTH_OK, READY],
   [ask('md5'), AUTH_OK, READY],
   [ask('cleartext'), AUTH_OK, READY],
   [ask('scram-sha-256'), sample((e) => e.type === 'auth.failed')],
+  [ask('scram-sha-256'), UNPROVEN_SCRAM_OK],
   [ask('md5'), sample((e) => e.type === 'backend.error' && e.sqlstate === '28000')],
 ];
 
@@ -103,6 +104,8 @@ const FACTS: Record<string, string[]> = {
   'tls.established': ['authorized'],
   'backend.authRequest': ['method'],
   'backend.error': ['sqlstate'],
+  'backend.authOk': ['scramProofPending'],
+  'backend.ready': ['trailingBytes'],
   'timer.expired': ['timer'],
 };
 
@@ -195,13 +198,17 @@ describe('server-handshake transition coverage', () => {
 function label(event: ServerEvent): string {
   switch (event.type) {
     case 'backend.sslReply':
-      return `reply ${event.reply}${event.trailingBytes > 0 && event.reply === 'S' ? '+injected bytes' : ''}`;
+      return `reply ${event.reply}${event.trailingBytes > 0 && (event.reply === 'S' || event.reply === 'N') ? '+injected bytes' : ''}`;
     case 'tls.established':
       return `TLS up(${!event.authorized ? 'untrusted CA' : event.hostnameError ? 'other host' : 'trusted'})`;
     case 'backend.authRequest':
       return `auth ${event.method}`;
     case 'backend.error':
       return `error ${event.sqlstate}`;
+    case 'backend.authOk':
+      return event.scramProofPending ? 'authOk without SCRAM signature' : 'authOk';
+    case 'backend.ready':
+      return event.trailingBytes > 0 ? 'ready+bytes after it' : 'ready';
     default:
       return event.type.replace(/^backend\./, '').replace(/^socket\./, 'socket ').replace(/^timer\.expired$/, 'timeout');
   }

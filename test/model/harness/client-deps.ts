@@ -5,7 +5,6 @@
  */
 import { once } from 'node:events';
 import net from 'node:net';
-import type { Logger } from 'pino';
 import type { ReleaseAction } from '../../../src/pool/pool.js';
 import type { ServerConnection as ServerConnectionType } from '../../../src/pool/server-connection.js';
 import { ServerConnection } from '../../../src/pool/server-connection.js';
@@ -36,10 +35,6 @@ export class ScriptedLimiter extends HandshakeLimiter {
 /** Records forwarded cancel requests instead of dialling a server. */
 export class RecordingCancels extends CancelRegistry {
   readonly forwarded: Array<{ processId: number; secretKey: Buffer }> = [];
-
-  constructor(logger: Logger) {
-    super(logger);
-  }
 
   override forward(processId: number, secretKey: Buffer): Promise<void> {
     this.forwarded.push({ processId, secretKey: Buffer.from(secretKey) });

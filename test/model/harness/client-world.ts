@@ -71,7 +71,7 @@ export class ClientWorld {
     private readonly provider: ClientTlsProvider,
     private readonly path: ModelPath<ClientEvent>,
   ) {
-    this.cancels = new RecordingCancels(fixture.logger);
+    this.cancels = new RecordingCancels({ logger: fixture.logger, journals: fixture.book, metrics: fixture.metrics });
   }
 
   async open(): Promise<void> {

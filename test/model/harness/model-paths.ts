@@ -16,6 +16,8 @@ export interface Undrivable {
   event: string;
   /** Only in these contexts (default: always). */
   when?: (context: never) => boolean;
+  /** Only for events with this payload (default: any). */
+  payload?: (event: never) => boolean;
   why: string;
 }
 
@@ -51,7 +53,11 @@ export function leafName(value: StateValue): string {
 
 export function isUndrivable(list: readonly Undrivable[], snapshot: AnyMachineSnapshot, event: EventObject): boolean {
   return list.some(
-    (u) => u.event === event.type && snapshot.matches(dottedToValue(u.state)) && (u.when?.(snapshot.context as never) ?? true),
+    (u) =>
+      u.event === event.type &&
+      snapshot.matches(dottedToValue(u.state)) &&
+      (u.when?.(snapshot.context as never) ?? true) &&
+      (u.payload?.(event as never) ?? true),
   );
 }
 

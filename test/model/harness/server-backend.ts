@@ -14,12 +14,19 @@ export class BackendPeer {
   readonly reader: ByteReader;
   readonly closed: Promise<void>;
   tls: TLSSocket | null = null;
+  /** Every byte the driver put on the wire, as the wire carried it (TLS records stay encrypted). */
+  private readonly wire: Buffer[] = [];
 
   constructor(readonly socket: net.Socket, readonly seq: number) {
     socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => this.wire.push(chunk));
     this.reader = new ByteReader(socket, `backend connection #${seq}`);
     // Not events.once(): it would reject on the ECONNRESET that often precedes the close.
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+  }
+
+  get wireBytes(): Buffer {
+    return Buffer.concat(this.wire);
   }
 
   write(bytes: Buffer | string): void {

@@ -30,7 +30,16 @@ import { ManualTimers } from './manual-timers.js';
 import { nextStepOf, type ModelPath, type ModelStep } from './model-paths.js';
 import type { ModelPki } from './pki.js';
 import { BackendPeer, ScriptedBackend } from './server-backend.js';
-import { certChoiceOf, INJECTED_AFTER_S, SERVER_PASSWORD, SERVER_USER, SSL_REQUEST_ERROR, STARTUP_PARAMETERS } from './server-samples.js';
+import {
+  BYTES_AFTER_READY,
+  certChoiceOf,
+  INJECTED_AFTER_N,
+  INJECTED_AFTER_S,
+  SERVER_PASSWORD,
+  SERVER_USER,
+  SSL_REQUEST_ERROR,
+  STARTUP_PARAMETERS,
+} from './server-samples.js';
 
 export interface ServerFixture {
   pki: ModelPki;
@@ -134,7 +143,9 @@ export class ServerWorld {
       case 'backend.sslReply': {
         const reply = { S: 'S', N: 'N', E: null, other: 'H' }[event.reply];
         if (reply === null) return this.peer.write(SSL_REQUEST_ERROR);
-        return this.peer.write(event.trailingBytes > 0 ? Buffer.concat([Buffer.from(reply), INJECTED_AFTER_S]) : reply);
+        if (event.trailingBytes === 0) return this.peer.write(reply);
+        // One write, so the driver reads the reply and what came with it together.
+        return this.peer.write(Buffer.concat([Buffer.from(reply), event.reply === 'N' ? INJECTED_AFTER_N : INJECTED_AFTER_S]));
       }
       case 'tls.established': {
         const pki = this.fixture.pki;
@@ -149,7 +160,7 @@ export class ServerWorld {
       case 'backend.authRequest':
         return this.askAuth(event.method);
       case 'backend.authOk':
-        return this.authOk();
+        return this.authOk(event.scramProofPending);
       case 'backend.error':
         // allow retries on a new socket: a path that wants that retry refused must stop listening first.
         if (nextStepOf(this.path, index + 1, ['socket.connected', 'socket.connectFailed'])?.event.type === 'socket.connectFailed') {
@@ -162,12 +173,15 @@ export class ServerWorld {
             ...BACKEND_PARAMETERS.map(([name, value]) => parameterStatus(name, value)),
             backendKeyData(BACKEND_KEY.processId, BACKEND_KEY.secretKey),
             readyForQuery('I'),
+            event.trailingBytes > 0 ? BYTES_AFTER_READY : Buffer.alloc(0),
           ]),
         );
       case 'backend.protocolViolation':
         // A DataRow where only authentication and startup messages may come.
         return this.peer.write(Buffer.from([0x44, 0, 0, 0, 6, 0, 0]));
       case 'auth.failed':
+        // After AuthenticationOk any SASL message is out of turn, whatever the login was.
+        if (this.path.steps[index - 1].state.matches({ negotiating: 'starting-up' })) return this.peer.write(authenticationSASLContinue(Buffer.from('r=bogus')));
         return this.authFails();
       case 'socket.closed':
         return this.peer.destroy();
@@ -190,26 +204,30 @@ export class ServerWorld {
     this.peer.write(request());
   }
 
-  /** Runs the SCRAM exchange up to the server-final-message, signed correctly or not. */
-  private async scramUntilFinal(correct: boolean): Promise<void> {
+  /**
+   * Runs the SCRAM exchange up to the server-final-message: signed correctly, signed wrongly, or
+   * (an impostor that cannot sign) never sent at all.
+   */
+  private async scramUntilFinal(final: 'signed' | 'wrong' | 'skipped'): Promise<void> {
     const server = new ScramServerSession(SERVER_USER, deriveScramSecret(SERVER_PASSWORD));
     const initial = this.scramInitial!;
     this.peer.write(authenticationSASLContinue(server.handleClientFirst(initial.mechanism, initial.data)));
     const response = await this.peer.reader.message();
-    const final = server.handleClientFinal(response.body);
-    this.peer.write(authenticationSASLFinal(correct ? final : Buffer.from(`v=${Buffer.alloc(32, 7).toString('base64')}`)));
+    if (final === 'skipped') return;
+    const signature = server.handleClientFinal(response.body);
+    this.peer.write(authenticationSASLFinal(final === 'signed' ? signature : Buffer.from(`v=${Buffer.alloc(32, 7).toString('base64')}`)));
   }
 
   /** Set by the effect check of a SCRAM authRequest: the SASLInitialResponse the driver sent. */
   scramInitial: ReturnType<typeof parseSaslInitialResponse> | null = null;
 
-  private async authOk(): Promise<void> {
-    if (this.authAsked === 'scram-sha-256') await this.scramUntilFinal(true);
+  private async authOk(scramProofPending: boolean): Promise<void> {
+    if (this.authAsked === 'scram-sha-256') await this.scramUntilFinal(scramProofPending ? 'skipped' : 'signed');
     this.peer.write(authenticationOk());
   }
 
   private async authFails(): Promise<void> {
-    if (this.authAsked === 'scram-sha-256') return this.scramUntilFinal(false);
+    if (this.authAsked === 'scram-sha-256') return this.scramUntilFinal('wrong');
     // A SASL continuation outside any SASL exchange.
     this.peer.write(authenticationSASLContinue(Buffer.from('r=bogus')));
   }
