@@ -56,11 +56,8 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   const logger = createLogger(config.general.log_level);
   for (const warning of configWarnings(config)) logger.warn({ file: config.file }, warning);
   const gateway = new Gateway(config, logger);
-  try {
-    await gateway.listen();
-  } catch (err) {
-    fail(`${config.file}: general.port: cannot listen on ${config.general.host}:${config.general.port}: ${(err as Error).message}`, 1);
-  }
+  // Installed before listening: a SIGTERM that arrives while the listeners start must stop gracefully,
+  // not kill the process with the default action.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -71,6 +68,11 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => gateway.reloadTls());
+  try {
+    await gateway.listen();
+  } catch (err) {
+    fail(`${config.file}: general.port: cannot listen on ${config.general.host}:${config.general.port}: ${(err as Error).message}`, 1);
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
