@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import type { ServerConnection } from './server-connection.js';
-import { settingsDiff } from './startup-parameters.js';
+import { settingsDiff, settingsMatch } from './startup-parameters.js';
 
 export interface PoolOptions {
   name: string;
@@ -84,7 +84,7 @@ export class ServerPool {
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const conn = this.idle[i];
       if (!this.usable(conn)) continue;
-      if (settingsDiff(conn.settings, settings, conn.parameters).sql !== '') continue;
+      if (!settingsMatch(conn.settings, settings, conn.parameters)) continue;
       this.idle.splice(i, 1);
       conn.toActive(holder);
       return conn;

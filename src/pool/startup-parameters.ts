@@ -45,6 +45,21 @@ export function clientSettings(parameters: Record<string, string>): Map<string, 
 }
 
 /**
+ * Whether a server connection already has exactly the settings a client wants: every wanted value
+ * is applied or reported, and nothing an earlier client SET is left over. What settingsDiff would
+ * turn into an empty statement, without building it (the transaction-pooling fast path asks per transaction).
+ */
+export function settingsMatch(applied: ReadonlyMap<string, string>, wanted: ReadonlyMap<string, string>, reported: ReadonlyMap<string, string>): boolean {
+  for (const [name, value] of wanted) {
+    if ((applied.get(name) ?? reported.get(name)) !== value) return false;
+  }
+  for (const name of applied.keys()) {
+    if (!wanted.has(name)) return false;
+  }
+  return true;
+}
+
+/**
  * The SET and RESET statements that bring a server connection's settings to what the client asked
  * for ('' when none). `applied` holds what earlier clients SET on it; `reported` the values the
  * server announced in ParameterStatus, so a value it already has costs no round trip.

@@ -1,0 +1,43 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { clientSettings, settingsDiff, settingsMatch } from '../../../src/pool/startup-parameters.js';
+
+const names = fc.constantFrom('application_name', 'TimeZone', 'DateStyle', 'search_path', 'x"y');
+const values = fc.constantFrom('a', 'b', "it's", '');
+const settingMap = fc.array(fc.tuple(names, values), { maxLength: 4 }).map((e) => new Map<string, string>(e));
+
+describe('startup parameters on pooled servers', () => {
+  it('the fast path attaches a server exactly when syncing it would send nothing', () => {
+    fc.assert(
+      fc.property(settingMap, settingMap, settingMap, (applied, wanted, reported) => {
+        expect(settingsMatch(applied, wanted, reported)).toBe(settingsDiff(applied, wanted, reported).sql === '');
+      }),
+    );
+  });
+
+  it('after syncing, the server matches what the client wanted', () => {
+    fc.assert(
+      fc.property(settingMap, settingMap, settingMap, (applied, wanted, reported) => {
+        const { changed, reset } = settingsDiff(applied, wanted, reported);
+        const after = new Map(applied);
+        for (const [k, v] of changed) after.set(k, v);
+        for (const k of reset) after.delete(k);
+        expect(settingsMatch(after, wanted, reported)).toBe(true);
+      }),
+    );
+  });
+
+  it('quotes names and values so that a client cannot inject SQL through a startup parameter', () => {
+    const { sql } = settingsDiff(new Map(), new Map([['x"; DROP TABLE t; --', "'; DROP TABLE t; --"]]), new Map());
+    expect(sql).toBe(`SET "x""; DROP TABLE t; --" TO '''; DROP TABLE t; --'`);
+  });
+
+  it('reads -c and --name=value pairs from options and refuses anything else there (0A000)', () => {
+    expect([...clientSettings({ user: 'u', database: 'd', options: '-c search_path=a --statement-timeout=5s -cwork_mem=1MB' })]).toEqual([
+      ['search_path', 'a'],
+      ['statement_timeout', '5s'],
+      ['work_mem', '1MB'],
+    ]);
+    expect(() => clientSettings({ user: 'u', options: '-d 5' })).toThrow(expect.objectContaining({ sqlstate: '0A000' }));
+  });
+});
