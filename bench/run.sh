@@ -4,6 +4,7 @@
 #   bash bench/run.sh [--scenario select|connect] [--reps 3] [--duration 15]
 #                     [--pool-mode session|transaction] [--pgbouncer-modes "session transaction"] [--no-pgbouncer]
 #                     [--flavor system15|embedded18] [--scale 10] [--pool-size 20] [--warmup 5] [--out DIR]
+#                     [--baseline DIR]
 #
 # Builds everything it measures and removes it again on exit (also on Ctrl-C): throwaway certificates, a
 # PostgreSQL cluster (ssl=on, hostssl + scram-sha-256, user/database bench, pgbench -i -s 10 over TLS), gatehouse
@@ -20,6 +21,8 @@
 #   --pgbouncer-modes L  PgBouncer pool modes to run, space or comma separated (default: the --pool-mode)
 #   --no-pgbouncer       leave PgBouncer out even when installed
 #   --flavor F           system15 (default when /usr/lib/postgresql/15 exists) or embedded18
+#   --baseline DIR       also measure the gatehouse built in DIR (another checkout, after `npm ci`), as target
+#                        gatehouse@base-<mode>, with the same configuration on its own port: before/after in one run
 #   --warmup S           an unrecorded pgbench run of S seconds against every target first (default 5, 0: none);
 #                        gatehouse runs on V8, whose JIT needs a few seconds of load to reach its steady state
 # Environment: BENCH_SECRETS=scram|plain (what gatehouse and PgBouncer store to authenticate clients: the SCRAM
@@ -34,7 +37,7 @@ ROOT="$(cd "$BENCH_HOME/.." && pwd)"
 . "$BENCH_HOME/lib.sh"
 
 SCENARIO=select; REPS=3; DURATION=15; POOL_MODE=session; PGB_MODES_ARG=""; WITH_PGBOUNCER=1
-FLAVOR=""; SCALE=10; POOL_SIZE=20; WARMUP=5; OUT=""
+FLAVOR=""; SCALE=10; POOL_SIZE=20; WARMUP=5; OUT=""; BASELINE=""
 QUIET_BUSY="${QUIET_BUSY:-25}"; QUIET_WAIT="${QUIET_WAIT:-30}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
     --pool-size) POOL_SIZE="${2:?}"; shift 2 ;;
     --warmup) WARMUP="${2:?}"; shift 2 ;;
     --out) OUT="${2:?}"; shift 2 ;;
+    --baseline) BASELINE="$(cd "${2:?}" && pwd)"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -75,6 +79,7 @@ for tool in node pgbench psql timeout awk; do
   command -v "$tool" >/dev/null || die "$tool not found (pgbench and psql: apt-get install postgresql-client)"
 done
 [ -f "$ROOT/dist/cli.js" ] && [ -f "$ROOT/dist/src/dev/index.js" ] || die "gatehouse is not built: run npm run build first"
+[ -z "$BASELINE" ] || [ -f "$BASELINE/dist/cli.js" ] || die "--baseline $BASELINE: no dist/cli.js there (npm ci in that checkout first)"
 PGB_MODES=""
 if [ "$WITH_PGBOUNCER" = 1 ]; then
   if command -v pgbouncer >/dev/null; then
@@ -91,7 +96,7 @@ mkdir -p "$OUT/raw"
 WORK="$(mktemp -d /tmp/gatehouse-bench.XXXXXX)"
 chmod 755 "$WORK" # the cluster's OS user must reach its data directory and PgBouncer's files below it
 
-SETUP_PID=""; GATEHOUSE_PID=""; CHILD_PID=""; STATE_LOADED=0
+SETUP_PID=""; GATEHOUSE_PID=""; BASELINE_PID=""; CHILD_PID=""; STATE_LOADED=0
 declare -A PGB_PID=()
 
 cleanup() {
@@ -100,6 +105,7 @@ cleanup() {
   trap '' INT TERM HUP # a second Ctrl-C must not cut the cleanup short
   [ -z "$CHILD_PID" ] || { kill -TERM "$CHILD_PID" 2>/dev/null; wait "$CHILD_PID" 2>/dev/null; }
   [ -z "$GATEHOUSE_PID" ] || stop_pid "$GATEHOUSE_PID" "$GATEHOUSE_CONFIG" 15
+  [ -z "$BASELINE_PID" ] || stop_pid "$BASELINE_PID" "$BASELINE_CONFIG" 15
   for mode in "${!PGB_PID[@]}"; do
     stop_pid "${PGB_PID[$mode]}" "pgbouncer-$mode/pgbouncer.ini" 10
   done
@@ -184,6 +190,17 @@ fi
 tls_check "$GATEHOUSE_PORT" "client → gatehouse ($POOL_MODE)" \
   || { tail -40 "$OUT/gatehouse.log" >&2; die "a TLS + SCRAM login through gatehouse failed (its log is above)"; }
 
+if [ -n "$BASELINE" ]; then
+  log "starting the baseline gatehouse from $BASELINE ($(git -C "$BASELINE" rev-parse --short HEAD 2>/dev/null || echo '?')) on 127.0.0.1:$BASELINE_PORT"
+  node "$BASELINE/dist/cli.js" --config "$BASELINE_CONFIG" >"$OUT/gatehouse-baseline.log" 2>&1 &
+  BASELINE_PID=$!
+  if ! await_exec "$BASELINE_PID" "$BASELINE_CONFIG" || ! wait_listening "$BASELINE_PORT" 30 "$BASELINE_PID" "$BASELINE_CONFIG"; then
+    tail -40 "$OUT/gatehouse-baseline.log" >&2
+    die "the baseline gatehouse did not start listening (its log is above)"
+  fi
+  tls_check "$BASELINE_PORT" "client → baseline gatehouse ($POOL_MODE)" || die "a login through the baseline gatehouse failed"
+fi
+
 # --- 3. PgBouncer -----------------------------------------------------------------------------------------------------
 for mode in $PGB_MODES; do
   dir_var="PGB_${mode^^}_DIR"; port_var="PGB_${mode^^}_PORT"
@@ -206,6 +223,11 @@ for mode in $PGB_MODES; do TARGETS+=("pgbouncer-$mode"); done
 declare -A PORT_OF=([direct]="$PG_PORT" ["gatehouse-$POOL_MODE"]="$GATEHOUSE_PORT")
 declare -A PID_OF=([direct]="" ["gatehouse-$POOL_MODE"]="$GATEHOUSE_PID")
 declare -A MARKER_OF=([direct]="" ["gatehouse-$POOL_MODE"]="$GATEHOUSE_CONFIG")
+if [ -n "$BASELINE" ]; then
+  TARGETS+=("gatehouse@base-$POOL_MODE")
+  PORT_OF["gatehouse@base-$POOL_MODE"]="$BASELINE_PORT"; PID_OF["gatehouse@base-$POOL_MODE"]="$BASELINE_PID"
+  MARKER_OF["gatehouse@base-$POOL_MODE"]="$BASELINE_CONFIG"
+fi
 for mode in $PGB_MODES; do
   port_var="PGB_${mode^^}_PORT"; dir_var="PGB_${mode^^}_DIR"
   PORT_OF[pgbouncer-$mode]="${!port_var}"; PID_OF[pgbouncer-$mode]="${PGB_PID[$mode]}"
@@ -222,6 +244,7 @@ PGB_VERSION="not run"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(uname -srm), $(nproc) CPUs, $(awk -F': *' '/model name/ { print $2; exit }' /proc/cpuinfo)"
   echo "gatehouse: $REVISION, node $(node --version), pool_mode $POOL_MODE, pool_size $POOL_SIZE"
+  [ -z "$BASELINE" ] || echo "gatehouse@base: $(git -C "$BASELINE" rev-parse --short HEAD 2>/dev/null || echo '?') from $BASELINE"
   echo "postgres: $PG_VERSION ($FLAVOR), pgbench -i -s $SCALE"
   echo "pgbouncer: $PGB_VERSION"
   echo "client secrets stored by the proxies: $SECRETS_MODE"

@@ -218,6 +218,14 @@ async function main() {
     caFile: certs.caFile,
   });
   await fs.writeFile(gatehouseFile, yaml, { mode: 0o600 });
+  // The same configuration on its own port, for run.sh --baseline (another build of gatehouse measured beside this one).
+  const baselinePort = await pickPort();
+  const baselineFile = path.join(work, 'gatehouse-baseline.yaml');
+  await fs.writeFile(
+    baselineFile,
+    gatehouseConfig({ port: baselinePort, pgPort: cluster.port, password, scramSecret, proxy: certs.proxy, caFile: certs.caFile }),
+    { mode: 0o600 },
+  );
 
   const state = {
     WORK: work,
@@ -235,6 +243,8 @@ async function main() {
     BENCH_PASSWORD: password,
     GATEHOUSE_CONFIG: gatehouseFile,
     GATEHOUSE_PORT: gatehousePort,
+    BASELINE_CONFIG: baselineFile,
+    BASELINE_PORT: baselinePort,
     POOL_MODE: poolMode,
     POOL_SIZE: poolSize,
     SECRETS_MODE: secretsMode,

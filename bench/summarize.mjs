@@ -96,4 +96,14 @@ if (gatehouses.length > 0 && bouncers.length > 0) {
     }
   }
 }
+const current = gatehouses.filter((s) => !s.target.includes('@'));
+const baselines = gatehouses.filter((s) => s.target.includes('@'));
+if (current.length > 0 && baselines.length > 0) {
+  out.push('', 'this build vs the baseline build (run.sh --baseline; CPU < 1× favours this build):', '');
+  for (const g of current) {
+    for (const b of baselines) {
+      out.push(`- ${g.target} ÷ ${b.target}: TPS ${ratio(g.tps, b.tps)}, latency ${ratio(g.latency, b.latency)}, proxy CPU per transaction ${ratio(g.proxyUs, b.proxyUs)}`);
+    }
+  }
+}
 process.stdout.write(`${out.join('\n')}\n`);
