@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_DATABASE, APP_USER, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
+import { connectPg } from '../fixtures/clients.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
 import { gatehouseConninfo, psqlValue } from '../fixtures/psql.js';
 import { errorCode, messageTypes, PROTOCOL_3_0, rawExchange, SSL_REQUEST_CODE, startupMessage, startupPacket, type RawOutcome } from '../fixtures/raw-socket.js';
@@ -94,5 +95,26 @@ describe('hostile input on the client listener', () => {
     expect(outcome.elapsedMs).toBeGreaterThanOrEqual(900);
     expect(outcome.elapsedMs).toBeLessThan(3000);
     await expectStillServing();
+  });
+
+  it('a logged-in client that sends a message length below 4 gets FATAL 08P01, its server is not reused, and the journal says so', async () => {
+    const client = await connectPg(gh, pki, { database: APP_DATABASE });
+    const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+    const failed = new Promise<Error & { code?: string }>((resolve) => client.once('error', resolve));
+    // What a broken driver would send: a Query whose length word (2) is shorter than itself.
+    (client as unknown as { connection: { stream: { write(b: Buffer): void } } }).connection.stream.write(Buffer.from([0x51, 0, 0, 0, 2]));
+    const err = await failed;
+    expect(err).toMatchObject({ code: '08P01' });
+    expect(err.message).toMatch(/invalid message length 2/);
+    await expectStillServing();
+    const record = gh.gateway.journals.endedRecords().find((r) => r.entries.at(-1)?.event.type === 'client.invalidMessage');
+    expect(record?.final?.context).toMatchObject({ failure: { reason: 'protocol_error', sqlstate: '08P01' } });
+    // The backend that saw part of a garbled stream is closed, never handed to the next client.
+    const next = await connectPg(gh, pki, { database: APP_DATABASE });
+    try {
+      expect((await next.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).not.toBe(pid);
+    } finally {
+      await next.end();
+    }
   });
 });

@@ -136,7 +136,14 @@ describe.each(FLAVORS)('pooling in front of %s', (flavor) => {
     beforeAll(async () => {
       gh = await startGatehouse({
         general: { ...clientTls(pki), query_wait_timeout: '600ms' },
-        pools: { [SINGLE]: poolFor(cluster, pki, { server_database: APP_DATABASE, users: [{ username: APP_USER.name, password: APP_USER.password, pool_size: 1 }] }) },
+        pools: {
+          [SINGLE]: poolFor(cluster, pki, { server_database: APP_DATABASE, users: [{ username: APP_USER.name, password: APP_USER.password, pool_size: 1 }] }),
+          [TX_SINGLE]: poolFor(cluster, pki, {
+            server_database: APP_DATABASE,
+            pool_mode: 'transaction',
+            users: [{ username: APP_USER.name, password: APP_USER.password, pool_size: 1 }],
+          }),
+        },
       });
     });
 
@@ -158,6 +165,32 @@ describe.each(FLAVORS)('pooling in front of %s', (flavor) => {
         expect((await holder.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       } finally {
         await holder.end();
+      }
+    });
+
+    it('transaction pooling: a query that finds no server within query_wait_timeout ends that session with FATAL 53300, as its journal says', async () => {
+      const holder = await connectPg(gh, pki, { database: TX_SINGLE });
+      const waiter = await connectPg(gh, pki, { database: TX_SINGLE });
+      const errors: Error[] = [];
+      waiter.on('error', (e) => errors.push(e));
+      try {
+        await holder.query('BEGIN');
+        const err = await waiter.query('SELECT 1').catch((e) => e);
+        expect(err).toMatchObject({ code: '53300', severity: 'FATAL' });
+        expect(err.message).toMatch(/query_wait_timeout \(600 ms\)/);
+        // The session that held its server is untouched.
+        expect((await holder.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+        await holder.query('COMMIT');
+        const refused = gh.gateway.journals
+          .endedRecords()
+          // Refused after its session started (pool.acquired at login), not at login like the test above.
+          .filter((r) => r.machine === 'client-session' && r.entries.some((e) => e.event.type === 'pool.acquired'))
+          .filter((r) => r.entries.at(-1)?.event.type === 'pool.failed');
+        expect(refused).toHaveLength(1);
+        expect(refused[0].final?.context).toMatchObject({ failure: { reason: 'server_unavailable', sqlstate: '53300' } });
+      } finally {
+        await holder.end();
+        await waiter.end().catch(() => undefined);
       }
     });
   });
