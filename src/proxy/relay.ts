@@ -77,8 +77,8 @@ export class Relay {
   private readonly onClientDrain = () => this.server?.socket.resume();
 
   constructor(private readonly opts: RelayOptions) {
-    this.fromClient = new MessageScanner((type, _first, end) => this.clientMessage(type, end));
-    this.fromServer = new MessageScanner((type, first) => this.serverMessage(type, first));
+    this.fromClient = new MessageScanner(this.clientMessage);
+    this.fromServer = new MessageScanner(this.serverMessage);
   }
 
   /** Start relaying; `first` is the server the client was welcomed with, `early` bytes the client already sent. */
@@ -100,7 +100,7 @@ export class Relay {
     this.end({ kind: 'stopped' });
   }
 
-  private clientMessage(type: number, end: number): boolean {
+  private readonly clientMessage = (type: number, _first: number, end: number): boolean => {
     if (type === FrontendType.Terminate) {
       this.terminateAt = end - 5;
       return false;
@@ -108,16 +108,16 @@ export class Relay {
     this.busy = true;
     if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
     return true;
-  }
+  };
 
-  private serverMessage(type: number, first: number): boolean {
+  private readonly serverMessage = (type: number, first: number): boolean => {
     if (type === BackendType.ReadyForQuery) {
       if (this.outstanding > 0) this.outstanding--;
       if (this.outstanding === 0) this.busy = false;
       this.txStatus = first;
     }
     return true;
-  }
+  };
 
   private clientData(chunk: Buffer): void {
     if (this.ended) return;
