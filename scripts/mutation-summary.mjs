@@ -12,7 +12,7 @@ import fs from 'node:fs';
 const args = process.argv.slice(2);
 const listAt = args.indexOf('--list');
 const listed = listAt >= 0 ? args[listAt + 1].split(',').filter(Boolean) : [];
-const reports = args.filter((a, i) => a !== '--list' && i !== listAt + 1);
+const reports = args.filter((a, i) => listAt < 0 || (i !== listAt && i !== listAt + 1));
 if (reports.length === 0) {
   process.stderr.write('usage: mutation-summary.mjs REPORT.json [REPORT.json…] [--list FILE_OR_FOLDER,…]\n');
   process.exit(2);
