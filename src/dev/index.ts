@@ -8,6 +8,12 @@ export {
 } from './certificates.js';
 export { freePort, tcpAccepts } from './free-port.js';
 export { adminQuery, AdminQueryError, type AdminQueryTarget } from './admin-query.js';
-export { availableFlavors, embeddedLibDir, type PostgresFlavor } from './postgres-binaries.js';
+export {
+  availableFlavors,
+  embeddedLibDir,
+  embeddedPostgresInstalled,
+  EmbeddedPostgresMissingError,
+  type PostgresFlavor,
+} from './postgres-binaries.js';
 export type { ClusterDatabase, ClusterUser, SettingValue } from './postgres-config.js';
 export { startCluster, type Cluster, type ClusterOptions } from './postgres-cluster.js';

