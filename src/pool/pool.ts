@@ -70,17 +70,13 @@ export class ServerPool {
     return { idle: this.idle.length, active, resetting, connecting: this.connecting, waiting: this.waiters.length };
   }
 
-  /** The live connections, for SHOW SERVERS and metrics. */
-  get connections(): ReadonlySet<ServerConnection> {
-    return this.servers;
-  }
-
   /**
    * The synchronous fast path: an idle connection whose settings already match, or null. Costs
    * no promise and no round trip, which is what a transaction-pooled client pays per transaction.
    */
   acquireIdleMatching(settings: Map<string, string>, holder: string | null): ServerConnection | null {
-    if (this.closed || this.waiters.length > 0) return null;
+    // No check for waiters or shutdown is needed: a server goes idle only when nobody waits (park()
+    // serves waiters first), and close() closes every idle one.
     for (let i = this.idle.length - 1; i >= 0; i--) {
       const conn = this.idle[i];
       if (!this.usable(conn)) continue;
@@ -186,7 +182,8 @@ export class ServerPool {
         conn.settings.clear();
         this.park(conn);
       },
-      () => conn.close(),
+      // A reset that timed out or lost its socket has closed the connection already.
+      () => undefined,
     );
   }
 
@@ -212,7 +209,7 @@ export class ServerPool {
 
   /** A slot freed up: the first waiter gets a new connection. */
   private serveWaiter(): void {
-    if (this.closed || this.servers.size + this.connecting >= this.opts.size) return;
+    // forget() just freed a slot; after close() nobody waits.
     const waiter = this.waiters.shift();
     if (!waiter) return;
     clearTimeout(waiter.timer);

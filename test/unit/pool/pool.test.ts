@@ -166,4 +166,77 @@ describe('server pool', () => {
     expect(a.state).toBe('closing');
     await expect(pool.acquire(settings(), 'c5')).rejects.toMatchObject({ sqlstate: '57P01' });
   });
+
+  it('counts its servers by state, as SHOW POOLS will', async () => {
+    const { pool, made } = fakePool({ size: 3 });
+    const [a, b, c] = await Promise.all([pool.acquire(settings(), 'c1'), pool.acquire(settings(), 'c2'), pool.acquire(settings(), 'c3')]);
+    made[1].backend.answer = 'silence';
+    pool.release(b, 'reset');
+    pool.release(c, 'reuse');
+    expect(pool.stats).toEqual({ idle: 1, active: 1, resetting: 1, connecting: 0, waiting: 0 });
+    expect(a.state).toBe('active');
+  });
+
+  it('counts handshakes in progress against pool_size: simultaneous clients never open more than it', async () => {
+    const { pool, made } = fakePool({ size: 2 });
+    const all = [pool.acquire(settings(), 'c1'), pool.acquire(settings(), 'c2'), pool.acquire(settings(), 'c3')];
+    expect(pool.stats).toMatchObject({ connecting: 2, waiting: 1 });
+    const [a] = await Promise.all(all.slice(0, 2));
+    expect(made).toHaveLength(2);
+    pool.release(a, 'reuse');
+    expect(await all[2]).toBe(a);
+  });
+
+  it('never hands out an idle server that outlived server_lifetime, on either path', async () => {
+    const { pool, made } = fakePool({ serverLifetimeMs: 40 });
+    const a = await pool.acquire(settings(), 'c1');
+    pool.release(a, 'reuse');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(pool.acquireIdleMatching(settings(), 'c2')).toBeNull();
+    expect(a.state).toBe('closing');
+
+    const b = await pool.acquire(settings(), 'c3');
+    pool.release(b, 'reuse');
+    await new Promise((r) => setTimeout(r, 60));
+    const c = await pool.acquire(settings([['application_name', 'x']]), 'c4');
+    expect(c).not.toBe(b);
+    expect(b.state).toBe('closing');
+    expect(made).toHaveLength(3);
+  });
+
+  it('a server closing while active leaves the idle ones alone', async () => {
+    const { pool } = fakePool({ size: 2 });
+    const [a, b] = await Promise.all([pool.acquire(settings(), 'c1'), pool.acquire(settings(), 'c2')]);
+    pool.release(b, 'reuse');
+    a.close();
+    expect(pool.stats).toMatchObject({ idle: 1, active: 0 });
+    expect(pool.acquireIdleMatching(settings(), 'c3')).toBe(b);
+  });
+
+  it('names what failed: waiting, a refused setting, shutting down', async () => {
+    const waited = fakePool({ size: 1, queryWaitTimeoutMs: 10 });
+    await waited.pool.acquire(settings(), 'c1');
+    await expect(waited.pool.acquire(settings(), 'c2')).rejects.toMatchObject({ code: 'pool.wait_timeout' });
+
+    const refused = fakePool();
+    const conn = await refused.pool.acquire(settings(), 'c1');
+    refused.pool.release(conn, 'reuse');
+    refused.made[0].backend.answer = 'error';
+    await expect(refused.pool.acquire(settings([['DateStyle', 'x']]), 'c2')).rejects.toMatchObject({
+      code: 'pool.settings_rejected',
+      message: 'server rejected a startup parameter: invalid value',
+    });
+
+    const closed = fakePool();
+    closed.pool.close();
+    await expect(closed.pool.acquire(settings(), 'c1')).rejects.toMatchObject({ code: 'pool.closed', message: 'gatehouse is shutting down' });
+  });
+
+  it('closes its idle servers at shutdown', async () => {
+    const { pool } = fakePool();
+    const a = await pool.acquire(settings(), 'c1');
+    pool.release(a, 'reuse');
+    pool.close();
+    expect(a.state).toBe('closing');
+  });
 });

@@ -38,6 +38,15 @@ describe('startup parameters on pooled servers', () => {
       ['statement_timeout', '5s'],
       ['work_mem', '1MB'],
     ]);
-    expect(() => clientSettings({ user: 'u', options: '-d 5' })).toThrow(expect.objectContaining({ sqlstate: '0A000' }));
+    expect([...clientSettings({ user: 'u', database: 'd', replication: 'false', application_name: 'app', options: '  -c a=1   -c b=2 ' })]).toEqual([
+      ['application_name', 'app'],
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+    for (const options of ['-d 5', 'work_mem=1MB', 'xwork_mem=1MB', '-c=1', '-c', '--=x']) {
+      expect(() => clientSettings({ user: 'u', options }), options).toThrow(
+        expect.objectContaining({ sqlstate: '0A000', code: 'startup.unsupported_options', message: expect.stringContaining('unsupported startup parameter in options: ') }),
+      );
+    }
   });
 });
