@@ -33,7 +33,7 @@ export function clientSettings(parameters: Record<string, string>): Map<string, 
       let pair: string | undefined;
       if (token === '-c') pair = tokens[++i];
       else if (token.startsWith('-c') || token.startsWith('--')) pair = token.slice(2);
-      const eq = pair?.indexOf('=') ?? -1;
+      const eq = pair ? pair.indexOf('=') : 0;
       if (!pair || eq <= 0) {
         throw new ProxyError('startup.unsupported_options', SqlState.FEATURE_NOT_SUPPORTED, `unsupported startup parameter in options: ${token}`);
       }

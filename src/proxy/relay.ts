@@ -42,7 +42,8 @@ export interface RelayOptions {
   /** The client connection's id, recorded on the servers it holds. */
   holder: string;
   logger: Logger;
-  onEnd: (end: RelayEnd) => void;
+  /** How the relay ended, unless the session stopped it. */
+  onEnd: (end: Exclude<RelayEnd, { kind: 'stopped' }>) => void;
   /** The attached server changed (null: none attached); used for cancel routing. */
   onServer: (server: ServerConnection | null) => void;
 }

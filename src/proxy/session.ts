@@ -83,7 +83,7 @@ export class Session implements SessionHandle {
     this.relay.start(server, early);
   }
 
-  private relayEnded(end: RelayEnd): void {
+  private relayEnded(end: Exclude<RelayEnd, { kind: 'stopped' }>): void {
     switch (end.kind) {
       case 'client-closed':
         return this.report({ type: 'socket.closed' });
@@ -94,8 +94,6 @@ export class Session implements SessionHandle {
       case 'no-server':
       case 'internal-error':
         return this.failed(end.error, 'relay');
-      case 'stopped':
-        return;
     }
   }
 

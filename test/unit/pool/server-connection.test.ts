@@ -38,10 +38,15 @@ describe('server connection state', () => {
     const active = tracked();
     active.conn.toIdle();
     active.conn.toActive('c1');
+    // Its holder reads the socket from now on.
+    const read: Buffer[] = [];
+    active.backend.on('data', (d: Buffer) => read.push(d));
+    active.backend.resume();
     active.backend.speak();
     await tick();
     expect(active.conn.state).toBe('active');
     expect(active.closed).toEqual([]);
+    expect(Buffer.concat(read)).toEqual(readyForQuery('I'));
   });
 
   it('a server whose socket closes or fails is closing, and the pool is told once', async () => {
@@ -120,5 +125,18 @@ describe('simple queries gatehouse runs itself', () => {
     mute.backend.answer = 'silence';
     await expect(mute.conn.runSimpleQuery('DISCARD ALL', 20)).rejects.toThrow('server did not answer within 20 ms');
     expect(mute.conn.state).toBe('closing');
+  });
+
+  it('leave nothing listening behind: a server reset again and again does not leak listeners or read for a finished query', async () => {
+    const { conn, backend } = tracked();
+    const before = { data: backend.listenerCount('data'), close: backend.listenerCount('close') };
+    for (let i = 0; i < 20; i++) await conn.runSimpleQuery('DISCARD ALL', 1000);
+    expect({ data: backend.listenerCount('data'), close: backend.listenerCount('close') }).toEqual(before);
+    // A later report is the next holder's business, not a finished query's.
+    backend.on('data', () => {});
+    backend.resume();
+    backend.push(parameterStatus('application_name', 'late'));
+    await tick();
+    expect(conn.parameters.has('application_name')).toBe(false);
   });
 });

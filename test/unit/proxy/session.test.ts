@@ -23,7 +23,7 @@ class FakeClient extends Duplex {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-function world(opts: { idle?: ServerConnection | null; acquire?: () => Promise<ServerConnection> } = {}) {
+function world(opts: { idle?: ServerConnection | null; acquire?: () => Promise<ServerConnection>; mode?: 'session' | 'transaction' } = {}) {
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
   const client = new FakeClient();
@@ -45,7 +45,7 @@ function world(opts: { idle?: ServerConnection | null; acquire?: () => Promise<S
     attach: (_id: number, s: ServerConnection | null) => void cancels.attached.push(s?.id ?? null),
     unregister: (id: number) => void cancels.unregistered.push(id),
   };
-  const session = new Session(login, (e) => events.push(e), { pool, mode: 'session', cancels: registry });
+  const session = new Session(login, (e) => events.push(e), { pool, mode: opts.mode ?? 'session', cancels: registry });
   return { session, client, events, releases, cancels, lines, acquires: () => acquires };
 }
 
@@ -124,5 +124,26 @@ describe('session', () => {
     w.session.end();
     expect(w.cancels.unregistered).toEqual([]);
     expect(w.cancels.registered).toBe(0);
+  });
+
+  it('gives back, unused, a server acquired for a client that left before its welcome', async () => {
+    const { conn } = fakeConnection(null);
+    const w = world({ idle: conn });
+    await tick();
+    expect(w.events).toEqual([{ type: 'pool.acquired', serverId: conn.id }]);
+    w.session.end();
+    expect(w.releases).toEqual([[conn, 'reuse']]);
+  });
+
+  it('transaction pooling: a bug while getting a server for the next transaction is reported as the relay’s', async () => {
+    const { conn } = fakeConnection(null);
+    let calls = 0;
+    const w = world({ mode: 'transaction', idle: null, acquire: () => (++calls === 1 ? Promise.resolve(conn) : Promise.reject(new TypeError('boom'))) });
+    await tick();
+    w.session.start(Buffer.alloc(0));
+    w.client.push(Buffer.from([0x51, 0, 0, 0, 13, ...Buffer.from('SELECT 1'), 0]));
+    await tick();
+    await tick();
+    expect(w.events.at(-1)).toEqual({ type: 'internal.error', where: 'relay' });
   });
 });
