@@ -24,6 +24,8 @@ export class MessageScanner {
   /** Body bytes of the current message still to come. */
   private remaining = 0;
   private first = -1;
+  /** The length word of the message being read (the one just completed, inside the sink). */
+  private current = 0;
 
   constructor(
     private readonly sink: MessageSink,
@@ -67,8 +69,14 @@ export class MessageScanner {
       throw new ProxyError('relay.bad_length', SqlState.PROTOCOL_VIOLATION, `invalid message length ${length}`);
     }
     this.headerRead = HEADER;
+    this.current = length;
     this.remaining = length - 4;
     this.first = -1;
+  }
+
+  /** The length word (body + 4) of the current message; its header started `messageLength + 1` bytes before its end. */
+  get messageLength(): number {
+    return this.current;
   }
 
   /** True between messages (no partial message held). */

@@ -54,8 +54,12 @@ export class Relay {
   private server: ServerConnection | null = null;
   /** Sync points (Query, Sync, FunctionCall) sent and not yet answered by ReadyForQuery. */
   private outstanding = 0;
-  /** A client message went to the server since the last ReadyForQuery that settled everything (Flush without Sync, COPY data…). */
-  private busy = false;
+  /**
+   * Extended-protocol messages (Parse, Bind, Describe, Execute, Close, Flush) went to the server after
+   * the client's last sync point: the server holds them until a Sync, whatever ReadyForQuery says
+   * about earlier ones. COPY data belongs to the Query or Execute that started the COPY.
+   */
+  private afterSync = false;
   private txStatus = READY_IDLE;
   private readonly fromClient: MessageScanner;
   private readonly fromServer: MessageScanner;
@@ -103,18 +107,22 @@ export class Relay {
 
   private readonly clientMessage = (type: number, _first: number, end: number): boolean => {
     if (type === FrontendType.Terminate) {
-      this.terminateAt = end - 5;
+      // Where the Terminate starts in this chunk (negative: it began in a chunk already forwarded).
+      this.terminateAt = end - 1 - this.fromClient.messageLength;
       return false;
     }
-    this.busy = true;
-    if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
+    if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) {
+      this.outstanding++;
+      this.afterSync = false;
+    } else if (type !== FrontendType.CopyData && type !== FrontendType.CopyDone && type !== FrontendType.CopyFail) {
+      this.afterSync = true;
+    }
     return true;
   };
 
   private readonly serverMessage = (type: number, first: number): boolean => {
     if (type === BackendType.ReadyForQuery) {
       if (this.outstanding > 0) this.outstanding--;
-      if (this.outstanding === 0) this.busy = false;
       this.txStatus = first;
     }
     return true;
@@ -195,7 +203,7 @@ export class Relay {
 
   private idle(): boolean {
     return (
-      !this.busy &&
+      !this.afterSync &&
       this.outstanding === 0 &&
       this.txStatus === READY_IDLE &&
       this.fromServer.atBoundary &&
