@@ -13,7 +13,7 @@ export interface ScriptOptions {
   /**
    * Let a turn that starts with a message other than a sync point (Parse…) be pipelined behind
    * unanswered Queries/Syncs. The relay at the time of writing mishandles that (see
-   * relay-pipelining.test.ts), so the main properties keep such turns waiting.
+   * relay-open-bugs.test.ts on branch helper/relay-tests), so the main properties keep such turns waiting.
    */
   pipelineExtended: boolean;
 }
