@@ -1,0 +1,106 @@
+/**
+ * Relay behaviour that is wrong at the time of writing (src/proxy/relay.ts as of main 4f2e4c4).
+ * These tests fail until the relay is fixed; each names the input, what a user would see, and
+ * the cause. See the report on branch helper/relay-tests for the proposed fixes.
+ *
+ * 1. A ReadyForQuery that settles every Query/Sync/FunctionCall clears `busy`, even when the client
+ *    sent other messages (Parse, Bind, Execute…) after its last sync point: those are unanswered,
+ *    the server holds them (in an implicit transaction), and transaction pooling hands the server
+ *    to the next client. The client's Sync then reaches a server that never saw its Parse.
+ * 2. `terminateAt = end - 5` assumes a Terminate is 5 bytes. A Terminate whose length word claims a
+ *    body puts the start of the Terminate (or part of its body) on a server that is then reused.
+ * 3. (Cost, not safety.) In transaction pooling, a Terminate cut in two makes the relay take a
+ *    server from the pool only to send it the Terminate's first bytes, and then close it.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { script } from './support/client-scripts.js';
+import { fe, message } from './support/pg-messages.js';
+import { CLIENT_FIRST, cutAt, randomChooser, runRelay, type HarnessResult, type Mode, type Turn } from './support/relay-harness.js';
+
+const wait = (...messages: Buffer[]): Turn => ({ bytes: Buffer.concat(messages), wait: true });
+const pipelined = (...messages: Buffer[]): Turn => ({ bytes: Buffer.concat(messages), wait: false });
+const releases = (r: HarnessResult) => r.releases.map((x) => `${x.server} ${x.action}`);
+
+describe.each([true, false])('1. messages pipelined behind an unanswered sync point (transaction pooling, fast path: %s)', (fastAttach) => {
+  it('a server is not handed to another client while Parse/Bind/Execute sent behind an unanswered query wait for their Sync', async () => {
+    // Client: Query, then Parse/Bind/Execute before the query's answer, then (after the answer) Sync.
+    const r = await runRelay({
+      mode: 'transaction',
+      fastAttach,
+      turns: [pipelined(fe.query('select 1')), pipelined(fe.parse('select 2'), fe.bind(), fe.execute()), wait(fe.sync())],
+      chooser: cutAt([], [], { order: CLIENT_FIRST }),
+    });
+    // Today: s1 is released for reuse at the query's ReadyForQuery, holding the unsynced Parse/Bind/Execute.
+    expect(r.violations).toEqual([]);
+    expect(releases(r)).toEqual(['s1 reuse', 's1 reuse']);
+  });
+
+  it('a pipelined batch whose Sync arrives in a later chunk keeps its server (libpq pipeline mode, PgJDBC batches)', async () => {
+    const batch = Buffer.concat([fe.parse('select 1'), fe.bind(), fe.execute(), fe.sync()]);
+    const second = Buffer.concat([fe.parse('select 2'), fe.bind(), fe.execute()]);
+    const r = await runRelay({
+      mode: 'transaction',
+      fastAttach,
+      turns: [pipelined(batch, second), wait(fe.sync())],
+      chooser: cutAt(),
+    });
+    expect(r.violations).toEqual([]);
+    expect(releases(r)).toEqual(['s1 reuse', 's1 reuse']);
+  });
+
+  it('random scripts that pipeline Parse-first turns keep the pooling invariant', async () => {
+    await fc.assert(
+      fc.asyncProperty(script({ pipelineExtended: true }), fc.array(fc.nat(), { maxLength: 2000, size: 'max' }), async (s, d) => {
+        const r = await runRelay({ mode: 'transaction', fastAttach, turns: s.turns, leave: s.leave, chooser: randomChooser(d, { backpressure: 150, notify: 60 }) });
+        expect(r.violations).toEqual([]);
+        expect(r.clientReceived.equals(r.expectedAtClient)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('1. (session pooling)', () => {
+  it('a session client that leaves with an unsynced Parse behind an answered query costs its server instead of a reset', async () => {
+    const r = await runRelay({
+      mode: 'session',
+      fastAttach: true,
+      turns: [pipelined(fe.query('select 1')), pipelined(fe.parse('select 2'), fe.flush())],
+      leave: 'close',
+      chooser: cutAt([], [], { order: CLIENT_FIRST }),
+    });
+    expect(r.violations).toEqual([]);
+    expect(releases(r)).toEqual(['s1 close']);
+  });
+});
+
+describe.each(['session', 'transaction'] as Mode[])('2. a Terminate whose length word claims a body (%s pooling)', (mode) => {
+  it('no byte of a Terminate reaches a server that is then reused, when the Terminate arrives whole', async () => {
+    const terminate = message('X', Buffer.from([0]));
+    const r = await runRelay({ mode, fastAttach: true, turns: [wait(fe.query('select 1')), wait(terminate)], chooser: cutAt() });
+    // Today: the relay forwards the Terminate's type byte ('X') and releases the server for reuse/reset.
+    expect(r.violations).toEqual([]);
+    expect(r.forwarded.equals(fe.query('select 1'))).toBe(true);
+  });
+
+  it('no byte of a Terminate reaches a server that is then reused, when the Terminate is cut in two', async () => {
+    const terminate = message('X', Buffer.alloc(100, 0x21));
+    const q = fe.query('select 1');
+    const r = await runRelay({ mode, fastAttach: true, turns: [wait(q), wait(terminate)], chooser: cutAt([q.length + 55]) });
+    // Today: 55 bytes go out with the first chunk (fine: that server is now closed), but the relay
+    // computes the Terminate's start in the second chunk as 45, forwards 45 more bytes and reuses it.
+    expect(r.violations).toEqual([]);
+    if (r.forwarded.length > q.length) expect(r.releases.at(-1)!.action).toBe('close');
+  });
+});
+
+describe('3. cost: a Terminate cut in two (transaction pooling)', () => {
+  it.each([true, false])('a client that quits with a Terminate cut in two does not take a server from the pool (fast path: %s)', async (fastAttach) => {
+    const q = fe.query('select 1');
+    const r = await runRelay({ mode: 'transaction', fastAttach, turns: [wait(q), wait(fe.terminate())], chooser: cutAt([q.length + 2]) });
+    expect(r.violations).toEqual([]);
+    // Today: ['s1 reuse', 's1 reuse', 's1 close']: s1 is attached for the Terminate's first two bytes, then closed.
+    expect(releases(r)).toEqual(['s1 reuse', 's1 reuse']);
+  });
+});
