@@ -14,6 +14,7 @@ import { ProxyError, SqlState } from '../protocol/index.js';
 export type MessageSink = (type: number, first: number, end: number) => boolean;
 
 const HEADER = 5;
+const NO_PARTIAL = { type: -1, start: -1 } as const;
 
 export class MessageScanner {
   /** Header bytes of the current message seen so far (0 between messages, 5 once the body is being read). */
@@ -26,6 +27,8 @@ export class MessageScanner {
   private first = -1;
   /** The length word of the message being read (the one just completed, inside the sink). */
   private current = 0;
+  /** Where the message being read started in the chunk being scanned; -1 when it started in an earlier one. */
+  private startAt = -1;
 
   constructor(
     private readonly sink: MessageSink,
@@ -35,7 +38,9 @@ export class MessageScanner {
   scan(chunk: Buffer): void {
     const n = chunk.length;
     let i = 0;
+    this.startAt = -1;
     while (i < n) {
+      if (this.headerRead === 0) this.startAt = i;
       if (this.headerRead === 0 && n - i >= HEADER) {
         this.type = chunk[i];
         this.begin(chunk.readInt32BE(i + 1));
@@ -77,6 +82,14 @@ export class MessageScanner {
   /** The length word (body + 4) of the current message; its header started `messageLength + 1` bytes before its end. */
   get messageLength(): number {
     return this.current;
+  }
+
+  /**
+   * The message a chunk ended inside of: its type (once its first byte came) and where it started in
+   * that chunk (-1: in an earlier chunk). Both -1 at a boundary.
+   */
+  get partial(): { type: number; start: number } {
+    return this.headerRead === 0 ? NO_PARTIAL : { type: this.type, start: this.startAt };
   }
 
   /** True between messages (no partial message held). */

@@ -71,8 +71,6 @@ export class Relay {
   private ended: RelayEnd | null = null;
   /** Set while scanning a client chunk: where a Terminate starts in it, or null. */
   private terminateAt: number | null = null;
-  /** A Terminate started in an already-forwarded chunk: the server saw part of a message. */
-  private serverDesynced = false;
 
   private readonly onClientData = (chunk: Buffer) => this.clientData(chunk);
   private readonly onServerData = (chunk: Buffer) => this.serverData(chunk);
@@ -136,11 +134,16 @@ export class Relay {
     } catch (err) {
       return this.end(err instanceof ProxyError ? { kind: 'client-violation', message: err.message } : { kind: 'internal-error', error: err });
     }
+    // No byte of a Terminate is ever forwarded: one cut across chunks is held back until it is whole
+    // (so a server never sees half a message, and none is taken from the pool only to be closed).
     const terminateAt = this.terminateAt;
-    if (terminateAt === null) return this.toServer(chunk);
-    if (terminateAt < 0) this.serverDesynced = true;
-    if (terminateAt > 0) this.toServer(chunk.subarray(0, terminateAt));
-    this.end({ kind: 'client-closed' });
+    if (terminateAt !== null) {
+      if (terminateAt > 0) this.toServer(chunk.subarray(0, terminateAt));
+      return this.end({ kind: 'client-closed' });
+    }
+    const partial = this.fromClient.partial;
+    if (partial.type !== FrontendType.Terminate) return this.toServer(chunk);
+    if (partial.start > 0) this.toServer(chunk.subarray(0, partial.start));
   }
 
   private toServer(data: Buffer): void {
@@ -207,8 +210,7 @@ export class Relay {
       this.outstanding === 0 &&
       this.txStatus === READY_IDLE &&
       this.fromServer.atBoundary &&
-      this.fromClient.atBoundary &&
-      !this.serverDesynced
+      this.fromClient.atBoundary
     );
   }
 

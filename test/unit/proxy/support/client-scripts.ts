@@ -12,8 +12,8 @@ const sql = fc.constantFrom('select 1', 'select 2', 'begin', 'commit', 'rollback
 export interface ScriptOptions {
   /**
    * Let a turn that starts with a message other than a sync point (Parse…) be pipelined behind
-   * unanswered Queries/Syncs. The relay at the time of writing mishandles that (see
-   * relay-open-bugs.test.ts on branch helper/relay-tests), so the main properties keep such turns waiting.
+   * unanswered Queries/Syncs (relay-regressions.test.ts runs the properties with it on: the relay
+   * once released a server holding such unsynced messages).
    */
   pipelineExtended: boolean;
 }

@@ -1,16 +1,14 @@
 /**
- * Relay behaviour that is wrong at the time of writing (src/proxy/relay.ts as of main 4f2e4c4).
- * These tests fail until the relay is fixed; each names the input, what a user would see, and
- * the cause. See the report on branch helper/relay-tests for the proposed fixes.
+ * Three relay bugs the harness found (in src/proxy/relay.ts as of 4f2e4c4), fixed since; each test
+ * names the input, what a user would have seen, and the cause.
  *
- * 1. A ReadyForQuery that settles every Query/Sync/FunctionCall clears `busy`, even when the client
- *    sent other messages (Parse, Bind, Execute…) after its last sync point: those are unanswered,
- *    the server holds them (in an implicit transaction), and transaction pooling hands the server
- *    to the next client. The client's Sync then reaches a server that never saw its Parse.
- * 2. `terminateAt = end - 5` assumes a Terminate is 5 bytes. A Terminate whose length word claims a
- *    body puts the start of the Terminate (or part of its body) on a server that is then reused.
- * 3. (Cost, not safety.) In transaction pooling, a Terminate cut in two makes the relay take a
- *    server from the pool only to send it the Terminate's first bytes, and then close it.
+ * 1. A ReadyForQuery that settled every Query/Sync/FunctionCall cleared "busy" even when the client
+ *    had sent Parse, Bind, Execute… after its last sync point: the server held them, and transaction
+ *    pooling handed it to the next client, whose Sync then reached a server that never saw its Parse.
+ * 2. `terminateAt = end - 5` assumed a 5-byte Terminate: one whose length word claims a body put part
+ *    of itself on a server that was then reused.
+ * 3. (Cost.) A Terminate cut in two took a server from the pool only to send it the Terminate's first
+ *    bytes and close it. Now no byte of a Terminate is ever forwarded.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -31,7 +29,6 @@ describe.each([true, false])('1. messages pipelined behind an unanswered sync po
       turns: [pipelined(fe.query('select 1')), pipelined(fe.parse('select 2'), fe.bind(), fe.execute()), wait(fe.sync())],
       chooser: cutAt([], [], { order: CLIENT_FIRST }),
     });
-    // Today: s1 is released for reuse at the query's ReadyForQuery, holding the unsynced Parse/Bind/Execute.
     expect(r.violations).toEqual([]);
     expect(releases(r)).toEqual(['s1 reuse', 's1 reuse']);
   });
@@ -79,7 +76,6 @@ describe.each(['session', 'transaction'] as Mode[])('2. a Terminate whose length
   it('no byte of a Terminate reaches a server that is then reused, when the Terminate arrives whole', async () => {
     const terminate = message('X', Buffer.from([0]));
     const r = await runRelay({ mode, fastAttach: true, turns: [wait(fe.query('select 1')), wait(terminate)], chooser: cutAt() });
-    // Today: the relay forwards the Terminate's type byte ('X') and releases the server for reuse/reset.
     expect(r.violations).toEqual([]);
     expect(r.forwarded.equals(fe.query('select 1'))).toBe(true);
   });
@@ -88,8 +84,6 @@ describe.each(['session', 'transaction'] as Mode[])('2. a Terminate whose length
     const terminate = message('X', Buffer.alloc(100, 0x21));
     const q = fe.query('select 1');
     const r = await runRelay({ mode, fastAttach: true, turns: [wait(q), wait(terminate)], chooser: cutAt([q.length + 55]) });
-    // Today: 55 bytes go out with the first chunk (fine: that server is now closed), but the relay
-    // computes the Terminate's start in the second chunk as 45, forwards 45 more bytes and reuses it.
     expect(r.violations).toEqual([]);
     if (r.forwarded.length > q.length) expect(r.releases.at(-1)!.action).toBe('close');
   });
@@ -100,7 +94,6 @@ describe('3. cost: a Terminate cut in two (transaction pooling)', () => {
     const q = fe.query('select 1');
     const r = await runRelay({ mode: 'transaction', fastAttach, turns: [wait(q), wait(fe.terminate())], chooser: cutAt([q.length + 2]) });
     expect(r.violations).toEqual([]);
-    // Today: ['s1 reuse', 's1 reuse', 's1 close']: s1 is attached for the Terminate's first two bytes, then closed.
     expect(releases(r)).toEqual(['s1 reuse', 's1 reuse']);
   });
 });
