@@ -20,6 +20,7 @@ export {
   type LogLevel,
   type PoolConfig,
   type PoolMode,
+  type ServerAuth,
   type ServerTlsMode,
   type ServerTlsNegotiation,
   type ServerTlsSettings,

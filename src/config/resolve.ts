@@ -1,7 +1,7 @@
-import { passwordKind } from './password.js';
+import { passwordKind, type PasswordKind } from './password.js';
 import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
 import { resolveConfigPath } from './tls-files.js';
-import type { Config, GeneralConfig, PoolConfig, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
+import type { Config, GeneralConfig, PoolConfig, ServerAuth, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
 
 const DEFAULT_WEB: WebConfig = { enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false };
 
@@ -45,14 +45,28 @@ function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
 }
 
 function resolveUser(raw: RawUser): UserConfig {
+  const kind = passwordKind(raw.password);
+  const server_username = raw.server_username ?? raw.username;
+  // A hash cannot log in to PostgreSQL by itself, so only a plaintext password doubles as the server password.
+  const server_password = raw.server_password ?? (kind === 'plain' ? raw.password : null);
   return {
     username: raw.username,
     password: raw.password,
     pool_size: raw.pool_size,
-    server_username: raw.server_username ?? raw.username,
-    // A hash cannot log in to PostgreSQL by itself, so only a plaintext password doubles as the server password.
-    server_password: raw.server_password ?? (passwordKind(raw.password) === 'plain' ? raw.password : null),
+    server_username,
+    server_password,
+    server_auth: serverAuth(kind, server_password, server_username === raw.username),
   };
+}
+
+/**
+ * PgDoorman's rule: passthrough applies when there is no server_password and gatehouse logs in as the user itself
+ * (an md5 hash is salted with the user name, and a SCRAM secret belongs to one role).
+ */
+function serverAuth(kind: PasswordKind, serverPassword: string | null, sameUser: boolean): ServerAuth {
+  if (serverPassword !== null) return 'password';
+  if (!sameUser) return 'none';
+  return kind === 'md5' ? 'md5-passthrough' : kind === 'scram-sha-256' ? 'scram-passthrough' : 'none';
 }
 
 function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir: string): PoolConfig {

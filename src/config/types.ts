@@ -110,7 +110,18 @@ export interface UserConfig {
   server_username: string;
   /** Defaults to `password` when that is plaintext, otherwise null. */
   server_password: string | null;
+  /**
+   * How gatehouse logs in to PostgreSQL as server_username, derived from the keys above:
+   * 'password': with server_password (a plaintext `password` doubles as it);
+   * 'md5-passthrough' / 'scram-passthrough': no server_password, server_username is the user itself and `password`
+   * is an md5 hash or SCRAM secret, so gatehouse answers PostgreSQL from the hash (md5) or with the ClientKey its
+   * clients' SCRAM proofs reveal (PgDoorman's passthrough authentication);
+   * 'none': no password at all (server_username differs and no server_password): PostgreSQL must trust gatehouse.
+   */
+  server_auth: ServerAuth;
 }
+
+export type ServerAuth = 'password' | 'md5-passthrough' | 'scram-passthrough' | 'none';
 
 export interface PoolConfig {
   name: string;

@@ -1,4 +1,5 @@
 import { formatProblem } from './errors.js';
+import { formatKeyPath } from './key-path.js';
 import type { Config } from './types.js';
 
 /**
@@ -25,6 +26,17 @@ export function configWarnings(config: Config): string[] {
   }
   if (g.tls13_ciphersuites !== null && g.tls_max_version === 'TLSv1.2') {
     warnings.push({ keyPath: 'general.tls13_ciphersuites', problem: 'ignored because general.tls_max_version is TLSv1.2' });
+  }
+  for (const pool of Object.values(config.pools)) {
+    pool.users.forEach((user, i) => {
+      if (user.server_auth !== 'none') return;
+      warnings.push({
+        keyPath: formatKeyPath(['pools', pool.name, 'users', i, 'server_password']),
+        problem:
+          `not set, and the password cannot log in as server_username ${JSON.stringify(user.server_username)} (passthrough works only as the user itself): ` +
+          'gatehouse logs in to PostgreSQL without a password, which works only where PostgreSQL trusts it',
+      });
+    });
   }
   return warnings.map((w) => formatProblem(config.file, w));
 }

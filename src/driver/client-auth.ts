@@ -75,6 +75,14 @@ export class ClientAuthenticator {
     return { reply: Buffer.concat([authenticationSASLFinal(final), authenticationOk()]), done: true };
   }
 
+  /**
+   * After a successful SCRAM exchange, the ClientKey the client's proof revealed (passthrough
+   * authentication logs in to PostgreSQL with it); null otherwise. A secret: never logged.
+   */
+  get clientKey(): Buffer | null {
+    return this.scram?.recoveredClientKey ?? null;
+  }
+
   private passwordFailed(): ProxyError {
     return new ProxyError('auth.failed', SqlState.INVALID_PASSWORD, `password authentication failed for user "${this.user}"`);
   }

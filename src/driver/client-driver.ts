@@ -41,6 +41,11 @@ export interface ClientDriverDeps {
   databaseExists(database: string): boolean;
   /** The configured password of a user, or null when the pool has no such user. */
   userPassword(database: string, user: string): StoredPassword | null;
+  /**
+   * A client proved its password with SCRAM: the ClientKey its proof revealed, for passthrough
+   * authentication towards PostgreSQL. A secret: kept in memory, never journaled or logged.
+   */
+  learnClientKey(database: string, user: string, clientKey: Buffer): void;
   /** `cancel.forward`: route a CancelRequest's key (a secret: never journaled). */
   forwardCancel(processId: number, secretKey: Buffer): void;
   /** `pool.acquire`: the client logged in; a session takes it from here. */
@@ -239,6 +244,8 @@ export class ClientDriver {
     }
     this.socket.write(step.reply);
     if (step.done) {
+      const clientKey = this.authenticator!.clientKey;
+      if (clientKey) this.deps.learnClientKey(this.startup!.database, this.startup!.user, clientKey);
       // Bytes after the last authentication message belong to the session (pipelined queries).
       this.pending = framer.takeRemaining();
       this.framer = null;

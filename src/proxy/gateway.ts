@@ -4,7 +4,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
+import { PassthroughKeys, parseStoredPassword, type ServerCredential, type StoredPassword } from '../auth/index.js';
 import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.js';
 import { ClientDriver } from '../driver/client-driver.js';
 import { connectServer } from '../driver/server-driver.js';
@@ -27,6 +27,24 @@ interface PoolEntry {
   pool: ServerPool;
   mode: PoolMode;
   stored: StoredPassword;
+  /** How this pool's backends log in; passthrough keys live here, in memory, for this (pool, user) only. */
+  credential: ServerCredential;
+}
+
+/** The server credential a user's settings call for (see UserConfig.server_auth). */
+function serverCredential(user: UserConfig, stored: StoredPassword): ServerCredential {
+  switch (user.server_auth) {
+    case 'password':
+      return { kind: 'password', password: user.server_password ?? '' };
+    case 'md5-passthrough':
+      if (stored.kind !== 'md5') throw new Error(`user ${user.username}: md5 passthrough needs an md5 hash`);
+      return { kind: 'md5-passthrough', hash: stored.hash };
+    case 'scram-passthrough':
+      if (stored.kind !== 'scram') throw new Error(`user ${user.username}: SCRAM passthrough needs a SCRAM secret`);
+      return { kind: 'scram-passthrough', keys: new PassthroughKeys(stored) };
+    case 'none':
+      return { kind: 'none' };
+  }
 }
 
 export class Gateway {
@@ -80,6 +98,8 @@ export class Gateway {
 
   private createPool(pool: PoolConfig, user: UserConfig): PoolEntry {
     const g = this.config.general;
+    const stored = parseStoredPassword(user.password);
+    const credential = serverCredential(user, stored);
     const tlsGauge = this.metrics.serverTlsConnections;
     const serverPool: ServerPool = new ServerPool({
       name: pool.name,
@@ -99,7 +119,7 @@ export class Gateway {
           negotiation: pool.server_tls.negotiation,
           tls: this.serverTls.get(pool.name) ?? null,
           user: user.server_username,
-          password: user.server_password,
+          credential,
           startupParameters: { user: user.server_username, database: pool.server_database },
           connectTimeoutMs: g.connect_timeout,
           logger: this.logger.child({ pool: pool.name }),
@@ -121,7 +141,7 @@ export class Gateway {
         return conn;
       },
     });
-    return { pool: serverPool, mode: pool.pool_mode, stored: parseStoredPassword(user.password) };
+    return { pool: serverPool, mode: pool.pool_mode, stored, credential };
   }
 
   private accept(socket: Socket): void {
@@ -142,6 +162,10 @@ export class Gateway {
       certIdentity: this.config.general.tls_client_cert_identity,
       databaseExists: (database) => database in this.config.pools,
       userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
+      learnClientKey: (database, user, clientKey) => {
+        const credential = this.pools.get(poolKey(database, user))?.credential;
+        if (credential?.kind === 'scram-passthrough') credential.keys.learn(clientKey);
+      },
       forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
       openSession: (login, report) => {
         const entry = this.pools.get(poolKey(login.database, login.user))!;

@@ -62,6 +62,8 @@ export class ClientWorld {
   server: Awaited<ReturnType<BackendStub['connection']>> | null = null;
   sentCancel: { processId: number; secretKey: Buffer } | null = null;
   closedCalls = 0;
+  /** ClientKeys the driver passed on after a successful SCRAM exchange. */
+  readonly learnedClientKeys: Buffer[] = [];
   /** The driver's side of the connection (closed at the end of the path, whatever state it is in). */
   private accepted: net.Socket | null = null;
 
@@ -91,6 +93,7 @@ export class ClientWorld {
           certIdentity: this.input.certIdentity,
           databaseExists: (database) => database === KNOWN_DATABASE,
           userPassword: (_database, user) => (user === CLIENT_USER ? { kind: 'plain', password: CLIENT_PASSWORD } : null),
+          learnClientKey: (_database, _user, clientKey) => this.learnedClientKeys.push(clientKey),
           // Transaction pooling: the welcome's server goes back at once and every query takes one again.
           openSession: (login, report) => new Session(login, report, { pool: this.pool, mode: 'transaction', cancels: this.cancels }),
           onClosed: () => this.closedCalls++,
