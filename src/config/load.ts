@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { problemsFromIssues } from './issues.js';
+import { hbaSetting } from './hba-config.js';
 import { journalFileProblems } from './journal-file.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { pemFileProblems } from './pem-files.js';
@@ -90,10 +91,12 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
 
   const prepared = prepare(document);
   const parsed = rootSchema.safeParse(prepared.data, { reportInput: true });
+  const hba = hbaSetting(prepared.data, baseDir);
   const problems: PathProblem[] = [
     ...prepared.problems,
     ...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)),
     ...crossFieldProblems(prepared.data),
+    ...hba.problems,
   ];
   if (opts.checkFiles ?? true) {
     const { files, pairs } = tlsFileRefs(prepared.data, baseDir);
@@ -105,6 +108,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
     file: resolve(file),
     baseDir,
     ignoredKeys: prepared.ignored.map((path) => formatKeyPath(path)),
+    hba: hba.rules,
   });
 }
 

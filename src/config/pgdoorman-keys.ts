@@ -37,17 +37,14 @@ export const IGNORED_WEB_KEYS: readonly string[] = [
 export const IGNORED_ROOT_KEYS: readonly string[] = ['talos'];
 
 /**
- * PgDoorman settings gatehouse refuses: ignoring them would silently weaken access control (`hba`, `pg_hba`), drop
+ * PgDoorman settings gatehouse refuses: ignoring them would drop
  * configuration kept in other files (`include`) or run a user in a pool mode it did not ask for (`pool_mode`).
  */
 export const UNSUPPORTED_KEYS: Readonly<Record<'root' | 'general' | 'user', Readonly<Record<string, string>>>> = {
   root: {
     include: 'not supported: gatehouse reads a single file, so merge the included files into this one',
   },
-  general: {
-    hba: 'not supported: gatehouse has no host-based access rules, and ignoring them would let every client in',
-    pg_hba: 'not supported: gatehouse has no host-based access rules, and ignoring them would let every client in',
-  },
+  general: {},
   user: {
     pool_mode: 'not supported per user: set pool_mode on the pool (gatehouse runs one pool mode per pool)',
   },

@@ -1,3 +1,4 @@
+import type { HbaRuleSet } from './hba.js';
 import { passwordKind, type PasswordKind } from './password.js';
 import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
 import { resolveConfigPath } from './tls-files.js';
@@ -9,9 +10,11 @@ interface ResolveContext {
   file: string;
   baseDir: string;
   ignoredKeys: string[];
+  /** general.pg_hba or general.hba, already read and parsed (hba-config.ts). */
+  hba: HbaRuleSet | null;
 }
 
-function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
+function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null): GeneralConfig {
   const path = (value: string | undefined) => (value === undefined ? null : resolveConfigPath(baseDir, value));
   return {
     host: raw.host,
@@ -41,6 +44,7 @@ function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
     log_level: raw.log_level,
     journal_size: raw.journal_size,
     journal_file: path(raw.journal_file),
+    pg_hba: hba,
   };
 }
 
@@ -92,7 +96,7 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
 
 /** Builds the Config from a document that passed validation: defaults, absolute paths, effective per-pool TLS. */
 export function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
-  const general = resolveGeneral(raw.general, ctx.baseDir);
+  const general = resolveGeneral(raw.general, ctx.baseDir, ctx.hba);
   const pools: Record<string, PoolConfig> = {};
   for (const [name, pool] of Object.entries(raw.pools ?? {})) pools[name] = resolvePool(name, pool, general, ctx.baseDir);
   const web = raw.web ?? raw.prometheus ?? DEFAULT_WEB;

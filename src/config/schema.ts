@@ -62,6 +62,9 @@ export const generalShape = {
   journal_size: nonNegativeIntField().default(1000),
   // Its directory is checked in journal-file.ts (with the TLS files, unless checkFiles is false).
   journal_file: stringField().optional(),
+  // Read, parsed and checked in hba-config.ts (every problem names the file and line).
+  pg_hba: z.unknown().optional(),
+  hba: z.unknown().optional(),
 };
 
 export const webShape = {

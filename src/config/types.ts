@@ -1,4 +1,5 @@
 import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-tls-policy.js';
+import type { HbaRuleSet } from './hba.js';
 
 // What each server_tls_mode means (and so which modes exist) is defined once, next to the machines that act on it.
 export { SERVER_TLS_MODES, SERVER_TLS_NEGOTIATIONS, type ServerTlsMode, type ServerTlsNegotiation } from '../../machines/server-tls-policy.js';
@@ -88,6 +89,12 @@ export interface GeneralConfig {
    * Its directory must exist and be writable.
    */
   journal_file: string | null;
+  /**
+   * Client access rules, first match wins: from `general.pg_hba` (pg_hba.conf text inline, `{ path }` or
+   * `{ content }`) or from PgDoorman's legacy `general.hba` list of CIDRs (source `general.hba`). null: none
+   * configured, every client may try its password.
+   */
+  pg_hba: HbaRuleSet | null;
 }
 
 /** `web` section (PgDoorman's older name `prometheus` is accepted as an alias). */

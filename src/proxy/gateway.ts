@@ -5,6 +5,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { PassthroughKeys, parseStoredPassword, type ServerCredential, type StoredPassword } from '../auth/index.js';
+import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
+import { compileHba, type HbaFacts } from '../config/hba.js';
 import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.js';
 import { ClientDriver } from '../driver/client-driver.js';
 import { connectServer } from '../driver/server-driver.js';
@@ -62,6 +64,9 @@ export class Gateway {
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private nextId = 0;
+  /** The pg_hba matcher, built once from general.pg_hba (or the legacy general.hba list). */
+  private readonly matchHba: (facts: HbaFacts) => HbaVerdict;
+  private readonly hbaCertRules: boolean;
 
   constructor(
     readonly config: Config,
@@ -75,13 +80,15 @@ export class Gateway {
       );
     }
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
+    this.matchHba = compileHba(g.pg_hba);
+    this.hbaCertRules = g.pg_hba?.rules.some((rule) => rule.method === 'cert') ?? false;
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
     this.cancels = new CancelRegistry({ logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     for (const pool of Object.values(config.pools)) {
       this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
       for (const user of pool.users) this.pools.set(poolKey(pool.name, user.username), this.createPool(pool, user));
     }
-    this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
   }
 
@@ -144,7 +151,7 @@ export class Gateway {
     return { pool: serverPool, mode: pool.pool_mode, stored, credential };
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, transport: ClientTransport): void {
     const id = `c${++this.nextId}`;
     const overCapacity = this.clients.size >= this.config.general.max_connections;
     this.clients.add(socket);
@@ -160,6 +167,9 @@ export class Gateway {
       overCapacity,
       inspect: this.inspector?.inspect,
       certIdentity: this.config.general.tls_client_cert_identity,
+      transport,
+      hbaCertRules: this.hbaCertRules,
+      matchHba: this.matchHba,
       databaseExists: (database) => database in this.config.pools,
       userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
       learnClientKey: (database, user, clientKey) => {

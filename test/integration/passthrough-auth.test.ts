@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLAVORS, startTestCluster, storedPassword, type Cluster } from '../fixtures/clusters.js';
+import { parseHba } from '../../src/config/hba.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
 import { startGatehouseFromFile, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
@@ -148,6 +149,39 @@ describe.each(FLAVORS)('passthrough authentication in front of %s', (flavor) => 
         expect(logs).not.toContain(leak);
         expect(journals).not.toContain(leak);
       }
+    });
+  });
+
+  describe('SCRAM passthrough behind a pg_hba trust rule, before any client proved its password', () => {
+    let cluster: Cluster;
+    let gh: RunningGatehouse;
+
+    beforeAll(async () => {
+      const secret = fixtureSecret(await fs.readFile(MINIMAL, 'utf8'));
+      cluster = await startTestCluster(flavor, pki, {
+        ssl: 'off',
+        hba: ['host all all 127.0.0.1/32 scram-sha-256'],
+        users: [{ name: APP.name, password: secret }],
+        databases: [{ name: APP.database, owner: APP.name }],
+      });
+      gh = await startGatehouseFromFile(MINIMAL, (config) => {
+        config.pools.mydb.server_port = cluster.port;
+        config.general.pg_hba = { source: 'test rules', rules: parseHba('host all all 127.0.0.1/32 trust').rules };
+      });
+    });
+
+    afterAll(async () => {
+      await gh?.stop();
+      await cluster?.stop();
+    });
+
+    it('the backend login fails with FATAL 08006 that says no client of the user has authenticated yet', async () => {
+      const err = await pgError(gh, APP.name, '', APP.database);
+      expect(err).toMatchObject({ code: '08006', severity: 'FATAL' });
+      expect(err.message).toMatch(/cannot log in to PostgreSQL as "app" yet: its password is a SCRAM secret \(passthrough authentication\), and no client of this user has authenticated with it since gatehouse started/);
+      const viaPsql = await psqlQuery(conninfo({ host: gh.host, port: gh.port, user: APP.name, dbname: APP.database, sslmode: 'disable' }), 'SELECT 1');
+      expect(viaPsql.code).toBe(2);
+      expect(viaPsql.stderr).toMatch(/FATAL: {2}.*cannot log in to PostgreSQL as "app" yet/);
     });
   });
 

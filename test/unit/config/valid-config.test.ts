@@ -39,6 +39,7 @@ describe('defaults', () => {
       log_level: 'info',
       journal_size: 1000,
       journal_file: null,
+      pg_hba: null,
     });
     expect(config.web).toEqual({ enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false });
     expect(config.pools.app).toEqual({
