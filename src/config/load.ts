@@ -13,6 +13,7 @@ import { crossFieldProblems } from './rules.js';
 import { rootSchema } from './schema.js';
 import { tlsFileRefs } from './tls-files.js';
 import type { Config } from './types.js';
+import { unixSocketProblems } from './unix-socket.js';
 
 export interface ParseOptions {
   /** Directory that relative file paths are resolved against; defaults to the directory of `file`. */
@@ -97,6 +98,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
     ...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)),
     ...crossFieldProblems(prepared.data),
     ...hba.problems,
+    ...unixSocketProblems(prepared.data, baseDir, opts.checkFiles ?? true),
   ];
   if (opts.checkFiles ?? true) {
     const { files, pairs } = tlsFileRefs(prepared.data, baseDir);

@@ -14,8 +14,8 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
   'server_idle_check_timeout', 'server_prepared_statements_cache_size', 'server_round_robin', 'startup_parameters',
   'sync_server_parameters', 'syslog_prog_name', 'tcp_keepalives_count', 'tcp_keepalives_idle',
   'tcp_keepalives_interval', 'tcp_no_delay', 'tcp_so_linger', 'tcp_socket_buffer_size', 'tcp_user_timeout',
-  'tokio_event_interval', 'tokio_global_queue_interval', 'unix_socket_buffer_size', 'unix_socket_dir',
-  'unix_socket_mode', 'worker_cpu_affinity_pinning', 'worker_stack_size', 'worker_threads',
+  'tokio_event_interval', 'tokio_global_queue_interval', 'unix_socket_buffer_size',
+  'worker_cpu_affinity_pinning', 'worker_stack_size', 'worker_threads',
 ];
 
 export const IGNORED_POOL_KEYS: readonly string[] = [

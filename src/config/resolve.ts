@@ -45,6 +45,8 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
     journal_size: raw.journal_size,
     journal_file: path(raw.journal_file),
     pg_hba: hba,
+    unix_socket_dir: path(raw.unix_socket_dir),
+    unix_socket_mode: raw.unix_socket_mode,
   };
 }
 

@@ -95,6 +95,13 @@ export interface GeneralConfig {
    * configured, every client may try its password.
    */
   pg_hba: HbaRuleSet | null;
+  /**
+   * Directory of the Unix-domain socket `.s.PGSQL.<port>` gatehouse also listens on (absolute), or null for none.
+   * `psql -h <dir>` connects there; pg_hba `local` rules apply to it, and TLS is never offered on it.
+   */
+  unix_socket_dir: string | null;
+  /** Permission bits of the socket file (default 0o600: only gatehouse's own OS user may connect). */
+  unix_socket_mode: number;
 }
 
 /** `web` section (PgDoorman's older name `prometheus` is accepted as an alias). */

@@ -62,6 +62,9 @@ function hbaWarnings(config: Config): Array<{ keyPath: string; problem: string }
     if (rule.type === 'hostssl' && tlsOff) {
       out.push({ keyPath, problem: `${prefix}line ${rule.line}: hostssl never matches: TLS is not offered to clients (${tlsOff})` });
     }
+    if (rule.type === 'local' && g.unix_socket_dir === null && set.source !== 'general.hba') {
+      out.push({ keyPath, problem: `${prefix}line ${rule.line}: local never matches: no Unix socket is configured (general.unix_socket_dir)` });
+    }
     if (rule.type === 'hostnossl' && plainRefused) {
       out.push({ keyPath, problem: `${prefix}line ${rule.line}: hostnossl never matches: general.tls_mode ${g.tls_mode} refuses plain TCP clients before pg_hba is read` });
     }

@@ -179,10 +179,12 @@ describe('general.pg_hba and general.hba in the configuration file', () => {
   });
 
   test('rules that can never match are warned about', () => {
-    const config = parse(`general:\n  tls_mode: disable\n  pg_hba: |\n    hostssl all all 0.0.0.0/0 md5\n    host all all 0.0.0.0/0 md5\n${ONE_POOL}`);
+    const config = parse(`general:\n  tls_mode: disable\n  pg_hba: |\n    hostssl all all 0.0.0.0/0 md5\n    local all all trust\n    host all all 0.0.0.0/0 md5\n${ONE_POOL}`);
     expect(configWarnings(config)).toEqual([
       `${FILE}: general.pg_hba: line 1: hostssl never matches: TLS is not offered to clients (general.tls_mode is disable)`,
+      `${FILE}: general.pg_hba: line 2: local never matches: no Unix socket is configured (general.unix_socket_dir)`,
     ]);
+    expect(configWarnings(parse(`general:\n  unix_socket_dir: /tmp\n  pg_hba: "local all all trust"\n${ONE_POOL}`))).toEqual([]);
     const required = parse(`general:\n  tls_mode: require\n  tls_certificate: s.crt\n  tls_private_key: s.key\n  pg_hba: "hostnossl all all 0.0.0.0/0 md5"\n${ONE_POOL}`);
     expect(configWarnings(required)).toEqual([
       `${FILE}: general.pg_hba: line 1: hostnossl never matches: general.tls_mode require refuses plain TCP clients before pg_hba is read`,

@@ -40,6 +40,8 @@ describe('defaults', () => {
       journal_size: 1000,
       journal_file: null,
       pg_hba: null,
+      unix_socket_dir: null,
+      unix_socket_mode: 0o600,
     });
     expect(config.web).toEqual({ enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false });
     expect(config.pools.app).toEqual({
