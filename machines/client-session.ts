@@ -6,14 +6,38 @@
  * commands this machine emits. Every decision about TLS modes, refusals and their SQLSTATEs is
  * made here, so it can be replayed from a journal and drawn as a diagram.
  */
-import { and, assign, emit, enqueueActions, not, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, not, or, setup } from 'xstate';
 import { SqlState } from '../src/protocol/sqlstate.js';
-import type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
+import type {
+  ClientAuthMethod,
+  ClientCertIdentity,
+  ClientCommand,
+  ClientEvent,
+  ClientFailure,
+  ClientTlsMode,
+  ClientTransport,
+  HbaMethod,
+  HbaVerdict,
+  PeerCertificate,
+  StoredPasswordKind,
+} from './client-session.types.js';
 
-export type { ClientCertIdentity, ClientCommand, ClientEvent, ClientFailure, ClientTlsMode, PeerCertificate } from './client-session.types.js';
+export type {
+  ClientAuthMethod,
+  ClientCertIdentity,
+  ClientCommand,
+  ClientEvent,
+  ClientFailure,
+  ClientTlsMode,
+  ClientTransport,
+  HbaMethod,
+  HbaVerdict,
+  PeerCertificate,
+  StoredPasswordKind,
+} from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 4;
+export const CLIENT_SESSION_VERSION = 5;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -22,6 +46,10 @@ export interface ClientSessionInput {
   /** The listener was already at max_connections when this client connected. */
   overCapacity: boolean;
   certIdentity: ClientCertIdentity;
+  /** The listener this client came through; on the Unix socket TLS is never offered (PostgreSQL answers N). */
+  transport: ClientTransport;
+  /** pg_hba has `cert` rules, so every TLS client is asked for a certificate (verified against tls_ca_cert). */
+  hbaCertRules: boolean;
 }
 
 export interface ClientSessionContext extends ClientSessionInput {
@@ -30,7 +58,38 @@ export interface ClientSessionContext extends ClientSessionInput {
   user: string | null;
   database: string | null;
   peer: PeerCertificate | null;
+  /** The client certificate (if one was asked for and given) verified against tls_ca_cert. */
+  clientCertTrusted: boolean;
+  /** How the client is proving who it is (chosen at startup from the pg_hba method and the stored password). */
+  authMethod: ClientAuthMethod | null;
+  /** The password exchange is a mock: no password can pass it (no such user, or no secret for the method). */
+  mockAuth: boolean;
   failure: ClientFailure | null;
+}
+
+type StartupEvent = Extract<ClientEvent, { type: 'client.startup' }>;
+
+function hbaMethod(event: ClientEvent): HbaMethod | null {
+  return event.type === 'client.startup' && event.hba.kind === 'match' ? event.hba.method : null;
+}
+
+/**
+ * The password exchange a startup calls for, as PostgreSQL chooses it: an md5 rule runs MD5 unless the password is
+ * stored as a SCRAM secret (then SCRAM, PostgreSQL's own fallback); a scram-sha-256 rule runs SCRAM, a mock one when
+ * the stored password is an md5 hash (no secret to check against); without rules, an md5 hash runs MD5 and anything
+ * else SCRAM. An unknown user gets a mock of the method's exchange, so refusals do not tell which users exist.
+ */
+function passwordExchange(event: StartupEvent): { method: 'scram-sha-256' | 'md5'; mock: boolean } {
+  const rule = event.hba.kind === 'match' ? event.hba.method : null;
+  const stored = event.password;
+  if (rule === 'md5') return { method: stored === 'scram-sha-256' ? 'scram-sha-256' : 'md5', mock: stored === null };
+  if (rule === 'scram-sha-256') return { method: 'scram-sha-256', mock: stored === null || stored === 'md5' };
+  return { method: stored === 'md5' ? 'md5' : 'scram-sha-256', mock: stored === null };
+}
+
+/** PostgreSQL's description of a connection in pg_hba refusals. */
+function hbaConnection(context: ClientSessionContext, event: StartupEvent): string {
+  return `host "${event.address}", user "${event.user}", database "${event.database}", ${context.tls ? 'SSL encryption' : 'no encryption'}`;
 }
 
 const TLS_REQUIRED: ClientFailure = {
@@ -65,8 +124,23 @@ export const clientSessionMachine = setup({
     emitted: {} as ClientCommand,
   },
   guards: {
-    isTlsOffered: ({ context }) => context.tlsAvailable && context.tlsMode !== 'disable',
-    isPlainButTlsRequired: ({ context }) => !context.tls && (context.tlsMode === 'require' || context.tlsMode === 'verify-full'),
+    // PostgreSQL never offers TLS on a Unix-domain socket: an SSLRequest there is answered N.
+    isTlsOffered: ({ context }) => context.tlsAvailable && context.tlsMode !== 'disable' && context.transport !== 'unix',
+    // tls_mode governs the network; a local client is not refused for being plain (PgDoorman 3.6.2, pg_hba `local`).
+    isPlainButTlsRequired: ({ context }) =>
+      !context.tls && context.transport !== 'unix' && (context.tlsMode === 'require' || context.tlsMode === 'verify-full'),
+    // pg_hba: rules are configured and none matched the connection.
+    isRejectedByHba: ({ event }) => event.type === 'client.startup' && event.hba.kind === 'no-match',
+    isHbaReject: ({ event }) => hbaMethod(event) === 'reject',
+    isHbaTrust: ({ event }) => hbaMethod(event) === 'trust',
+    isHbaCert: ({ event }) => hbaMethod(event) === 'cert',
+    // pg_hba cert: a client certificate verified against tls_ca_cert must have been presented.
+    isHbaCertWithoutTrustedCertificate: ({ context, event }) => hbaMethod(event) === 'cert' && !(context.tls && context.clientCertTrusted),
+    // pg_hba cert: the certificate's CN is the identity, so it must be the user the client logs in as.
+    isHbaCertForAnotherUser: ({ context, event }) =>
+      hbaMethod(event) === 'cert' && event.type === 'client.startup' && context.peer?.commonName !== event.user,
+    // trust and cert let a client in without a password; one the pool does not know has nowhere to go.
+    isUnknownUser: ({ event }) => event.type === 'client.startup' && event.password === null,
     isOverCapacity: ({ context }) => context.overCapacity,
     // CVE-2021-23214: bytes that arrived unencrypted after an SSLRequest, before the handshake,
     // may have been injected by a man in the middle; they must never be interpreted.
@@ -87,18 +161,31 @@ export const clientSessionMachine = setup({
     acquireHandshakeSlot: emit({ type: 'tls.acquireSlot' as const }),
     startTls: emit(({ context }) => ({
       type: 'tls.start' as const,
-      requestClientCertificate: context.tlsMode === 'verify-full',
+      requestClientCertificate: context.tlsMode === 'verify-full' || context.hbaCertRules,
       direct: context.direct,
     })),
     markDirect: assign({ direct: true }),
-    recordTls: assign(({ event }) => (event.type === 'tls.established' ? { tls: true, peer: event.peerCertificate } : {})),
+    recordTls: assign(({ event }) =>
+      event.type === 'tls.established' ? { tls: true, peer: event.peerCertificate, clientCertTrusted: event.authorized } : {},
+    ),
     recordStartup: assign(({ event }) =>
       event.type === 'client.startup' ? { user: event.user, database: event.database } : {},
     ),
+    /** The exchange the startup calls for: recorded, and asked of the driver. */
+    startPasswordExchange: enqueueActions(({ enqueue, event }) => {
+      if (event.type !== 'client.startup') return;
+      const exchange = passwordExchange(event);
+      enqueue.assign({ authMethod: exchange.method, mockAuth: exchange.mock });
+      enqueue.emit({ type: 'auth.start', method: exchange.method, mock: exchange.mock });
+    }),
+    /** pg_hba trust or cert: no password is asked; AuthenticationOk goes out at once. */
+    grantLogin: enqueueActions(({ enqueue }, params: { method: 'trust' | 'cert' }) => {
+      enqueue.assign({ authMethod: params.method, mockAuth: false });
+      enqueue.emit({ type: 'auth.ok' });
+    }),
     readStartup: emit({ type: 'read' as const, what: 'startup' as const }),
     readAuth: emit({ type: 'read' as const, what: 'auth' as const }),
     readNothing: emit({ type: 'read' as const, what: 'nothing' as const }),
-    startAuthentication: emit({ type: 'auth.start' as const }),
     acquireServer: emit({ type: 'pool.acquire' as const }),
     startSession: emit({ type: 'session.start' as const }),
     forwardCancel: emit({ type: 'cancel.forward' as const }),
@@ -116,7 +203,18 @@ export const clientSessionMachine = setup({
   },
 }).createMachine({
   id: 'client-session',
-  context: ({ input }) => ({ ...input, tls: false, direct: false, user: null, database: null, peer: null, failure: null }),
+  context: ({ input }) => ({
+    ...input,
+    tls: false,
+    direct: false,
+    user: null,
+    database: null,
+    peer: null,
+    clientCertTrusted: false,
+    authMethod: null,
+    mockAuth: false,
+    failure: null,
+  }),
   initial: 'connected',
   states: {
     connected: {
@@ -149,6 +247,30 @@ export const clientSessionMachine = setup({
                   { guard: 'isOverCapacity', target: '#client-session.failed', actions: { type: 'refuse', params: TOO_MANY_CLIENTS } },
                   { guard: 'isPlainButTlsRequired', target: '#client-session.failed', actions: { type: 'refuse', params: TLS_REQUIRED } },
                   {
+                    guard: 'isRejectedByHba',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ context, event }) => ({
+                        reason: 'hba',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: `no pg_hba.conf entry for ${hbaConnection(context, event as StartupEvent)}`,
+                      }),
+                    },
+                  },
+                  {
+                    guard: 'isHbaReject',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ context, event }) => ({
+                        reason: 'hba',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: `pg_hba.conf rejects connection for ${hbaConnection(context, event as StartupEvent)}`,
+                      }),
+                    },
+                  },
+                  {
                     guard: 'isCertificateIdentityMismatch',
                     target: '#client-session.failed',
                     actions: {
@@ -174,7 +296,53 @@ export const clientSessionMachine = setup({
                       }),
                     },
                   },
-                  { target: 'authenticating', actions: ['recordStartup', 'startAuthentication'] },
+                  {
+                    guard: 'isHbaCertWithoutTrustedCertificate',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: {
+                        reason: 'hba_cert_missing',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: 'connection requires a valid client certificate',
+                      },
+                    },
+                  },
+                  {
+                    guard: 'isHbaCertForAnotherUser',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ event }) => ({
+                        reason: 'hba_cert_identity_mismatch',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: `certificate authentication failed for user "${event.user}"`,
+                      }),
+                    },
+                  },
+                  {
+                    guard: and([or(['isHbaTrust', 'isHbaCert']), 'isUnknownUser']),
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ event }) => ({
+                        reason: 'unknown_user',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: `role "${event.user}" does not exist`,
+                      }),
+                    },
+                  },
+                  {
+                    guard: 'isHbaTrust',
+                    target: 'awaiting-server',
+                    actions: ['recordStartup', { type: 'grantLogin', params: { method: 'trust' } }, 'acquireServer'],
+                  },
+                  {
+                    guard: 'isHbaCert',
+                    target: 'awaiting-server',
+                    actions: ['recordStartup', { type: 'grantLogin', params: { method: 'cert' } }, 'acquireServer'],
+                  },
+                  { target: 'authenticating', actions: ['recordStartup', 'startPasswordExchange'] },
                 ],
                 'client.cancelRequest': { target: '#client-session.cancel-relayed', actions: 'forwardCancel' },
                 'client.sslRequest': { target: '#client-session.failed', actions: { type: 'refuse', params: DUPLICATE_NEGOTIATION } },

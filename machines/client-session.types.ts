@@ -5,6 +5,30 @@ export type ClientTlsMode = 'disable' | 'allow' | 'require' | 'verify-full';
 /** tls_client_cert_identity: `cn` requires the client certificate's CN to equal the startup user. */
 export type ClientCertIdentity = 'none' | 'cn';
 
+/** How the client reached gatehouse: the TCP listener, or the Unix-domain socket (`unix_socket_dir`). */
+export type ClientTransport = 'tcp' | 'unix';
+
+/** pg_hba methods gatehouse carries out. */
+export type HbaMethod = 'trust' | 'reject' | 'md5' | 'scram-sha-256' | 'cert';
+
+/**
+ * The result of matching a client against the pg_hba rules (src/config/hba.ts), reported with its
+ * startup packet. Which rule matched is a fact the journal keeps; what it means is the machine's call.
+ */
+export type HbaVerdict =
+  /** No pg_hba and no hba list configured: every client may try its password. */
+  | { kind: 'unconfigured' }
+  /** Rules are configured and none matched: refused (FATAL 28000, as PostgreSQL). */
+  | { kind: 'no-match' }
+  /** The first rule that matched: where it is (file or key path, line) and what it says. */
+  | { kind: 'match'; source: string; line: number; text: string; method: HbaMethod };
+
+/** How the configured password of the startup user is stored (not the password); null: the pool has no such user. */
+export type StoredPasswordKind = 'plain' | 'md5' | 'scram-sha-256';
+
+/** How a client proves who it is: the password exchange chosen, or a method that needs none. */
+export type ClientAuthMethod = 'scram-sha-256' | 'md5' | 'trust' | 'cert';
+
 /** What the journal keeps of a certificate: never the whole certificate or any key. */
 export interface PeerCertificate {
   /** The subject's CN, compared with the startup user under tls_client_cert_identity: cn. */
@@ -33,7 +57,17 @@ export type ClientEvent =
   | { type: 'client.directTls' }
   /** The cancel key itself stays in the driver: it is a secret. */
   | { type: 'client.cancelRequest' }
-  | { type: 'client.startup'; user: string; database: string; databaseKnown: boolean }
+  | {
+      type: 'client.startup';
+      user: string;
+      database: string;
+      databaseKnown: boolean;
+      /** How the user's password is stored, or null when the pool has no such user. */
+      password: StoredPasswordKind | null;
+      /** The peer's IP address as pg_hba matched it, or "[local]" on the Unix socket. */
+      address: string;
+      hba: HbaVerdict;
+    }
   | { type: 'client.invalidPacket'; sqlstate: AnySqlState; message: string }
   /** After login: a message the relay cannot frame (a length out of bounds). */
   | { type: 'client.invalidMessage'; message: string }
@@ -65,7 +99,10 @@ export type ClientCommand =
   | { type: 'gss.reply'; byte: 'N' }
   | { type: 'tls.acquireSlot' }
   | { type: 'tls.start'; requestClientCertificate: boolean; direct: boolean }
-  | { type: 'auth.start' }
+  /** Run this password exchange; `mock`: one no password can pass (unknown user, or no secret for the method). */
+  | { type: 'auth.start'; method: 'scram-sha-256' | 'md5'; mock: boolean }
+  /** No password is asked (pg_hba trust or cert): send AuthenticationOk. */
+  | { type: 'auth.ok' }
   | { type: 'pool.acquire' }
   | { type: 'session.start' }
   | { type: 'cancel.forward' }

@@ -22,7 +22,14 @@ export const machineRegistry = {
       CLIENT_TLS_MODES.map((tlsMode) => [
         tlsMode,
         // Under disable no certificate is ever loaded, so TLS is never available.
-        { tlsMode, tlsAvailable: tlsMode !== 'disable', overCapacity: false, certIdentity: tlsMode === 'verify-full' ? 'cn' : 'none' } satisfies ClientSessionInput,
+        {
+          tlsMode,
+          tlsAvailable: tlsMode !== 'disable',
+          overCapacity: false,
+          certIdentity: tlsMode === 'verify-full' ? 'cn' : 'none',
+          transport: 'tcp',
+          hbaCertRules: false,
+        } satisfies ClientSessionInput,
       ]),
     ) as Record<(typeof CLIENT_TLS_MODES)[number], ClientSessionInput>,
   },

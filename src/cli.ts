@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
-import { Gateway } from './proxy/gateway.js';
+import { Gateway, ListenError } from './proxy/gateway.js';
 import { packageRoot } from './package-root.js';
 
 const USAGE = `usage:
@@ -71,6 +71,7 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   try {
     await gateway.listen();
   } catch (err) {
+    if (err instanceof ListenError) fail(`${config.file}: ${err.keyPath}: ${err.message}`, 1);
     fail(`${config.file}: general.port: cannot listen on ${config.general.host}:${config.general.port}: ${(err as Error).message}`, 1);
   }
 }

@@ -6,4 +6,6 @@ export { clearScramMemos, deriveScramSecret, scramSecretFor } from './scram-secr
 export { SCRAM_MECHANISMS, ScramServerSession } from './scram-server.js';
 export type { ScramServerOptions } from './scram-server.js';
 export { DEFAULT_MAX_SCRAM_ITERATIONS, ScramClientSession } from './scram-client.js';
-export type { ScramClientOptions } from './scram-client.js';
+export type { ScramClientOptions, ScramLoginKeys } from './scram-client.js';
+export { describeServerCredential, PassthroughKeys } from './server-credential.js';
+export type { ServerCredential } from './server-credential.js';

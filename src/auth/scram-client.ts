@@ -28,6 +28,19 @@ export interface ScramClientOptions {
   maxIterations?: number;
 }
 
+/**
+ * What passthrough authentication logs in with instead of a password: a user's ClientKey (recovered
+ * from its own client's proof) and ServerKey (from the configured secret), with the salt and
+ * iteration count they belong to. Without PBKDF2 these keys fit only the salt and iteration count of
+ * the secret they came from, so PostgreSQL must offer exactly those.
+ */
+export interface ScramLoginKeys {
+  clientKey: Buffer;
+  serverKey: Buffer;
+  salt: Buffer;
+  iterations: number;
+}
+
 type Phase = 'initial' | 'client-first-sent' | 'client-final-sent' | 'finished';
 
 const GS2_HEADER = 'n,,';
@@ -58,8 +71,9 @@ export class ScramClientSession {
   private readonly maxIterations: number;
   private expectedServerSignature: Buffer | null = null;
 
+  /** `credential`: the plain password, or the keys passthrough authentication recovered. */
   constructor(
-    private readonly password: string,
+    private readonly credential: string | ScramLoginKeys,
     opts: ScramClientOptions = {},
   ) {
     if (opts.nonce !== undefined && !isPrintableNonce(opts.nonce)) {
@@ -110,7 +124,7 @@ export class ScramClientSession {
     }
     if (parts.length !== 3) throw serverMalformed('Garbage found at the end of server-first-message.');
 
-    const { clientKey, serverKey } = scramKeysFor(this.password, salt, iterations);
+    const { clientKey, serverKey } = this.keysFor(salt, iterations);
     const withoutProof = `c=${Buffer.from(GS2_HEADER, 'latin1').toString('base64')},r=${nonce.value}`;
     const authMessage = Buffer.from(`${this.clientFirstBare},${serverFirst},${withoutProof}`, 'latin1');
     const proof = xorBuffers(clientKey, hmacSha256(sha256(clientKey), authMessage));
@@ -143,6 +157,18 @@ export class ScramClientSession {
         'The server could not prove that it knows the password, so it may not be the server it claims to be.',
       );
     }
+  }
+
+  private keysFor(salt: Buffer, iterations: number): { clientKey: Buffer; serverKey: Buffer } {
+    const credential = this.credential;
+    if (typeof credential === 'string') return scramKeysFor(credential, salt, iterations);
+    if (!salt.equals(credential.salt) || iterations !== credential.iterations) {
+      throw serverAuthFailed(
+        'the SCRAM secret configured for this user is not the one PostgreSQL has (its salt or iteration count differ)',
+        'Passthrough authentication needs the secret exactly as pg_authid.rolpassword holds it: copy it again, or set server_password.',
+      );
+    }
+    return credential;
   }
 
   /** Ends the exchange unless the caller moves it on: any failure after this is final. */

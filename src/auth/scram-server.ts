@@ -62,6 +62,7 @@ export class ScramServerSession {
   private clientFirstBare = '';
   private serverFirst = '';
   private combinedNonce = '';
+  private clientKey: Buffer | null = null;
 
   /**
    * `secret` null means the user is unknown (or has no SCRAM secret). User enumeration: answering
@@ -181,7 +182,18 @@ export class ScramServerSession {
         severity: 'FATAL',
       });
     }
+    // Passthrough authentication: the proof checked, so this is the user's real ClientKey
+    // (H(ClientKey) = StoredKey), with which gatehouse can log in to PostgreSQL as the user.
+    this.clientKey = clientKey;
     return Buffer.from(`v=${hmacSha256(this.secret.serverKey, authMessage).toString('base64')}`, 'latin1');
+  }
+
+  /**
+   * The ClientKey recovered from a successful exchange (ClientProof XOR ClientSignature, checked
+   * against StoredKey), or null before success and for mock exchanges. A secret: never log it.
+   */
+  get recoveredClientKey(): Buffer | null {
+    return this.clientKey;
   }
 
   private advance(expected: Phase, message: string): void {

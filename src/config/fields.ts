@@ -104,3 +104,16 @@ export function foldedEnumField<const T extends readonly [string, ...string[]]>(
     return match;
   });
 }
+
+/** A file mode as PgDoorman writes it: an octal string ("0600", "660", "0o660") of permission bits only. */
+export function fileModeField() {
+  return z.unknown().transform((value, ctx) => {
+    const text = typeof value === 'string' ? value.replace(/^0o/i, '') : null;
+    if (text === null || !/^[0-7]{1,4}$/.test(text) || Number.parseInt(text, 8) > 0o777) {
+      const hint = typeof value === 'number' ? ' (quote it: YAML reads an unquoted 0600 as a decimal number)' : '';
+      ctx.addIssue({ code: 'custom', input: value, message: `expected an octal file mode up to "0777", like "0600" (got ${show(value)})${hint}` });
+      return z.NEVER;
+    }
+    return Number.parseInt(text, 8);
+  });
+}

@@ -2,6 +2,7 @@ export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export { parseDuration } from './duration.js';
 export { loadConfig, parseConfig, type ParseOptions } from './load.js';
 export { configWarnings } from './warnings.js';
+export { unixSocketPath } from './unix-socket.js';
 export { passwordKind, scramSecretProblem, type PasswordKind } from './password.js';
 export { formatKeyPath, suggestKey } from './key-path.js';
 export {
@@ -20,6 +21,7 @@ export {
   type LogLevel,
   type PoolConfig,
   type PoolMode,
+  type ServerAuth,
   type ServerTlsMode,
   type ServerTlsNegotiation,
   type ServerTlsSettings,

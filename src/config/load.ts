@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { problemsFromIssues } from './issues.js';
+import { hbaSetting } from './hba-config.js';
 import { journalFileProblems } from './journal-file.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { pemFileProblems } from './pem-files.js';
@@ -12,6 +13,7 @@ import { crossFieldProblems } from './rules.js';
 import { rootSchema } from './schema.js';
 import { tlsFileRefs } from './tls-files.js';
 import type { Config } from './types.js';
+import { unixSocketProblems } from './unix-socket.js';
 
 export interface ParseOptions {
   /** Directory that relative file paths are resolved against; defaults to the directory of `file`. */
@@ -90,10 +92,13 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
 
   const prepared = prepare(document);
   const parsed = rootSchema.safeParse(prepared.data, { reportInput: true });
+  const hba = hbaSetting(prepared.data, baseDir);
   const problems: PathProblem[] = [
     ...prepared.problems,
     ...(parsed.success ? [] : problemsFromIssues(parsed.error.issues)),
     ...crossFieldProblems(prepared.data),
+    ...hba.problems,
+    ...unixSocketProblems(prepared.data, baseDir, opts.checkFiles ?? true),
   ];
   if (opts.checkFiles ?? true) {
     const { files, pairs } = tlsFileRefs(prepared.data, baseDir);
@@ -105,6 +110,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
     file: resolve(file),
     baseDir,
     ignoredKeys: prepared.ignored.map((path) => formatKeyPath(path)),
+    hba: hba.rules,
   });
 }
 

@@ -14,8 +14,8 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
   'server_idle_check_timeout', 'server_prepared_statements_cache_size', 'server_round_robin', 'startup_parameters',
   'sync_server_parameters', 'syslog_prog_name', 'tcp_keepalives_count', 'tcp_keepalives_idle',
   'tcp_keepalives_interval', 'tcp_no_delay', 'tcp_so_linger', 'tcp_socket_buffer_size', 'tcp_user_timeout',
-  'tokio_event_interval', 'tokio_global_queue_interval', 'unix_socket_buffer_size', 'unix_socket_dir',
-  'unix_socket_mode', 'worker_cpu_affinity_pinning', 'worker_stack_size', 'worker_threads',
+  'tokio_event_interval', 'tokio_global_queue_interval', 'unix_socket_buffer_size',
+  'worker_cpu_affinity_pinning', 'worker_stack_size', 'worker_threads',
 ];
 
 export const IGNORED_POOL_KEYS: readonly string[] = [
@@ -37,17 +37,14 @@ export const IGNORED_WEB_KEYS: readonly string[] = [
 export const IGNORED_ROOT_KEYS: readonly string[] = ['talos'];
 
 /**
- * PgDoorman settings gatehouse refuses: ignoring them would silently weaken access control (`hba`, `pg_hba`), drop
+ * PgDoorman settings gatehouse refuses: ignoring them would drop
  * configuration kept in other files (`include`) or run a user in a pool mode it did not ask for (`pool_mode`).
  */
 export const UNSUPPORTED_KEYS: Readonly<Record<'root' | 'general' | 'user', Readonly<Record<string, string>>>> = {
   root: {
     include: 'not supported: gatehouse reads a single file, so merge the included files into this one',
   },
-  general: {
-    hba: 'not supported: gatehouse has no host-based access rules, and ignoring them would let every client in',
-    pg_hba: 'not supported: gatehouse has no host-based access rules, and ignoring them would let every client in',
-  },
+  general: {},
   user: {
     pool_mode: 'not supported per user: set pool_mode on the pool (gatehouse runs one pool mode per pool)',
   },

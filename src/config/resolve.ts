@@ -1,7 +1,8 @@
-import { passwordKind } from './password.js';
+import type { HbaRuleSet } from './hba.js';
+import { passwordKind, type PasswordKind } from './password.js';
 import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
 import { resolveConfigPath } from './tls-files.js';
-import type { Config, GeneralConfig, PoolConfig, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
+import type { Config, GeneralConfig, PoolConfig, ServerAuth, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
 
 const DEFAULT_WEB: WebConfig = { enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false };
 
@@ -9,9 +10,11 @@ interface ResolveContext {
   file: string;
   baseDir: string;
   ignoredKeys: string[];
+  /** general.pg_hba or general.hba, already read and parsed (hba-config.ts). */
+  hba: HbaRuleSet | null;
 }
 
-function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
+function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null): GeneralConfig {
   const path = (value: string | undefined) => (value === undefined ? null : resolveConfigPath(baseDir, value));
   return {
     host: raw.host,
@@ -41,18 +44,35 @@ function resolveGeneral(raw: RawGeneral, baseDir: string): GeneralConfig {
     log_level: raw.log_level,
     journal_size: raw.journal_size,
     journal_file: path(raw.journal_file),
+    pg_hba: hba,
+    unix_socket_dir: path(raw.unix_socket_dir),
+    unix_socket_mode: raw.unix_socket_mode,
   };
 }
 
 function resolveUser(raw: RawUser): UserConfig {
+  const kind = passwordKind(raw.password);
+  const server_username = raw.server_username ?? raw.username;
+  // A hash cannot log in to PostgreSQL by itself, so only a plaintext password doubles as the server password.
+  const server_password = raw.server_password ?? (kind === 'plain' ? raw.password : null);
   return {
     username: raw.username,
     password: raw.password,
     pool_size: raw.pool_size,
-    server_username: raw.server_username ?? raw.username,
-    // A hash cannot log in to PostgreSQL by itself, so only a plaintext password doubles as the server password.
-    server_password: raw.server_password ?? (passwordKind(raw.password) === 'plain' ? raw.password : null),
+    server_username,
+    server_password,
+    server_auth: serverAuth(kind, server_password, server_username === raw.username),
   };
+}
+
+/**
+ * PgDoorman's rule: passthrough applies when there is no server_password and gatehouse logs in as the user itself
+ * (an md5 hash is salted with the user name, and a SCRAM secret belongs to one role).
+ */
+function serverAuth(kind: PasswordKind, serverPassword: string | null, sameUser: boolean): ServerAuth {
+  if (serverPassword !== null) return 'password';
+  if (!sameUser) return 'none';
+  return kind === 'md5' ? 'md5-passthrough' : kind === 'scram-sha-256' ? 'scram-passthrough' : 'none';
 }
 
 function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir: string): PoolConfig {
@@ -78,7 +98,7 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
 
 /** Builds the Config from a document that passed validation: defaults, absolute paths, effective per-pool TLS. */
 export function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
-  const general = resolveGeneral(raw.general, ctx.baseDir);
+  const general = resolveGeneral(raw.general, ctx.baseDir, ctx.hba);
   const pools: Record<string, PoolConfig> = {};
   for (const [name, pool] of Object.entries(raw.pools ?? {})) pools[name] = resolvePool(name, pool, general, ctx.baseDir);
   const web = raw.web ?? raw.prometheus ?? DEFAULT_WEB;

@@ -4,6 +4,7 @@ import {
   durationField,
   enumField,
   expected,
+  fileModeField,
   foldedEnumField,
   mapOf,
   nonNegativeIntField,
@@ -62,6 +63,12 @@ export const generalShape = {
   journal_size: nonNegativeIntField().default(1000),
   // Its directory is checked in journal-file.ts (with the TLS files, unless checkFiles is false).
   journal_file: stringField().optional(),
+  // The directory is checked in unix-socket.ts (with the files, unless checkFiles is false).
+  unix_socket_dir: stringField().optional(),
+  unix_socket_mode: fileModeField().default(0o600),
+  // Read, parsed and checked in hba-config.ts (every problem names the file and line).
+  pg_hba: z.unknown().optional(),
+  hba: z.unknown().optional(),
 };
 
 export const webShape = {

@@ -1,4 +1,5 @@
 import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-tls-policy.js';
+import type { HbaRuleSet } from './hba.js';
 
 // What each server_tls_mode means (and so which modes exist) is defined once, next to the machines that act on it.
 export { SERVER_TLS_MODES, SERVER_TLS_NEGOTIATIONS, type ServerTlsMode, type ServerTlsNegotiation } from '../../machines/server-tls-policy.js';
@@ -88,6 +89,19 @@ export interface GeneralConfig {
    * Its directory must exist and be writable.
    */
   journal_file: string | null;
+  /**
+   * Client access rules, first match wins: from `general.pg_hba` (pg_hba.conf text inline, `{ path }` or
+   * `{ content }`) or from PgDoorman's legacy `general.hba` list of CIDRs (source `general.hba`). null: none
+   * configured, every client may try its password.
+   */
+  pg_hba: HbaRuleSet | null;
+  /**
+   * Directory of the Unix-domain socket `.s.PGSQL.<port>` gatehouse also listens on (absolute), or null for none.
+   * `psql -h <dir>` connects there; pg_hba `local` rules apply to it, and TLS is never offered on it.
+   */
+  unix_socket_dir: string | null;
+  /** Permission bits of the socket file (default 0o600: only gatehouse's own OS user may connect). */
+  unix_socket_mode: number;
 }
 
 /** `web` section (PgDoorman's older name `prometheus` is accepted as an alias). */
@@ -110,7 +124,18 @@ export interface UserConfig {
   server_username: string;
   /** Defaults to `password` when that is plaintext, otherwise null. */
   server_password: string | null;
+  /**
+   * How gatehouse logs in to PostgreSQL as server_username, derived from the keys above:
+   * 'password': with server_password (a plaintext `password` doubles as it);
+   * 'md5-passthrough' / 'scram-passthrough': no server_password, server_username is the user itself and `password`
+   * is an md5 hash or SCRAM secret, so gatehouse answers PostgreSQL from the hash (md5) or with the ClientKey its
+   * clients' SCRAM proofs reveal (PgDoorman's passthrough authentication);
+   * 'none': no password at all (server_username differs and no server_password): PostgreSQL must trust gatehouse.
+   */
+  server_auth: ServerAuth;
 }
+
+export type ServerAuth = 'password' | 'md5-passthrough' | 'scram-passthrough' | 'none';
 
 export interface PoolConfig {
   name: string;

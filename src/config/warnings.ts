@@ -1,4 +1,5 @@
 import { formatProblem } from './errors.js';
+import { formatKeyPath } from './key-path.js';
 import type { Config } from './types.js';
 
 /**
@@ -17,8 +18,9 @@ export function configWarnings(config: Config): string[] {
       if (g[key] !== null) warnings.push({ keyPath: `general.${key}`, problem: 'ignored because general.tls_mode is disable' });
     }
   }
-  if (g.tls_ca_cert !== null && g.tls_mode !== 'verify-full') {
-    warnings.push({ keyPath: 'general.tls_ca_cert', problem: `ignored because general.tls_mode is ${g.tls_mode} (client certificates are checked only in verify-full)` });
+  const certRules = g.pg_hba?.rules.some((rule) => rule.method === 'cert') ?? false;
+  if (g.tls_ca_cert !== null && g.tls_mode !== 'verify-full' && !certRules) {
+    warnings.push({ keyPath: 'general.tls_ca_cert', problem: `ignored because general.tls_mode is ${g.tls_mode} (client certificates are checked only in verify-full, or for pg_hba cert rules)` });
   }
   if (g.tls_ciphers !== null && g.tls_min_version === 'TLSv1.3') {
     warnings.push({ keyPath: 'general.tls_ciphers', problem: 'ignored because general.tls_min_version is TLSv1.3 (tls_ciphers applies to TLS 1.2 only)' });
@@ -26,5 +28,46 @@ export function configWarnings(config: Config): string[] {
   if (g.tls13_ciphersuites !== null && g.tls_max_version === 'TLSv1.2') {
     warnings.push({ keyPath: 'general.tls13_ciphersuites', problem: 'ignored because general.tls_max_version is TLSv1.2' });
   }
+  warnings.push(...hbaWarnings(config));
+  for (const pool of Object.values(config.pools)) {
+    pool.users.forEach((user, i) => {
+      if (user.server_auth !== 'none') return;
+      warnings.push({
+        keyPath: formatKeyPath(['pools', pool.name, 'users', i, 'server_password']),
+        problem:
+          `not set, and the password cannot log in as server_username ${JSON.stringify(user.server_username)} (passthrough works only as the user itself): ` +
+          'gatehouse logs in to PostgreSQL without a password, which works only where PostgreSQL trusts it',
+      });
+    });
+  }
   return warnings.map((w) => formatProblem(config.file, w));
+}
+
+/** Where a pg_hba rule is, as a key path and a prefix for the problem (the file for { path } rules). */
+function hbaPlace(source: string): { keyPath: string; prefix: string } {
+  if (source === 'general.pg_hba' || source === 'general.pg_hba.content' || source === 'general.hba') return { keyPath: source, prefix: '' };
+  return { keyPath: 'general.pg_hba.path', prefix: `${source}: ` };
+}
+
+/** pg_hba rules that can never match with the rest of this configuration. */
+function hbaWarnings(config: Config): Array<{ keyPath: string; problem: string }> {
+  const set = config.general.pg_hba;
+  if (!set) return [];
+  const g = config.general;
+  const { keyPath, prefix } = hbaPlace(set.source);
+  const tlsOff = g.tls_mode === 'disable' ? 'general.tls_mode is disable' : g.tls_certificate === null ? 'no general.tls_certificate' : null;
+  const plainRefused = g.tls_mode === 'require' || g.tls_mode === 'verify-full';
+  const out: Array<{ keyPath: string; problem: string }> = [];
+  for (const rule of set.rules) {
+    if (rule.type === 'hostssl' && tlsOff) {
+      out.push({ keyPath, problem: `${prefix}line ${rule.line}: hostssl never matches: TLS is not offered to clients (${tlsOff})` });
+    }
+    if (rule.type === 'local' && g.unix_socket_dir === null && set.source !== 'general.hba') {
+      out.push({ keyPath, problem: `${prefix}line ${rule.line}: local never matches: no Unix socket is configured (general.unix_socket_dir)` });
+    }
+    if (rule.type === 'hostnossl' && plainRefused) {
+      out.push({ keyPath, problem: `${prefix}line ${rule.line}: hostnossl never matches: general.tls_mode ${g.tls_mode} refuses plain TCP clients before pg_hba is read` });
+    }
+  }
+  return out;
 }

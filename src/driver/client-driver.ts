@@ -7,12 +7,22 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { clientSessionMachine, CLIENT_SESSION_VERSION, type ClientCertIdentity, type ClientCommand, type ClientEvent } from '../../machines/client-session.js';
+import {
+  clientSessionMachine,
+  CLIENT_SESSION_VERSION,
+  type ClientCertIdentity,
+  type ClientCommand,
+  type ClientEvent,
+  type ClientTransport,
+  type HbaVerdict,
+  type StoredPasswordKind,
+} from '../../machines/client-session.js';
 import type { StoredPassword } from '../auth/index.js';
+import type { HbaFacts } from '../config/hba.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientSettings } from '../pool/startup-parameters.js';
-import { encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError } from '../protocol/index.js';
+import { authenticationOk, encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError } from '../protocol/index.js';
 import { describePeerCertificate } from '../tls/certificate-info.js';
 import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
 import type { ClientTlsProvider } from '../tls/client-tls.js';
@@ -38,9 +48,20 @@ export interface ClientDriverDeps {
   loginTimeoutMs: number;
   overCapacity: boolean;
   certIdentity: ClientCertIdentity;
+  /** The listener the client came through ('unix': the Unix-domain socket). */
+  transport: ClientTransport;
+  /** pg_hba has cert rules: TLS clients are asked for a certificate. */
+  hbaCertRules: boolean;
+  /** The pg_hba verdict for a connection's facts (src/config/hba.ts); the machine decides what it means. */
+  matchHba(facts: HbaFacts): HbaVerdict;
   databaseExists(database: string): boolean;
   /** The configured password of a user, or null when the pool has no such user. */
   userPassword(database: string, user: string): StoredPassword | null;
+  /**
+   * A client proved its password with SCRAM: the ClientKey its proof revealed, for passthrough
+   * authentication towards PostgreSQL. A secret: kept in memory, never journaled or logged.
+   */
+  learnClientKey(database: string, user: string, clientKey: Buffer): void;
   /** `cancel.forward`: route a CancelRequest's key (a secret: never journaled). */
   forwardCancel(processId: number, secretKey: Buffer): void;
   /** `pool.acquire`: the client logged in; a session takes it from here. */
@@ -78,6 +99,8 @@ export class ClientDriver {
   /** Aborted when the connection ends, so that it gives up its place in the TLS slot queue. */
   private gone: AbortController | null = null;
   private readonly log: Logger;
+  /** What pg_hba matches and refusals name: the IP address, or "[local]" on the Unix socket. */
+  private readonly peerAddress: string;
 
   private readonly onData = (chunk: Buffer) => this.received(chunk);
   private readonly onClose = () => this.send({ type: 'socket.closed' });
@@ -86,7 +109,15 @@ export class ClientDriver {
   constructor(socket: Socket, private readonly deps: ClientDriverDeps) {
     this.socket = socket;
     this.log = deps.logger;
-    const input = { tlsMode: deps.tls.mode, tlsAvailable: deps.tls.available, overCapacity: deps.overCapacity, certIdentity: deps.certIdentity };
+    const input = {
+      tlsMode: deps.tls.mode,
+      tlsAvailable: deps.tls.available,
+      overCapacity: deps.overCapacity,
+      certIdentity: deps.certIdentity,
+      transport: deps.transport,
+      hbaCertRules: deps.hbaCertRules,
+    };
+    this.peerAddress = deps.transport === 'unix' ? '[local]' : peerAddress(socket.remoteAddress);
     this.journal = deps.journals.open(deps.id, 'client-session', CLIENT_SESSION_VERSION, input);
     this.loginDeadline = performance.now() + deps.loginTimeoutMs;
     this.timers = deps.timers ?? realTimers;
@@ -211,7 +242,17 @@ export class ClientDriver {
         const newer = packet.minorVersion > 0 || packet.protocolOptions.length > 0;
         this.startup = { user, database, settings, negotiate: newer ? { minor: 0, options: packet.protocolOptions } : null };
         if (!(this.socket instanceof TLSSocket)) this.deps.metrics.connections.inc({ type: 'plain' });
-        this.send({ type: 'client.startup', user, database, databaseKnown: this.deps.databaseExists(database) });
+        const tls = this.socket instanceof TLSSocket;
+        const local = this.deps.transport === 'unix';
+        this.send({
+          type: 'client.startup',
+          user,
+          database,
+          databaseKnown: this.deps.databaseExists(database),
+          password: passwordKind(this.deps.userPassword(database, user)),
+          address: this.peerAddress,
+          hba: this.deps.matchHba({ local, address: this.peerAddress, tls, user, database }),
+        });
         return true;
       }
     }
@@ -239,6 +280,8 @@ export class ClientDriver {
     }
     this.socket.write(step.reply);
     if (step.done) {
+      const clientKey = this.authenticator!.clientKey;
+      if (clientKey) this.deps.learnClientKey(this.startup!.database, this.startup!.user, clientKey);
       // Bytes after the last authentication message belong to the session (pipelined queries).
       this.pending = framer.takeRemaining();
       this.framer = null;
@@ -261,7 +304,9 @@ export class ClientDriver {
       case 'tls.start':
         return this.startTls(command.requestClientCertificate, command.direct);
       case 'auth.start':
-        return this.startAuthentication();
+        return this.startAuthentication(command.method, command.mock);
+      case 'auth.ok':
+        return this.writeAuthOpening(authenticationOk());
       case 'pool.acquire':
         return this.openSession();
       case 'session.start':
@@ -348,11 +393,16 @@ export class ClientDriver {
     });
   }
 
-  private startAuthentication(): void {
-    const { user, database, negotiate } = this.startup!;
-    this.authenticator = new ClientAuthenticator(user, this.deps.userPassword(database, user));
+  private startAuthentication(method: 'scram-sha-256' | 'md5', mock: boolean): void {
+    const { user, database } = this.startup!;
+    this.authenticator = new ClientAuthenticator(user, this.deps.userPassword(database, user), method, mock);
     this.framer = new MessageFramer({ maxMessageLength: MAX_AUTH_MESSAGE });
-    const opening = this.authenticator.start();
+    this.writeAuthOpening(this.authenticator.start());
+  }
+
+  /** The first authentication message (a request, or AuthenticationOk for pg_hba trust and cert). */
+  private writeAuthOpening(opening: Buffer): void {
+    const { negotiate } = this.startup!;
     // We speak protocol 3.0: a client asking for 3.2 or _pq_ options is told so, then continues.
     this.socket.write(negotiate ? Buffer.concat([negotiateProtocolVersion(negotiate.minor, negotiate.options), opening]) : opening);
   }
@@ -391,6 +441,17 @@ export class ClientDriver {
     this.socket.destroy();
     this.finish();
   }
+}
+
+function passwordKind(stored: StoredPassword | null): StoredPasswordKind | null {
+  if (stored === null) return null;
+  return stored.kind === 'scram' ? 'scram-sha-256' : stored.kind;
+}
+
+/** An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; PostgreSQL names it a.b.c.d. */
+function peerAddress(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { serverHandshakeMachine, SERVER_HANDSHAKE_VERSION, type ServerCommand, type ServerEvent } from '../../machines/server-handshake.js';
 import type { ServerFailure, ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
 import { encodeSslRequest, encodeStartupMessage, MessageFramer, parseBackendMessage, ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
+import type { ServerCredential } from '../auth/index.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ServerConnection, type BackendKey } from '../pool/server-connection.js';
@@ -29,7 +30,8 @@ export interface ServerConnectOptions {
   /** Required for every mode but disable. */
   tls: ServerTlsMaterial | null;
   user: string;
-  password: string | null;
+  /** How to answer PostgreSQL's authentication request: a password, passthrough keys, or nothing. */
+  credential: ServerCredential;
   /** Sent in the StartupMessage (user and database included). */
   startupParameters: Record<string, string>;
   connectTimeoutMs: number;
@@ -67,7 +69,7 @@ class ServerDriver {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.auth = new ServerAuthenticator(opts.user, opts.password);
+    this.auth = new ServerAuthenticator(opts.user, opts.credential);
     const input = { mode: opts.mode, negotiation: opts.negotiation };
     this.journal = opts.journals.open(opts.id, 'server-handshake', SERVER_HANDSHAKE_VERSION, input);
     this.timers = opts.timers ?? realTimers;

@@ -20,6 +20,8 @@ export interface JournaledConnection {
 export interface ReplayStep {
   seq: number;
   event: string;
+  /** Facts of the event that explain a decision, where it has some (which pg_hba rule matched). */
+  detail: string | null;
   /** The guard of the transition taken, when it had one. */
   guard: string | null;
   state: string;
@@ -91,9 +93,17 @@ export function replayConnection(connection: JournaledConnection): ReplayResult 
     }
     const taken = machine.getTransitionData(snapshot as never, event as never)?.[0];
     [snapshot] = transition(machine, snapshot, event as never);
-    steps.push({ seq, event: event.type, guard: taken ? describeGuard(taken.guard) : null, state: stateName(snapshot) });
+    steps.push({ seq, event: event.type, detail: eventDetail(event), guard: taken ? describeGuard(taken.guard) : null, state: stateName(snapshot) });
   }
   return { connection, steps, ignored, snapshot, warnings };
+}
+
+/** The pg_hba verdict a startup was decided on: the rule that matched (where, and what it says), or none. */
+function eventDetail(event: { type: string }): string | null {
+  const hba = (event as { hba?: { kind: string; source?: string; line?: number; text?: string } }).hba;
+  if (!hba || hba.kind === 'unconfigured') return null;
+  if (hba.kind === 'no-match') return 'pg_hba: no rule matched';
+  return `pg_hba ${hba.source}:${hba.line}: ${hba.text}`;
 }
 
 /** Human-readable account of a replay, as `gatehouse replay` prints it. */
@@ -102,7 +112,7 @@ export function formatReplay(result: ReplayResult): string {
   const out = [`connection ${connection.id} (${connection.machine} v${connection.machineVersion}) input ${JSON.stringify(connection.input)}`];
   for (const w of result.warnings) out.push(`  warning: ${w}`);
   out.push(`  start → ${stateName(initialTransition(machineRegistry[connection.machine as MachineName].machine as AnyStateMachine, connection.input as never)[0])}`);
-  for (const s of steps) out.push(`  #${s.seq} ${s.event}${s.guard ? ` [${s.guard}]` : ''} → ${s.state}`);
+  for (const s of steps) out.push(`  #${s.seq} ${s.event}${s.detail ? ` (${s.detail})` : ''}${s.guard ? ` [${s.guard}]` : ''} → ${s.state}`);
   const failure = (snapshot.context as { failure?: { reason: string; sqlstate?: string; message: string } | null }).failure;
   out.push(`  final: ${stateName(snapshot)} (${snapshot.status})${failure ? ` — ${failure.reason}${failure.sqlstate ? ` ${failure.sqlstate}` : ''}: ${failure.message}` : ''}`);
   if (result.ignored > 0) out.push(`  ${result.ignored} event(s) after the final state ignored`);

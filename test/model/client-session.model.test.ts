@@ -3,7 +3,10 @@
  * path of the machine's graph, per tls_mode, runs over a real TCP connection (and real TLS) with
  * the test playing the client. Ends with the transition-coverage gate for this machine.
  */
+import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -40,9 +43,19 @@ const MODES: ClientMode[] = [
   ...CLIENT_TLS_MODES.map((m) => ({ name: m, input: { ...registry[m], tlsAvailable: m !== 'disable' }, certificate: m !== 'disable' })),
   { name: 'allow, over capacity', input: { ...registry.allow, overCapacity: true }, certificate: true },
   { name: 'allow, no certificate', input: { ...registry.allow, tlsAvailable: false }, certificate: false },
+  // pg_hba cert rules: every TLS client is asked for a certificate, whatever tls_mode says.
+  { name: 'allow, hba cert rules', input: { ...registry.allow, hbaCertRules: true }, certificate: true },
+  // The Unix socket: TLS is never offered there and tls_mode require does not refuse plain local clients.
+  { name: 'require, Unix socket', input: { ...registry.require, transport: 'unix' }, certificate: true },
 ];
 
 const UNDRIVABLE: Undrivable[] = [
+  {
+    state: 'connected.negotiating.authenticating',
+    event: 'auth.succeeded',
+    when: (c: ClientSessionContext) => c.mockAuth,
+    why: 'a mock exchange checks the proof against keys nobody has: no password passes it',
+  },
   {
     state: 'connected.negotiating.ssl-requested',
     event: 'client.directTls',
@@ -57,7 +70,7 @@ const UNDRIVABLE: Undrivable[] = [
 
 const FACTS: Record<string, string[]> = {
   'client.sslRequest': ['trailingBytes'],
-  'client.startup': ['user', 'database', 'databaseKnown'],
+  'client.startup': ['user', 'database', 'databaseKnown', 'password', 'address', 'hba'],
   'client.invalidPacket': ['sqlstate'],
   'tls.established': ['alpnProtocol', 'authorized'],
   'auth.failed': ['sqlstate'],
@@ -106,7 +119,14 @@ beforeAll(async () => {
     else socket.destroy();
   });
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  fixture = { pki, metrics: new Metrics(), logger: pino({ level: 'silent' }), book: new JournalBook(10_000), backend, listener, accept };
+  const unixListener = net.createServer((socket) => {
+    const make = accept.shift();
+    if (make) make(socket);
+    else socket.destroy();
+  });
+  const unixPath = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'ghm-')), '.s.PGSQL.6432');
+  await new Promise<void>((resolve) => unixListener.listen(unixPath, resolve));
+  fixture = { pki, metrics: new Metrics(), logger: pino({ level: 'silent' }), book: new JournalBook(10_000), backend, listener, unixListener, unixPath, accept };
   for (const mode of MODES) {
     const files = mode.certificate
       ? { tls_certificate: pki.listenerCertFile, tls_private_key: pki.listenerKeyFile, tls_ca_cert: pki.caFile }
@@ -118,6 +138,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => fixture.listener.close(() => resolve()));
+  await new Promise<void>((resolve) => fixture.unixListener.close(() => resolve()));
+  await fs.rm(path.dirname(fixture.unixPath), { recursive: true, force: true });
   await fixture.backend.stop();
   await fixture.pki.remove();
 });
@@ -171,8 +193,10 @@ function label(event: ClientEvent): string {
   switch (event.type) {
     case 'client.sslRequest':
       return event.trailingBytes > 0 ? 'SSLRequest+injected bytes' : 'SSLRequest';
-    case 'client.startup':
-      return `startup(${event.user}, ${event.databaseKnown ? 'known' : 'unknown'} db)`;
+    case 'client.startup': {
+      const hba = event.hba.kind === 'match' ? `hba ${event.hba.method}` : event.hba.kind === 'no-match' ? 'no hba match' : '';
+      return `startup(${[event.user, `${event.databaseKnown ? 'known' : 'unknown'} db`, hba].filter(Boolean).join(', ')})`;
+    }
     case 'tls.established':
       return `TLS up(${[event.alpnProtocol ? 'alpn' : 'no alpn', event.peerCertificate ? (event.authorized ? 'trusted cert' : 'untrusted cert') : ''].filter(Boolean).join(', ')})`;
     default:

@@ -112,7 +112,15 @@ describe('tls_mode (client side) follows PgDoorman and PostgreSQL', () => {
   const modes = machineRegistry['client-session'].modes;
   const client = (mode: keyof typeof modes, events: ClientEvent[]) => outcome(run(clientSessionMachine, modes[mode], events));
   const ssl: ClientEvent = { type: 'client.sslRequest', trailingBytes: 0 };
-  const startup: ClientEvent = { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true };
+  const startup: ClientEvent = {
+    type: 'client.startup',
+    user: 'alice',
+    database: 'app',
+    databaseKnown: true,
+    password: 'plain',
+    address: '127.0.0.1',
+    hba: { kind: 'unconfigured' },
+  };
   const granted: ClientEvent = { type: 'tls.slotGranted' };
   const tlsUp = (authorized: boolean, withCert: boolean, alpn: string | null = 'postgresql'): ClientEvent => ({
     type: 'tls.established',

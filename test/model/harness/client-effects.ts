@@ -2,12 +2,15 @@
  * What the client (or the operator) notices after each client-session step: the bytes the client
  * read, whether the connection was closed, what the pool, limiter and cancel registry were asked.
  */
+import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import type { AnyMachineSnapshot } from 'xstate';
 import type { ClientEvent, ClientSessionContext } from '../../../machines/client-session.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
+import { scramSecretFor } from '../../../src/auth/index.js';
 import { parseBackendMessage } from '../../../src/protocol/index.js';
 import { BACKEND_PARAMETERS } from './client-deps.js';
+import { CLIENT_PASSWORD } from './client-samples.js';
 import type { ClientWorld } from './client-world.js';
 import { leafName, type ModelStep } from './model-paths.js';
 
@@ -51,6 +54,10 @@ async function expectFailure(world: ClientWorld, context: ClientSessionContext, 
     expect(parsed.type, 'the client is told why').toBe('errorResponse');
     if (parsed.type === 'errorResponse') {
       expect({ severity: parsed.fields.severity, code: parsed.fields.code }, 'ErrorResponse').toEqual({ severity: 'FATAL', code: failure.sqlstate });
+      // Messages built from facts alone (pg_hba refusals name address, user, database and TLS) are the model's too.
+      const decided = (world.actor.getSnapshot().context as ClientSessionContext).failure?.message;
+      expect(parsed.fields.message, 'the message is the one the machine decided').toBe(decided);
+      if (failure.reason.startsWith('hba') || failure.reason === 'unknown_user') expect(parsed.fields.message, 'as the model says').toBe(failure.message);
     }
   }
   // With or without a message, the connection is closed, and nothing else was written.
@@ -75,6 +82,12 @@ export async function verifyClientEffect(
     // A client that leaves while queued for a TLS slot gives its place up.
     expect(world.limiter.requests.map((r) => r.signal?.aborted), 'handshake slot requests withdrawn').toEqual(world.limiter.requests.map(() => true));
   }
+  if (event.type === 'client.startup') {
+    // The driver matched pg_hba on the connection's real facts, once.
+    expect(world.hbaMatched, 'facts pg_hba was matched on').toEqual([
+      { local: world.input.transport === 'unix', address: event.address, tls: context.tls, user: event.user, database: event.database },
+    ]);
+  }
   switch (leafName(state.value)) {
     case 'ssl-requested':
       expect(world.limiter.requests.length, 'a TLS handshake slot was requested').toBe(1);
@@ -92,14 +105,28 @@ export async function verifyClientEffect(
       if (event.type === 'tls.established') expect(world.tls!.alpnProtocol || null, 'ALPN the client sees').toBe(event.alpnProtocol);
       return world.reader.expectDrained();
     case 'authenticating': {
-      const mechanisms = await expectAuth(world, 10, 'AuthenticationSASL');
-      expect(mechanisms.toString('latin1'), 'offered SASL mechanisms').toBe('SCRAM-SHA-256\0\0');
+      if (context.authMethod === 'md5') {
+        world.md5Salt = await expectAuth(world, 5, 'AuthenticationMD5Password');
+        expect(world.md5Salt.length, 'MD5 salt').toBe(4);
+      } else {
+        const mechanisms = await expectAuth(world, 10, 'AuthenticationSASL');
+        expect(mechanisms.toString('latin1'), 'offered SASL mechanisms').toBe('SCRAM-SHA-256\0\0');
+      }
       return world.reader.expectDrained();
     }
     case 'awaiting-server':
-      await expectAuth(world, 12, 'AuthenticationSASLFinal');
+      // SCRAM ends with the server's signature; MD5, trust and cert with AuthenticationOk alone.
+      if (context.authMethod === 'scram-sha-256') await expectAuth(world, 12, 'AuthenticationSASLFinal');
       await expectAuth(world, 0, 'AuthenticationOk');
       expect(world.pool.acquires, 'the pool was asked once, with the client settings').toEqual([new Map()]);
+      if (context.authMethod === 'scram-sha-256') {
+        // Passthrough: the ClientKey the proof revealed is handed on, and it is the user's real one.
+        expect(world.learnedClientKeys.length, 'ClientKeys passed on').toBe(1);
+        const storedKey = scramSecretFor({ kind: 'plain', password: CLIENT_PASSWORD }).storedKey;
+        expect(createHash('sha256').update(world.learnedClientKeys[0]).digest().equals(storedKey), 'H(ClientKey) = StoredKey').toBe(true);
+      } else {
+        expect(world.learnedClientKeys, 'no ClientKey without a SCRAM proof').toEqual([]);
+      }
       return world.reader.expectDrained();
     case 'ready':
       return expectWelcome(world);

@@ -4,7 +4,7 @@
  * machine's prediction (computed from the sample) and the driver's journal (computed from sockets)
  * must agree field for field on everything a guard or the context reads.
  */
-import type { ClientEvent, ClientSessionContext, PeerCertificate } from '../../../machines/client-session.js';
+import type { ClientEvent, ClientSessionContext, HbaMethod, HbaVerdict, PeerCertificate, StoredPasswordKind } from '../../../machines/client-session.js';
 
 export const KNOWN_DATABASE = 'app';
 export const UNKNOWN_DATABASE = 'nowhere';
@@ -12,6 +12,14 @@ export const CLIENT_USER = 'alice';
 /** A user whose name is not the CN of CLIENT_USER's certificate (tls_client_cert_identity: cn refuses it). */
 export const OTHER_USER = 'bob';
 export const CLIENT_PASSWORD = 'correct horse';
+/** A user whose password is stored as an md5 hash (of MD5_USER_PASSWORD). */
+export const MD5_USER = 'carol';
+export const MD5_USER_PASSWORD = 'tr0ub4dor';
+/** A user no pool has. */
+export const UNKNOWN_USER = 'nobody';
+/** Where the model's pg_hba rules come from (the journal names it); the matched rule is always on line 2. */
+export const HBA_SOURCE = 'model-pg_hba.conf';
+export const HBA_LINE = 2;
 export const WRONG_PASSWORD = 'battery staple';
 export const CA_NAME = 'Gatehouse model CA';
 export const OTHER_CA_NAME = 'Unrelated model CA';
@@ -47,24 +55,86 @@ function established(alpn: string | null, authorized: boolean, cert: PeerCertifi
 function establishedSamples(context: ClientSessionContext): ClientEvent[] {
   const alpns = context.direct ? ['postgresql', null] : ['postgresql'];
   return alpns.flatMap((alpn) =>
-    context.tlsMode === 'verify-full'
+    context.tlsMode === 'verify-full' || context.hbaCertRules
       ? [established(alpn, true, peer(CA_NAME)), established(alpn, false, peer(OTHER_CA_NAME)), established(alpn, false, null)]
       : [established(alpn, false, null)],
   );
+}
+
+/** How the driver's userPassword dependency stores each user's password. */
+export function storedKindOf(user: string): StoredPasswordKind | null {
+  return user === CLIENT_USER ? 'plain' : user === MD5_USER ? 'md5' : null;
+}
+
+/**
+ * The pg_hba rule that decides for a client in this context, as the world writes it on line 2: `local` on the Unix
+ * socket, `hostssl` inside TLS, `hostnossl` outside (cert rules are hostssl only, so they are sampled inside TLS).
+ */
+export function hbaRuleText(context: ClientSessionContext, method: HbaMethod): string {
+  if (context.transport === 'unix') return `local all all ${method}`;
+  return `${context.tls ? 'hostssl' : 'hostnossl'} all all 127.0.0.1/32 ${method}`;
+}
+
+/**
+ * The whole rules file for a verdict. Line 1 never matches this client (the other TLS state, or a TCP rule on the
+ * Unix socket), so the verdict also shows that the first *matching* rule wins; no-match is a file of such lines.
+ */
+export function hbaRulesFor(context: ClientSessionContext, verdict: HbaVerdict): string | null {
+  const decoy = context.transport === 'unix' ? 'host all all 0.0.0.0/0 trust' : `${context.tls ? 'hostnossl' : 'hostssl'} all all 0.0.0.0/0 trust`;
+  switch (verdict.kind) {
+    case 'unconfigured':
+      return null;
+    case 'no-match':
+      return `${decoy}\nhost all all 10.0.0.0/8 trust\n`;
+    case 'match':
+      return `${decoy}\n${verdict.text}   # the rule that decides\n`;
+  }
+}
+
+function match(context: ClientSessionContext, method: HbaMethod): HbaVerdict {
+  return { kind: 'match', source: HBA_SOURCE, line: HBA_LINE, text: hbaRuleText(context, method), method };
+}
+
+/** Startup packets: users (known, md5-stored, unknown) × the pg_hba verdicts that lead somewhere different. */
+function startupSamples(context: ClientSessionContext): ClientEvent[] {
+  const address = context.transport === 'unix' ? '[local]' : '127.0.0.1';
+  const startup = (user: string, hba: HbaVerdict, database = KNOWN_DATABASE): ClientEvent => ({
+    type: 'client.startup',
+    user,
+    database,
+    databaseKnown: database === KNOWN_DATABASE,
+    password: storedKindOf(user),
+    address,
+    hba,
+  });
+  const none: HbaVerdict = { kind: 'unconfigured' };
+  return [
+    startup(CLIENT_USER, none),
+    startup(CLIENT_USER, none, UNKNOWN_DATABASE),
+    // Logging in as someone else than the certificate names matters only when the certificate identity is checked.
+    ...(context.certIdentity === 'cn' ? [startup(OTHER_USER, none)] : []),
+    startup(CLIENT_USER, { kind: 'no-match' }),
+    startup(CLIENT_USER, match(context, 'reject')),
+    startup(CLIENT_USER, match(context, 'trust')),
+    startup(UNKNOWN_USER, match(context, 'trust')),
+    // A plaintext password under an md5 rule: the MD5 exchange.
+    startup(CLIENT_USER, match(context, 'md5')),
+    // An md5 hash under a scram-sha-256 rule: nothing to check a SCRAM proof against, so a mock exchange.
+    startup(MD5_USER, match(context, 'scram-sha-256')),
+    // cert rules are hostssl: inside TLS they decide; the user the certificate does not name is refused.
+    ...(context.tls ? [startup(CLIENT_USER, match(context, 'cert')), startup(OTHER_USER, match(context, 'cert'))] : []),
+  ];
 }
 
 export function clientSamples(context: ClientSessionContext): ClientEvent[] {
   return [
     { type: 'client.sslRequest', trailingBytes: 0 },
     { type: 'client.sslRequest', trailingBytes: INJECTED_BYTES.length },
-    { type: 'client.startup', user: CLIENT_USER, database: KNOWN_DATABASE, databaseKnown: true },
-    { type: 'client.startup', user: CLIENT_USER, database: UNKNOWN_DATABASE, databaseKnown: false },
-    // Logging in as someone else than the certificate names matters only when the certificate identity is checked.
-    ...(context.certIdentity === 'cn' ? [{ type: 'client.startup' as const, user: OTHER_USER, database: KNOWN_DATABASE, databaseKnown: true }] : []),
+    ...startupSamples(context),
     { type: 'client.invalidPacket', sqlstate: '08P01', message: 'invalid length of startup packet' },
     ...establishedSamples(context),
     { type: 'tls.failed', reason: 'unsupported protocol' },
-    { type: 'auth.failed', sqlstate: '28P01', message: `password authentication failed for user "${CLIENT_USER}"` },
+    { type: 'auth.failed', sqlstate: '28P01', message: `password authentication failed for user "${context.user ?? CLIENT_USER}"` },
     { type: 'pool.acquired', serverId: 'backend-1' },
     { type: 'pool.failed', sqlstate: POOL_FAILURE_SQLSTATE, message: 'could not connect to server' },
     { type: 'backend.lost', message: 'server closed the connection' },

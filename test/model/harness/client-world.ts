@@ -9,8 +9,9 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { expect } from 'vitest';
 import { waitFor } from 'xstate';
-import type { ClientEvent, ClientSessionInput } from '../../../machines/client-session.js';
-import { ScramClientSession } from '../../../src/auth/index.js';
+import type { ClientEvent, ClientSessionContext, ClientSessionInput, HbaVerdict } from '../../../machines/client-session.js';
+import { md5ClientResponse, md5PasswordHash, ScramClientSession } from '../../../src/auth/index.js';
+import { compileHba, parseHba, type HbaFacts } from '../../../src/config/hba.js';
 import { ClientDriver } from '../../../src/driver/client-driver.js';
 import type { JournalBook, JournalEntry } from '../../../src/journal/journal.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
@@ -19,6 +20,7 @@ import {
   encodeGssEncRequest,
   encodeSslRequest,
   encodeStartupMessage,
+  passwordMessage,
   readyForQuery,
   saslInitialResponse,
   saslResponse,
@@ -27,7 +29,18 @@ import { Session } from '../../../src/proxy/session.js';
 import type { ClientTlsProvider } from '../../../src/tls/client-tls.js';
 import { ByteReader, EFFECT_TIMEOUT_MS } from './byte-reader.js';
 import { BackendStub, poolFailure, RecordingCancels, ScriptedLimiter, ScriptedPool } from './client-deps.js';
-import { certChoiceFor, CLIENT_PASSWORD, CLIENT_USER, INJECTED_BYTES, KNOWN_DATABASE, WRONG_PASSWORD } from './client-samples.js';
+import {
+  certChoiceFor,
+  CLIENT_PASSWORD,
+  CLIENT_USER,
+  HBA_SOURCE,
+  hbaRulesFor,
+  INJECTED_BYTES,
+  KNOWN_DATABASE,
+  MD5_USER,
+  MD5_USER_PASSWORD,
+  WRONG_PASSWORD,
+} from './client-samples.js';
 import { GatedDuplex } from './gated-duplex.js';
 import { ManualTimers } from './manual-timers.js';
 import { nextStepOf, type ModelPath, type ModelStep } from './model-paths.js';
@@ -41,6 +54,9 @@ export interface ClientFixture {
   backend: BackendStub;
   /** Accepts test clients; each accepted socket is handed to the driver factory the next world queued. */
   listener: net.Server;
+  /** The same, on a Unix-domain socket (worlds whose input says transport 'unix' connect here). */
+  unixListener: net.Server;
+  unixPath: string;
   accept: Array<(socket: net.Socket) => void>;
 }
 
@@ -62,6 +78,14 @@ export class ClientWorld {
   server: Awaited<ReturnType<BackendStub['connection']>> | null = null;
   sentCancel: { processId: number; secretKey: Buffer } | null = null;
   closedCalls = 0;
+  /** ClientKeys the driver passed on after a successful SCRAM exchange. */
+  readonly learnedClientKeys: Buffer[] = [];
+  /** The salt of the AuthenticationMD5Password the driver sent, once read. */
+  md5Salt: Buffer | null = null;
+  /** pg_hba rules this path's startup is matched against (null: none configured), and the facts the driver matched. */
+  readonly hbaRules: string | null;
+  readonly hbaMatched: HbaFacts[] = [];
+  private readonly matchHba: (facts: HbaFacts) => HbaVerdict;
   /** The driver's side of the connection (closed at the end of the path, whatever state it is in). */
   private accepted: net.Socket | null = null;
 
@@ -72,6 +96,18 @@ export class ClientWorld {
     private readonly path: ModelPath<ClientEvent>,
   ) {
     this.cancels = new RecordingCancels({ logger: fixture.logger, journals: fixture.book, metrics: fixture.metrics });
+    // The rules are written for what the path's startup packet must be matched to: the real parser and matcher
+    // then have to produce exactly the verdict the model sampled.
+    const at = path.steps.findIndex((s) => s.event.type === 'client.startup');
+    const startup = at > 0 ? path.steps[at].event : null;
+    this.hbaRules = startup?.type === 'client.startup' ? hbaRulesFor(path.steps[at - 1].state.context as ClientSessionContext, startup.hba) : null;
+    if (this.hbaRules === null) {
+      this.matchHba = compileHba(null);
+    } else {
+      const parsed = parseHba(this.hbaRules);
+      if (parsed.problems.length > 0) throw new Error(`model pg_hba rules do not parse: ${JSON.stringify(parsed.problems)}`);
+      this.matchHba = compileHba({ source: HBA_SOURCE, rules: parsed.rules });
+    }
   }
 
   async open(): Promise<void> {
@@ -89,8 +125,20 @@ export class ClientWorld {
           loginTimeoutMs: 60_000,
           overCapacity: this.input.overCapacity,
           certIdentity: this.input.certIdentity,
+          transport: this.input.transport,
+          hbaCertRules: this.input.hbaCertRules,
+          matchHba: (facts) => {
+            this.hbaMatched.push(facts);
+            return this.matchHba(facts);
+          },
           databaseExists: (database) => database === KNOWN_DATABASE,
-          userPassword: (_database, user) => (user === CLIENT_USER ? { kind: 'plain', password: CLIENT_PASSWORD } : null),
+          userPassword: (_database, user) =>
+            user === CLIENT_USER
+              ? { kind: 'plain', password: CLIENT_PASSWORD }
+              : user === MD5_USER
+                ? { kind: 'md5', hash: md5PasswordHash(MD5_USER, MD5_USER_PASSWORD) }
+                : null,
+          learnClientKey: (_database, _user, clientKey) => this.learnedClientKeys.push(clientKey),
           // Transaction pooling: the welcome's server goes back at once and every query takes one again.
           openSession: (login, report) => new Session(login, report, { pool: this.pool, mode: 'transaction', cancels: this.cancels }),
           onClosed: () => this.closedCalls++,
@@ -99,7 +147,10 @@ export class ClientWorld {
         resolve();
       });
     });
-    this.raw = net.connect((this.fixture.listener.address() as net.AddressInfo).port, '127.0.0.1');
+    this.raw =
+      this.input.transport === 'unix'
+        ? net.connect(this.fixture.unixPath)
+        : net.connect((this.fixture.listener.address() as net.AddressInfo).port, '127.0.0.1');
     this.raw.on('error', () => {});
     // Not events.once(): it would reject on the ECONNRESET that often precedes the close.
     this.rawClosed = new Promise((resolve) => this.raw.once('close', () => resolve()));
@@ -149,6 +200,16 @@ export class ClientWorld {
     this.reader.attach(this.tls);
   }
 
+  /** Answer the exchange the machine chose (recorded in the step's context) with `password`. */
+  private async authenticate(step: ModelStep<ClientEvent>, password: string): Promise<void> {
+    const context = step.state.context as ClientSessionContext;
+    if (context.authMethod === 'md5') {
+      if (!this.md5Salt) throw new Error('client: no AuthenticationMD5Password was read');
+      return this.write(passwordMessage(md5ClientResponse(context.user!, password, this.md5Salt)));
+    }
+    return this.scram(password);
+  }
+
   private async scram(password: string): Promise<void> {
     const session = new ScramClientSession(password);
     this.write(saslInitialResponse('SCRAM-SHA-256', session.clientFirst()));
@@ -193,9 +254,10 @@ export class ClientWorld {
         if (this.gate && !this.gate.released) return void this.raw.write(Buffer.from('this is not a TLS record\r\n'));
         return this.startTls(undefined, false, true);
       case 'auth.succeeded':
-        return this.scram(CLIENT_PASSWORD);
+        return this.authenticate(step, CLIENT_PASSWORD);
       case 'auth.failed':
-        return this.scram(WRONG_PASSWORD);
+        // A mock exchange refuses even the user's right password: that is what the path shows.
+        return this.authenticate(step, (step.state.context as ClientSessionContext).mockAuth ? MD5_USER_PASSWORD : WRONG_PASSWORD);
       case 'pool.acquired':
         return this.handServer(event.serverId);
       case 'pool.failed':

@@ -95,7 +95,7 @@ export class ServerWorld {
       negotiation: this.input.negotiation,
       tls: this.fixture.material(this.input),
       user: SERVER_USER,
-      password: SERVER_PASSWORD,
+      credential: { kind: 'password', password: SERVER_PASSWORD },
       startupParameters: STARTUP_PARAMETERS,
       connectTimeoutMs: 60_000,
       logger: this.fixture.logger,

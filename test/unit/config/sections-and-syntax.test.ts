@@ -8,9 +8,8 @@ describe('sections', () => {
   });
 
   test('refuses PgDoorman settings that gatehouse cannot honour safely', () => {
-    const error = configErrorOf(`include:\n  files: [more.yaml]\ngeneral:\n  hba: [10.0.0.0/8]\n${ONE_POOL.replace('password: app-secret', 'password: app-secret\n        pool_mode: session')}`);
+    const error = configErrorOf(`include:\n  files: [more.yaml]\n${ONE_POOL.replace('password: app-secret', 'password: app-secret\n        pool_mode: session')}`);
     expectProblem(error, 'include', 'not supported');
-    expectProblem(error, 'general.hba', 'not supported');
     expectProblem(error, 'pools.app.users[0].pool_mode', 'not supported per user');
   });
 

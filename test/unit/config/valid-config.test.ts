@@ -39,6 +39,9 @@ describe('defaults', () => {
       log_level: 'info',
       journal_size: 1000,
       journal_file: null,
+      pg_hba: null,
+      unix_socket_dir: null,
+      unix_socket_mode: 0o600,
     });
     expect(config.web).toEqual({ enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false });
     expect(config.pools.app).toEqual({
@@ -47,7 +50,7 @@ describe('defaults', () => {
       server_port: 5432,
       server_database: 'app',
       pool_mode: 'transaction',
-      users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret' }],
+      users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret', server_auth: 'password' }],
       server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' },
     });
   });
@@ -73,6 +76,34 @@ describe('defaults', () => {
     expect(scram.server_password).toBeNull();
     expect(md5.server_password).toBeNull();
     expect(mapped).toMatchObject({ server_username: 'pg_mapped', server_password: 'real', password: SCRAM });
+  });
+
+  test('logs in to PostgreSQL by passthrough when the password is a hash, server_password is unset and the user is itself', () => {
+    const config = parse(`pools:
+  app:
+    users:
+      - { username: plain, password: pw }
+      - { username: scram, password: "${SCRAM}" }
+      - { username: md5, password: ${MD5} }
+      - { username: scram_as_self, password: "${SCRAM}", server_username: scram_as_self }
+      - { username: mapped, password: "${SCRAM}", server_username: pg_mapped, server_password: real }
+      - { username: trusted, password: "${MD5}", server_username: pg_trusted }
+      - { username: empty, password: "${SCRAM}", server_password: "" }
+`);
+    expect(config.pools.app.users.map((u) => [u.username, u.server_auth])).toEqual([
+      ['plain', 'password'],
+      ['scram', 'scram-passthrough'],
+      ['md5', 'md5-passthrough'],
+      ['scram_as_self', 'scram-passthrough'],
+      ['mapped', 'password'],
+      // A hash is the user's own: it cannot log in as another role, so only a trusting PostgreSQL lets it in.
+      ['trusted', 'none'],
+      ['empty', 'password'],
+    ]);
+    const warnings = configWarnings(config);
+    expect(warnings).toEqual([
+      `${FILE}: pools.app.users[5].server_password: not set, and the password cannot log in as server_username "pg_trusted" (passthrough works only as the user itself): gatehouse logs in to PostgreSQL without a password, which works only where PostgreSQL trusts it`,
+    ]);
   });
 });
 
@@ -303,8 +334,8 @@ pools:
       },
     });
     expect(config.pools.app.users).toEqual([
-      { username: 'app', password: SCRAM, pool_size: 20, server_username: 'app', server_password: 'app-db-password' },
-      { username: 'reporter', password: MD5, pool_size: 40, server_username: 'reporter', server_password: null },
+      { username: 'app', password: SCRAM, pool_size: 20, server_username: 'app', server_password: 'app-db-password', server_auth: 'password' },
+      { username: 'reporter', password: MD5, pool_size: 40, server_username: 'reporter', server_password: null, server_auth: 'md5-passthrough' },
     ]);
     expect(config.pools.analytics.users[0]).toEqual({
       username: 'analyst',
@@ -312,6 +343,7 @@ pools:
       pool_size: 40,
       server_username: 'pg_analyst',
       server_password: 'analyst-password',
+      server_auth: 'password',
     });
     expect(config.pools.analytics.server_tls).toEqual({ mode: 'prefer', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' });
     expect(config.ignoredKeys).toEqual([]);

@@ -49,7 +49,7 @@ async function attempt(port: number, mode: ServerTlsMode = 'disable') {
     negotiation: 'postgres',
     tls: null,
     user: 'app',
-    password: 'secret',
+    credential: { kind: 'password', password: 'secret' },
     startupParameters: { user: 'app', database: 'app' },
     connectTimeoutMs: 5000,
     logger: pino({ level: 'silent' }),

@@ -11,8 +11,10 @@ import { JsonlJournalSink } from '../../../src/journal/jsonl-sink.js';
 import { formatReplay, readJournalFile, replayConnection, replayMismatches } from '../../../src/journal/replay.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 
-const input = { tlsMode: 'require' as const, tlsAvailable: true, overCapacity: false, certIdentity: 'none' as const };
-const plainUnderRequire: ClientEvent[] = [{ type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true }];
+const input = { tlsMode: 'require' as const, tlsAvailable: true, overCapacity: false, certIdentity: 'none' as const, transport: 'tcp' as const, hbaCertRules: false };
+const plainUnderRequire: ClientEvent[] = [
+  { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' } },
+];
 
 function record(book: JournalBook, id: string, events: ClientEvent[]) {
   const journal = book.open(id, 'client-session', CLIENT_SESSION_VERSION, input);
@@ -56,6 +58,25 @@ describe('journal replay', () => {
     const text = formatReplay(replayConnection(connection));
     expect(text).toContain('#1 client.startup [isPlainButTlsRequired] → failed');
     expect(text).toContain('final: failed (done) — tls_required 28000: TLS is required by tls_mode');
+  });
+
+  it('gatehouse replay names the pg_hba rule that refused a client, and says when none matched', () => {
+    const book = new JournalBook(10);
+    const tls: ClientEvent = { type: 'tls.slotGranted' };
+    const startup = (hba: Extract<ClientEvent, { type: 'client.startup' }>['hba']): ClientEvent[] => [
+      { type: 'client.sslRequest', trailingBytes: 0 },
+      tls,
+      { type: 'tls.established', protocol: 'TLSv1.3', cipher: 'x', alpnProtocol: null, authorized: false, authorizationError: null, peerCertificate: null },
+      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '10.1.2.3', hba },
+    ];
+    const rejected = record(book, 'c1', startup({ kind: 'match', source: '/etc/gatehouse/pg_hba.conf', line: 3, text: 'hostssl all all 10.0.0.0/8 reject', method: 'reject' }));
+    const text = formatReplay(replayConnection({ id: 'c1', machine: 'client-session', machineVersion: CLIENT_SESSION_VERSION, input, events: rejected.entries }));
+    expect(text).toContain('#4 client.startup (pg_hba /etc/gatehouse/pg_hba.conf:3: hostssl all all 10.0.0.0/8 reject) [isHbaReject] → failed');
+    expect(text).toContain('final: failed (done) — hba 28000: pg_hba.conf rejects connection for host "10.1.2.3", user "alice", database "app", SSL encryption');
+    const unmatched = record(book, 'c2', startup({ kind: 'no-match' }));
+    const other = formatReplay(replayConnection({ id: 'c2', machine: 'client-session', machineVersion: CLIENT_SESSION_VERSION, input, events: unmatched.entries }));
+    expect(other).toContain('#4 client.startup (pg_hba: no rule matched) [isRejectedByHba] → failed');
+    expect(other).toContain('no pg_hba.conf entry for host "10.1.2.3", user "alice", database "app", SSL encryption');
   });
 
   it('journal_file drops and counts lines instead of buffering without bound', async () => {
