@@ -29,7 +29,8 @@ export class FakeSocket extends EventEmitter {
     if (this.drainPending) this.writesWhileOwed++;
     // Copied: the writer may reuse its buffer once write() returns.
     this.onWrite(Buffer.from(data));
-    const ok = this.accept();
+    // Like a real socket: once full, every write reports full until 'drain'.
+    const ok = !this.drainPending && this.accept();
     if (!ok) this.drainPending = true;
     return ok;
   }

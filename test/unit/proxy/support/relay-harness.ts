@@ -382,12 +382,37 @@ export function cutAt(clientCuts: Iterable<number> = [], serverCuts: Iterable<nu
   };
 }
 
-/** The chooser of property tests: every decision is read from a fast-check array (0 when it runs out, which shrinks well). */
-export function randomChooser(decisions: number[], rates: { backpressure?: number; notify?: number; acquireFailure?: number; failure?: number; otherServer?: number } = {}): Chooser {
+/** A small deterministic PRNG (mulberry32): a schedule is replayed from its seed. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+export interface Rates {
+  backpressure?: number;
+  notify?: number;
+  acquireFailure?: number;
+  failure?: number;
+  otherServer?: number;
+}
+
+/**
+ * The chooser of property tests. Decisions come from a fast-check array (each one shrinks; when they
+ * run out: the first step, whole chunks, no backpressure, no failure) or from a seeded generator
+ * (only the seed shrinks, so a failing script shrinks in seconds). Rates are per thousand.
+ */
+export function randomChooser(decisions: number[] | (() => number), rates: Rates = {}): Chooser {
   let i = 0;
-  // Once the decisions run out: the first step, whole chunks, no backpressure, no failure.
-  const next = () => (i < decisions.length ? decisions[i++] : 0);
-  const chance = (per1000: number) => per1000 > 0 && i < decisions.length && next() % 1000 < per1000;
+  const endless = typeof decisions === 'function';
+  const more = () => endless || i < decisions.length;
+  const next = () => (typeof decisions === 'function' ? decisions() : i < decisions.length ? decisions[i++] : 0);
+  const chance = (per1000: number) => per1000 > 0 && more() && next() % 1000 < per1000;
   return {
     pick: (steps) => {
       // Failures are rare: offered with a small weight so that most runs reach the end of their script.
