@@ -14,6 +14,7 @@ export {
   SERVER_TLS_NEGOTIATIONS,
   TLS13_CIPHERSUITE_NAMES,
   TLS_VERSIONS,
+  type AuthQueryConfig,
   type ClientCertIdentity,
   type ClientTlsMode,
   type Config,

@@ -19,7 +19,7 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
 ];
 
 export const IGNORED_POOL_KEYS: readonly string[] = [
-  'application_name', 'auth_query', 'cleanup_server_connections', 'connect_timeout', 'fallback_connect_timeout',
+  'application_name', 'cleanup_server_connections', 'connect_timeout', 'fallback_connect_timeout',
   'fallback_cooldown', 'fallback_lifetime', 'idle_timeout', 'log_client_parameter_status_changes',
   'max_db_connections', 'min_connection_lifetime', 'min_guaranteed_pool_size', 'patroni_api_timeout',
   'patroni_api_urls', 'prepared_statements_cache_size', 'reserve_pool_size', 'reserve_pool_timeout',
@@ -28,6 +28,9 @@ export const IGNORED_POOL_KEYS: readonly string[] = [
 ];
 
 export const IGNORED_USER_KEYS: readonly string[] = ['auth_pam_service', 'min_pool_size', 'server_lifetime'];
+
+/** auth_query keys of PgDoorman's that gatehouse has no use for: it keeps no warm minimum of dynamic pools. */
+export const IGNORED_AUTH_QUERY_KEYS: readonly string[] = ['min_pool_size'];
 
 export const IGNORED_WEB_KEYS: readonly string[] = [
   'log_tap_max_entries', 'sso_admin_groups', 'sso_allowed_users', 'sso_audience', 'sso_enabled', 'sso_groups_claim',

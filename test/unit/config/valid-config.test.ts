@@ -51,6 +51,7 @@ describe('defaults', () => {
       server_database: 'app',
       pool_mode: 'transaction',
       users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret', server_auth: 'password' }],
+      auth_query: null,
       server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' },
     });
   });
