@@ -38,7 +38,7 @@ describe('auth_query', () => {
     expect(config.pools.app.auth_query).toMatchObject({ database: 'other', workers: 4, server_user: 'owner', server_password: 's', pool_size: 7, cache_ttl: 300_000, cache_failure_ttl: 1500, min_interval: 0 });
     // min_pool_size keeps no dynamic pools warm here: accepted, and reported as ignored.
     expect(config.ignoredKeys).toEqual(['pools.app.auth_query.min_pool_size']);
-    expect(configWarnings(config)).toContain(`${FILE}: pools.app.auth_query.min_pool_size: PgDoorman setting accepted but ignored by gatehouse`);
+    expect(configWarnings(config)).toContain(`${FILE}: pools.app.auth_query.min_pool_size: PgDoorman setting accepted but ignored by gatehouse: looked-up users' pools are not kept warm: they open connections on demand`);
   });
 
   test('query and user are required, server_password needs server_user, and unknown keys get a suggestion', () => {

@@ -214,7 +214,7 @@ pools:
       'pools.app.users[0].min_pool_size',
     ]);
     const warnings = configWarnings(config);
-    expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse`);
+    expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse: gatehouse is one Node.js process with one event loop: there are no worker threads to tune`);
     expect(warnings).toContain(`${FILE}: general.tls_certificate: ignored because general.tls_mode is disable`);
     expect(warnings.join('\n')).not.toContain('admin_password: admin');
   });
