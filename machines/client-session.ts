@@ -37,7 +37,7 @@ export type {
 } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 5;
+export const CLIENT_SESSION_VERSION = 6;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -60,6 +60,8 @@ export interface ClientSessionContext extends ClientSessionInput {
   peer: PeerCertificate | null;
   /** The client certificate (if one was asked for and given) verified against tls_ca_cert. */
   clientCertTrusted: boolean;
+  /** The method of the pg_hba rule that matched (null: no rules), kept for decisions after a user lookup. */
+  hbaMethod: HbaMethod | null;
   /** How the client is proving who it is (chosen at startup from the pg_hba method and the stored password). */
   authMethod: ClientAuthMethod | null;
   /** The password exchange is a mock: no password can pass it (no such user, or no secret for the method). */
@@ -69,8 +71,15 @@ export interface ClientSessionContext extends ClientSessionInput {
 
 type StartupEvent = Extract<ClientEvent, { type: 'client.startup' }>;
 
-function hbaMethod(event: ClientEvent): HbaMethod | null {
-  return event.type === 'client.startup' && event.hba.kind === 'match' ? event.hba.method : null;
+/** The pg_hba method deciding now: the startup's verdict, or (after a user lookup) the one recorded from it. */
+function hbaMethod(context: ClientSessionContext, event: ClientEvent): HbaMethod | null {
+  if (event.type === 'client.startup') return event.hba.kind === 'match' ? event.hba.method : null;
+  return context.hbaMethod;
+}
+
+/** How the user's password is stored, as the startup packet (static users) or auth_query (user.found) tells. */
+function storedPassword(event: ClientEvent): StoredPasswordKind | null | 'auth_query' | undefined {
+  return event.type === 'client.startup' || event.type === 'user.found' ? event.password : undefined;
 }
 
 /**
@@ -79,9 +88,7 @@ function hbaMethod(event: ClientEvent): HbaMethod | null {
  * the stored password is an md5 hash (no secret to check against); without rules, an md5 hash runs MD5 and anything
  * else SCRAM. An unknown user gets a mock of the method's exchange, so refusals do not tell which users exist.
  */
-function passwordExchange(event: StartupEvent): { method: 'scram-sha-256' | 'md5'; mock: boolean } {
-  const rule = event.hba.kind === 'match' ? event.hba.method : null;
-  const stored = event.password;
+function passwordExchange(rule: HbaMethod | null, stored: StoredPasswordKind | null): { method: 'scram-sha-256' | 'md5'; mock: boolean } {
   if (rule === 'md5') return { method: stored === 'scram-sha-256' ? 'scram-sha-256' : 'md5', mock: stored === null };
   if (rule === 'scram-sha-256') return { method: 'scram-sha-256', mock: stored === null || stored === 'md5' };
   return { method: stored === 'md5' ? 'md5' : 'scram-sha-256', mock: stored === null };
@@ -131,16 +138,20 @@ export const clientSessionMachine = setup({
       !context.tls && context.transport !== 'unix' && (context.tlsMode === 'require' || context.tlsMode === 'verify-full'),
     // pg_hba: rules are configured and none matched the connection.
     isRejectedByHba: ({ event }) => event.type === 'client.startup' && event.hba.kind === 'no-match',
-    isHbaReject: ({ event }) => hbaMethod(event) === 'reject',
-    isHbaTrust: ({ event }) => hbaMethod(event) === 'trust',
-    isHbaCert: ({ event }) => hbaMethod(event) === 'cert',
+    isHbaReject: ({ context, event }) => hbaMethod(context, event) === 'reject',
+    isHbaTrust: ({ context, event }) => hbaMethod(context, event) === 'trust',
+    isHbaCert: ({ context, event }) => hbaMethod(context, event) === 'cert',
     // pg_hba cert: a client certificate verified against tls_ca_cert must have been presented.
-    isHbaCertWithoutTrustedCertificate: ({ context, event }) => hbaMethod(event) === 'cert' && !(context.tls && context.clientCertTrusted),
+    isHbaCertWithoutTrustedCertificate: ({ context, event }) =>
+      hbaMethod(context, event) === 'cert' && !(context.tls && context.clientCertTrusted),
     // pg_hba cert: the certificate's CN is the identity, so it must be the user the client logs in as.
     isHbaCertForAnotherUser: ({ context, event }) =>
-      hbaMethod(event) === 'cert' && event.type === 'client.startup' && context.peer?.commonName !== event.user,
+      hbaMethod(context, event) === 'cert' && event.type === 'client.startup' && context.peer?.commonName !== event.user,
+    // The user is not configured statically: the pool's auth_query must say whether it exists, and how its
+    // password is stored, before anything else is decided.
+    isUserLookupNeeded: ({ event }) => storedPassword(event) === 'auth_query',
     // trust and cert let a client in without a password; one the pool does not know has nowhere to go.
-    isUnknownUser: ({ event }) => event.type === 'client.startup' && event.password === null,
+    isUnknownUser: ({ event }) => storedPassword(event) === null,
     isOverCapacity: ({ context }) => context.overCapacity,
     // CVE-2021-23214: bytes that arrived unencrypted after an SSLRequest, before the handshake,
     // may have been injected by a man in the middle; they must never be interpreted.
@@ -169,12 +180,16 @@ export const clientSessionMachine = setup({
       event.type === 'tls.established' ? { tls: true, peer: event.peerCertificate, clientCertTrusted: event.authorized } : {},
     ),
     recordStartup: assign(({ event }) =>
-      event.type === 'client.startup' ? { user: event.user, database: event.database } : {},
+      event.type === 'client.startup'
+        ? { user: event.user, database: event.database, hbaMethod: event.hba.kind === 'match' ? event.hba.method : null }
+        : {},
     ),
-    /** The exchange the startup calls for: recorded, and asked of the driver. */
-    startPasswordExchange: enqueueActions(({ enqueue, event }) => {
-      if (event.type !== 'client.startup') return;
-      const exchange = passwordExchange(event);
+    lookUpUser: emit({ type: 'user.lookup' as const }),
+    /** The exchange the startup (or the user lookup) calls for: recorded, and asked of the driver. */
+    startPasswordExchange: enqueueActions(({ context, enqueue, event }) => {
+      const stored = storedPassword(event);
+      if (stored === undefined || stored === 'auth_query') return;
+      const exchange = passwordExchange(hbaMethod(context, event), stored);
       enqueue.assign({ authMethod: exchange.method, mockAuth: exchange.mock });
       enqueue.emit({ type: 'auth.start', method: exchange.method, mock: exchange.mock });
     }),
@@ -211,6 +226,7 @@ export const clientSessionMachine = setup({
     database: null,
     peer: null,
     clientCertTrusted: false,
+    hbaMethod: null,
     authMethod: null,
     mockAuth: false,
     failure: null,
@@ -320,6 +336,7 @@ export const clientSessionMachine = setup({
                       }),
                     },
                   },
+                  { guard: 'isUserLookupNeeded', target: 'looking-up', actions: ['recordStartup', 'lookUpUser'] },
                   {
                     guard: and([or(['isHbaTrust', 'isHbaCert']), 'isUnknownUser']),
                     target: '#client-session.failed',
@@ -451,6 +468,37 @@ export const clientSessionMachine = setup({
                   actions: {
                     type: 'drop',
                     params: ({ event }) => ({ reason: 'tls_handshake_failed', message: `TLS handshake failed: ${event.reason}` }),
+                  },
+                },
+              },
+            },
+            'looking-up': {
+              description: "The pool's auth_query is asked for the user's password; nothing is read meanwhile.",
+              entry: 'readNothing',
+              on: {
+                'user.found': [
+                  {
+                    guard: and([or(['isHbaTrust', 'isHbaCert']), 'isUnknownUser']),
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ context }) => ({
+                        reason: 'unknown_user',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: `role "${context.user}" does not exist`,
+                      }),
+                    },
+                  },
+                  { guard: 'isHbaTrust', target: 'awaiting-server', actions: [{ type: 'grantLogin', params: { method: 'trust' } }, 'acquireServer'] },
+                  { guard: 'isHbaCert', target: 'awaiting-server', actions: [{ type: 'grantLogin', params: { method: 'cert' } }, 'acquireServer'] },
+                  // An unknown user gets the mock exchange, so the lookup tells nobody which users exist.
+                  { target: 'authenticating', actions: 'startPasswordExchange' },
+                ],
+                'user.lookupFailed': {
+                  target: '#client-session.failed',
+                  actions: {
+                    type: 'refuse',
+                    params: ({ event }) => ({ reason: 'user_lookup_failed', sqlstate: event.sqlstate, message: event.message }),
                   },
                 },
               },

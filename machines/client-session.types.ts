@@ -62,8 +62,11 @@ export type ClientEvent =
       user: string;
       database: string;
       databaseKnown: boolean;
-      /** How the user's password is stored, or null when the pool has no such user. */
-      password: StoredPasswordKind | null;
+      /**
+       * How the user's password is stored, or null when the pool has no such user; 'auth_query': not configured,
+       * the pool's auth_query looks it up (`user.lookup`).
+       */
+      password: StoredPasswordKind | null | 'auth_query';
       /** The peer's IP address as pg_hba matched it, or "[local]" on the Unix socket. */
       address: string;
       hba: HbaVerdict;
@@ -83,6 +86,10 @@ export type ClientEvent =
       peerCertificate: PeerCertificate | null;
     }
   | { type: 'tls.failed'; reason: string }
+  /** auth_query answered: how the user's password is stored (never the password), or null: no such user. */
+  | { type: 'user.found'; password: StoredPasswordKind | null }
+  /** auth_query could not answer (PostgreSQL down, the query failed, more than one row). */
+  | { type: 'user.lookupFailed'; sqlstate: AnySqlState; message: string }
   | { type: 'auth.succeeded' }
   | { type: 'auth.failed'; sqlstate: AnySqlState; message: string }
   | { type: 'pool.acquired'; serverId: string }
@@ -103,6 +110,8 @@ export type ClientCommand =
   | { type: 'auth.start'; method: 'scram-sha-256' | 'md5'; mock: boolean }
   /** No password is asked (pg_hba trust or cert): send AuthenticationOk. */
   | { type: 'auth.ok' }
+  /** Ask the pool's auth_query for the startup user's password (the answer is user.found or user.lookupFailed). */
+  | { type: 'user.lookup' }
   | { type: 'pool.acquire' }
   | { type: 'session.start' }
   | { type: 'cancel.forward' }

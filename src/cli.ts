@@ -7,7 +7,7 @@
  *   gatehouse replay FILE           rebuild connections from a journal file, step by step
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, configWarnings, loadConfig } from './config/index.js';
+import { compatibilityReport, ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
 import { Gateway, ListenError } from './proxy/gateway.js';
 import { packageRoot } from './package-root.js';
@@ -82,8 +82,10 @@ async function main(argv: string[]): Promise<void> {
   if (first === '--version' || first === '-V') return void process.stdout.write(`${version()}\n`);
   if (first === 'check-config') {
     const config = load(rest[0] ?? option(rest, '--config', '-c'));
-    for (const warning of configWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
+    // The PgDoorman keys without effect are the compatibility report (stdout); other warnings go to stderr.
+    for (const warning of configWarnings(config, { ignoredKeys: false })) process.stderr.write(`warning: ${warning}\n`);
     process.stdout.write(`${config.file}: OK (${Object.keys(config.pools).length} pool(s))\n`);
+    for (const line of compatibilityReport(config)) process.stdout.write(`${line}\n`);
     return;
   }
   if (first === 'demo') {

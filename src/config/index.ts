@@ -1,7 +1,8 @@
 export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export { parseDuration } from './duration.js';
 export { loadConfig, parseConfig, type ParseOptions } from './load.js';
-export { configWarnings } from './warnings.js';
+export { compatibilityReport, configWarnings } from './warnings.js';
+export { ignoredKeyReason } from './pgdoorman-keys.js';
 export { unixSocketPath } from './unix-socket.js';
 export { passwordKind, scramSecretProblem, type PasswordKind } from './password.js';
 export { formatKeyPath, suggestKey } from './key-path.js';
@@ -14,6 +15,7 @@ export {
   SERVER_TLS_NEGOTIATIONS,
   TLS13_CIPHERSUITE_NAMES,
   TLS_VERSIONS,
+  type AuthQueryConfig,
   type ClientCertIdentity,
   type ClientTlsMode,
   type Config,

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { suggestKey, type KeySegment } from './key-path.js';
 import { knownKeysAt, type PathProblem } from './prepare.js';
-import { generalShape, poolShape, rootShape, userShape, webShape } from './schema.js';
+import { authQueryShape, generalShape, poolShape, rootShape, userShape, webShape } from './schema.js';
 
 const OWN_KEYS = {
   root: Object.keys(rootShape),
@@ -9,6 +9,7 @@ const OWN_KEYS = {
   web: Object.keys(webShape),
   pool: Object.keys(poolShape),
   user: Object.keys(userShape),
+  authQuery: Object.keys(authQueryShape),
 };
 
 // Where a key that is misplaced actually belongs, for keys that exist in only some sections.

@@ -19,7 +19,7 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
 ];
 
 export const IGNORED_POOL_KEYS: readonly string[] = [
-  'application_name', 'auth_query', 'cleanup_server_connections', 'connect_timeout', 'fallback_connect_timeout',
+  'application_name', 'cleanup_server_connections', 'connect_timeout', 'fallback_connect_timeout',
   'fallback_cooldown', 'fallback_lifetime', 'idle_timeout', 'log_client_parameter_status_changes',
   'max_db_connections', 'min_connection_lifetime', 'min_guaranteed_pool_size', 'patroni_api_timeout',
   'patroni_api_urls', 'prepared_statements_cache_size', 'reserve_pool_size', 'reserve_pool_timeout',
@@ -28,6 +28,9 @@ export const IGNORED_POOL_KEYS: readonly string[] = [
 ];
 
 export const IGNORED_USER_KEYS: readonly string[] = ['auth_pam_service', 'min_pool_size', 'server_lifetime'];
+
+/** auth_query keys of PgDoorman's that gatehouse has no use for: it keeps no warm minimum of dynamic pools. */
+export const IGNORED_AUTH_QUERY_KEYS: readonly string[] = ['min_pool_size'];
 
 export const IGNORED_WEB_KEYS: readonly string[] = [
   'log_tap_max_entries', 'sso_admin_groups', 'sso_allowed_users', 'sso_audience', 'sso_enabled', 'sso_groups_claim',
@@ -49,3 +52,100 @@ export const UNSUPPORTED_KEYS: Readonly<Record<'root' | 'general' | 'user', Read
     pool_mode: 'not supported per user: set pool_mode on the pool (gatehouse runs one pool mode per pool)',
   },
 };
+
+const WHY = {
+  admin: 'gatehouse has no admin console (metrics and the machine viewer are on the web listener)',
+  prepared: 'gatehouse keeps no prepared-statement cache of its own: statements reach PostgreSQL as the client sent them',
+  threads: 'gatehouse is one Node.js process with one event loop: there are no worker threads to tune',
+  tcp: "socket options are the operating system's defaults (Nagle is off on every gatehouse socket)",
+  fallback: 'there is no Patroni-assisted fallback: server_host is the only server',
+  scaling: 'pools open server connections on demand, up to pool_size, and keep no warm reserve',
+  daemon: 'gatehouse runs in the foreground and logs JSON to stdout (run it under systemd or a container runtime)',
+  logging: 'every connection is journaled (journal_file, gatehouse replay) and logged at info',
+  memory: 'the relay forwards messages as they arrive, without buffering whole messages',
+  backlog: "the listen backlog is Node's default",
+  probe: 'idle server connections are watched for a close or a FATAL instead of probed with a query',
+  roundRobin: 'each pool has one server',
+  parameters: "a client's own startup parameters are applied to its server connection (docs/configuration.md)",
+  cleanup: 'a session-pooled server is reset with DISCARD ALL; a transaction-pooled one is tracked, not cleaned blindly',
+  perPool: 'gatehouse takes it from general only',
+  web: 'the web listener serves /metrics and the machine viewer only: no web UI, no SSO',
+  talos: 'there is no Talos/JWT authentication',
+  pam: 'there is no PAM authentication',
+  warm: "looked-up users' pools are not kept warm: they open connections on demand",
+} as const;
+
+const REASONS: Readonly<Record<string, string>> = {
+  admin_username: WHY.admin,
+  admin_password: WHY.admin,
+  backlog: WHY.backlog,
+  client_anonymous_prepared_cache_size: WHY.prepared,
+  client_prepared_statements_cache_size: WHY.prepared,
+  prepared_statements: WHY.prepared,
+  prepared_statements_cache_size: WHY.prepared,
+  server_prepared_statements_cache_size: WHY.prepared,
+  daemon_pid_file: WHY.daemon,
+  syslog_prog_name: WHY.daemon,
+  fallback_connect_timeout: WHY.fallback,
+  fallback_cooldown: WHY.fallback,
+  fallback_lifetime: WHY.fallback,
+  patroni_api_timeout: WHY.fallback,
+  patroni_api_urls: WHY.fallback,
+  log_client_connections: WHY.logging,
+  log_client_disconnections: WHY.logging,
+  log_client_parameter_status_changes: WHY.logging,
+  max_blocking_threads: WHY.threads,
+  tokio_event_interval: WHY.threads,
+  tokio_global_queue_interval: WHY.threads,
+  worker_cpu_affinity_pinning: WHY.threads,
+  worker_stack_size: WHY.threads,
+  worker_threads: WHY.threads,
+  max_concurrent_creates: WHY.scaling,
+  retain_connections_max: WHY.scaling,
+  retain_connections_time: WHY.scaling,
+  scaling_cooldown_sleep: WHY.scaling,
+  scaling_fast_retries: WHY.scaling,
+  scaling_max_parallel_creates: WHY.scaling,
+  scaling_warm_pool_ratio: WHY.scaling,
+  max_db_connections: WHY.scaling,
+  min_connection_lifetime: WHY.scaling,
+  min_guaranteed_pool_size: WHY.scaling,
+  reserve_pool_size: WHY.scaling,
+  reserve_pool_timeout: WHY.scaling,
+  min_pool_size: WHY.scaling,
+  max_memory_usage: WHY.memory,
+  message_size_to_be_stream: WHY.memory,
+  proxy_copy_data_timeout: WHY.memory,
+  pooler_check_query: WHY.probe,
+  server_idle_check_timeout: WHY.probe,
+  server_round_robin: WHY.roundRobin,
+  startup_parameters: WHY.parameters,
+  sync_server_parameters: WHY.parameters,
+  application_name: WHY.parameters,
+  cleanup_server_connections: WHY.cleanup,
+  tcp_keepalives_count: WHY.tcp,
+  tcp_keepalives_idle: WHY.tcp,
+  tcp_keepalives_interval: WHY.tcp,
+  tcp_no_delay: WHY.tcp,
+  tcp_so_linger: WHY.tcp,
+  tcp_socket_buffer_size: WHY.tcp,
+  tcp_user_timeout: WHY.tcp,
+  unix_socket_buffer_size: WHY.tcp,
+  talos: WHY.talos,
+  auth_pam_service: WHY.pam,
+};
+
+/**
+ * Why an accepted PgDoorman key has no effect in gatehouse, for the compatibility report. `keyPath` is the key's
+ * path in the file (`general.worker_threads`, `pools.app.users[0].min_pool_size`, `web.ui`).
+ */
+export function ignoredKeyReason(keyPath: string): string {
+  const segments = keyPath.split('.');
+  const key = segments[segments.length - 1];
+  if (segments[0] === 'web' || segments[0] === 'prometheus') return WHY.web;
+  if (keyPath.includes('.auth_query.')) return WHY.warm;
+  if (segments[0] === 'pools' && ['connect_timeout', 'idle_timeout', 'server_lifetime'].includes(key)) {
+    return `${WHY.perPool} (general.${key}; a per-${keyPath.includes('.users[') ? 'user' : 'pool'} value is not supported)`;
+  }
+  return REASONS[key] ?? 'gatehouse does not implement it';
+}

@@ -1,5 +1,6 @@
 import type { KeySegment } from './key-path.js';
 import {
+  IGNORED_AUTH_QUERY_KEYS,
   IGNORED_GENERAL_KEYS,
   IGNORED_POOL_KEYS,
   IGNORED_ROOT_KEYS,
@@ -69,6 +70,7 @@ export function prepare(document: unknown): Prepared {
   if (isMap(data.pools)) {
     for (const [name, pool] of Object.entries(data.pools)) {
       sift(pool, ['pools', name], IGNORED_POOL_KEYS);
+      if (isMap(pool)) sift(pool.auth_query, ['pools', name, 'auth_query'], IGNORED_AUTH_QUERY_KEYS);
       if (isMap(pool) && Array.isArray(pool.users)) {
         pool.users.forEach((user, i) => sift(user, ['pools', name, 'users', i], IGNORED_USER_KEYS, UNSUPPORTED_KEYS.user));
       }
@@ -84,6 +86,7 @@ export function knownKeysAt(path: readonly KeySegment[], own: {
   web: readonly string[];
   pool: readonly string[];
   user: readonly string[];
+  authQuery?: readonly string[];
 }): readonly string[] {
   const [first] = path;
   if (path.length === 0) return [...own.root, ...IGNORED_ROOT_KEYS, ...Object.keys(UNSUPPORTED_KEYS.root)];
@@ -92,6 +95,7 @@ export function knownKeysAt(path: readonly KeySegment[], own: {
   }
   if (path.length === 1 && (first === 'web' || first === 'prometheus')) return [...own.web, ...IGNORED_WEB_KEYS];
   if (path.length === 2 && first === 'pools') return [...own.pool, ...IGNORED_POOL_KEYS];
+  if (path.length === 3 && first === 'pools' && path[2] === 'auth_query') return [...(own.authQuery ?? []), ...IGNORED_AUTH_QUERY_KEYS];
   if (path.length === 4 && first === 'pools' && path[2] === 'users') {
     return [...own.user, ...IGNORED_USER_KEYS, ...Object.keys(UNSUPPORTED_KEYS.user)];
   }

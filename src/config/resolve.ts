@@ -85,13 +85,30 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
     private_key: path(raw.server_tls_private_key, general.server_tls_private_key),
     negotiation: raw.server_tls_negotiation ?? general.server_tls_negotiation,
   };
+  const server_database = raw.server_database ?? name;
+  const aq = raw.auth_query;
   return {
     name,
     server_host: raw.server_host,
     server_port: raw.server_port,
-    server_database: raw.server_database ?? name,
+    server_database,
     pool_mode: raw.pool_mode,
     users: (raw.users ?? []).map(resolveUser),
+    auth_query: aq
+      ? {
+          query: aq.query,
+          user: aq.user,
+          password: aq.password,
+          database: aq.database ?? server_database,
+          workers: aq.workers,
+          server_user: aq.server_user ?? null,
+          server_password: aq.server_password ?? null,
+          pool_size: aq.pool_size,
+          cache_ttl: aq.cache_ttl,
+          cache_failure_ttl: aq.cache_failure_ttl,
+          min_interval: aq.min_interval,
+        }
+      : null,
     server_tls,
   };
 }

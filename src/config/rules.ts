@@ -82,8 +82,13 @@ function poolTlsRules(out: Collector, name: string, pool: PlainMap, general: Pla
 function userRules(out: Collector, name: string, pool: PlainMap): void {
   const at = ['pools', name, 'users'];
   const users = pool.users;
+  const authQuery = isMap(pool.auth_query) ? pool.auth_query : null;
+  if (authQuery && isSet(authQuery, 'server_password') && !isSet(authQuery, 'server_user')) {
+    out.require(['pools', name, 'auth_query', 'server_user'], `${formatKeyPath(['pools', name, 'auth_query', 'server_password'])} is set`);
+  }
   if (users === undefined || (Array.isArray(users) && users.length === 0)) {
-    out.add(at, 'at least one user is required');
+    // With auth_query the users are looked up in PostgreSQL; listed ones are optional (and win).
+    if (!authQuery) out.add(at, 'at least one user is required (or pools.<name>.auth_query)');
     return;
   }
   if (!Array.isArray(users)) return;

@@ -95,6 +95,21 @@ export const userShape = {
 
 const userSchema = mapOf(userShape, 'a map of user settings');
 
+/** PgDoorman's auth_query: users looked up in PostgreSQL instead of listed (`server_password` needs `server_user`: rules.ts). */
+export const authQueryShape = {
+  query: stringField(),
+  user: stringField(),
+  password: z.string({ error: expected('a string', { secret: true }) }).default(''),
+  database: stringField().optional(),
+  workers: positiveIntField().default(2),
+  server_user: stringField().optional(),
+  server_password: z.string({ error: expected('a string', { secret: true }) }).optional(),
+  pool_size: positiveIntField().default(40),
+  cache_ttl: durationField().default(3_600_000),
+  cache_failure_ttl: durationField().default(30_000),
+  min_interval: durationField().default(1_000),
+};
+
 export const poolShape = {
   server_host: stringField().default('127.0.0.1'),
   server_port: portField().default(5432),
@@ -102,6 +117,7 @@ export const poolShape = {
   pool_mode: enumField(POOL_MODES).default('transaction'),
   // "at least one user" and duplicate names are checked in rules.ts, so that they are reported with other problems.
   users: z.array(userSchema, { error: expected('a list of users') }).optional(),
+  auth_query: mapOf(authQueryShape, 'a map of auth_query settings').optional(),
   ...serverTlsOverrides,
 };
 
@@ -122,3 +138,4 @@ export type RawConfig = z.output<typeof rootSchema>;
 export type RawGeneral = RawConfig['general'];
 export type RawPool = NonNullable<RawConfig['pools']>[string];
 export type RawUser = NonNullable<RawPool['users']>[number];
+export type RawAuthQuery = NonNullable<RawPool['auth_query']>;

@@ -137,6 +137,32 @@ export interface UserConfig {
 
 export type ServerAuth = 'password' | 'md5-passthrough' | 'scram-passthrough' | 'none';
 
+/**
+ * `pools.<name>.auth_query`: users that are not listed are looked up in PostgreSQL with `query` ($1 = the user name),
+ * run as `user`/`password` on `database`. Without server_user (passthrough mode) each user gets its own backend pool,
+ * logged in as that user by passthrough from the hash the query returned; with server_user (dedicated mode) they
+ * share one backend pool logged in as server_user with server_password.
+ */
+export interface AuthQueryConfig {
+  query: string;
+  user: string;
+  password: string;
+  /** Defaults to the pool's server_database. */
+  database: string;
+  /** Executor connections running lookups at once. */
+  workers: number;
+  server_user: string | null;
+  server_password: string | null;
+  /** Server connections of each looked-up user's pool (passthrough) or of the shared pool (dedicated). */
+  pool_size: number;
+  /** How long a found user is remembered (ms); 0: every login looks up again. */
+  cache_ttl: number;
+  /** How long a user the query did not find is remembered (ms). */
+  cache_failure_ttl: number;
+  /** After a failed login, the remembered password is looked up again at most this often (ms). */
+  min_interval: number;
+}
+
 export interface PoolConfig {
   name: string;
   server_host: string;
@@ -145,6 +171,7 @@ export interface PoolConfig {
   server_database: string;
   pool_mode: PoolMode;
   users: UserConfig[];
+  auth_query: AuthQueryConfig | null;
   /** Effective server-side TLS for this pool. */
   server_tls: ServerTlsSettings;
 }

@@ -1,5 +1,6 @@
 import { formatProblem } from './errors.js';
 import { formatKeyPath } from './key-path.js';
+import { ignoredKeyReason } from './pgdoorman-keys.js';
 import type { Config } from './types.js';
 
 /**
@@ -7,10 +8,12 @@ import type { Config } from './types.js';
  * gatehouse ignores, TLS files that the chosen mode leaves unused, and cipher settings for a TLS version that the
  * version range turns off. One line each, same form as errors.
  */
-export function configWarnings(config: Config): string[] {
+export function configWarnings(config: Config, opts: { ignoredKeys?: boolean } = {}): string[] {
   const warnings: Array<{ keyPath: string; problem: string }> = [];
-  for (const keyPath of config.ignoredKeys ?? []) {
-    warnings.push({ keyPath, problem: 'PgDoorman setting accepted but ignored by gatehouse' });
+  if (opts.ignoredKeys ?? true) {
+    for (const keyPath of config.ignoredKeys ?? []) {
+      warnings.push({ keyPath, problem: `PgDoorman setting accepted but ignored by gatehouse: ${ignoredKeyReason(keyPath)}` });
+    }
   }
   const g = config.general;
   if (g.tls_mode === 'disable') {
@@ -70,4 +73,17 @@ function hbaWarnings(config: Config): Array<{ keyPath: string; problem: string }
     }
   }
   return out;
+}
+
+/**
+ * check-config's compatibility report: the PgDoorman keys in the file that gatehouse accepts without effect, one
+ * line each with why, after a heading that counts them; nothing when there are none.
+ */
+export function compatibilityReport(config: Config): string[] {
+  const keys = config.ignoredKeys ?? [];
+  if (keys.length === 0) return [];
+  return [
+    `PgDoorman settings in ${config.file} that gatehouse accepts without effect (${keys.length}):`,
+    ...keys.map((keyPath) => `  ${keyPath}: ${ignoredKeyReason(keyPath)}`),
+  ];
 }

@@ -22,7 +22,7 @@ import type { HbaFacts } from '../config/hba.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { clientSettings } from '../pool/startup-parameters.js';
-import { authenticationOk, encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError } from '../protocol/index.js';
+import { authenticationOk, encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError, SqlState } from '../protocol/index.js';
 import { describePeerCertificate } from '../tls/certificate-info.js';
 import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
 import type { ClientTlsProvider } from '../tls/client-tls.js';
@@ -55,8 +55,15 @@ export interface ClientDriverDeps {
   /** The pg_hba verdict for a connection's facts (src/config/hba.ts); the machine decides what it means. */
   matchHba(facts: HbaFacts): HbaVerdict;
   databaseExists(database: string): boolean;
-  /** The configured password of a user, or null when the pool has no such user. */
-  userPassword(database: string, user: string): StoredPassword | null;
+  /**
+   * The configured password of a user, null when the pool has no such user, or 'auth_query' when the pool looks
+   * its users up (lookupUser).
+   */
+  userPassword(database: string, user: string): StoredPassword | null | 'auth_query';
+  /** `user.lookup`: the pool's auth_query answer (null: no such user); rejects with a ProxyError when it cannot answer. */
+  lookupUser(database: string, user: string): Promise<StoredPassword | null>;
+  /** A looked-up user failed to prove its password: the cached answer may be stale. */
+  passwordRejected(database: string, user: string): void;
   /**
    * A client proved its password with SCRAM: the ClientKey its proof revealed, for passthrough
    * authentication towards PostgreSQL. A secret: kept in memory, never journaled or logged.
@@ -86,6 +93,9 @@ export class ClientDriver {
   private framer: MessageFramer | null = null;
   private authenticator: ClientAuthenticator | null = null;
   private startup: Startup | null = null;
+  /** The startup user's password as configured or looked up (null: no such user); never journaled. */
+  private stored: StoredPassword | null = null;
+  private lookedUp = false;
   private cancelKey: { processId: number; secretKey: Buffer } | null = null;
   private session: SessionHandle | null = null;
   /** What the machine said to read next. */
@@ -244,12 +254,14 @@ export class ClientDriver {
         if (!(this.socket instanceof TLSSocket)) this.deps.metrics.connections.inc({ type: 'plain' });
         const tls = this.socket instanceof TLSSocket;
         const local = this.deps.transport === 'unix';
+        const configured = this.deps.userPassword(database, user);
+        this.stored = configured === 'auth_query' ? null : configured;
         this.send({
           type: 'client.startup',
           user,
           database,
           databaseKnown: this.deps.databaseExists(database),
-          password: passwordKind(this.deps.userPassword(database, user)),
+          password: configured === 'auth_query' ? 'auth_query' : passwordKind(configured),
           address: this.peerAddress,
           hba: this.deps.matchHba({ local, address: this.peerAddress, tls, user, database }),
         });
@@ -275,6 +287,7 @@ export class ClientDriver {
     if (!message) return false;
     const step = this.authenticator!.onMessage(message.type, message.body);
     if ('failed' in step) {
+      if (this.lookedUp && this.stored !== null) this.deps.passwordRejected(this.startup!.database, this.startup!.user);
       this.send({ type: 'auth.failed', sqlstate: step.failed.sqlstate, message: step.failed.message });
       return false;
     }
@@ -307,6 +320,8 @@ export class ClientDriver {
         return this.startAuthentication(command.method, command.mock);
       case 'auth.ok':
         return this.writeAuthOpening(authenticationOk());
+      case 'user.lookup':
+        return this.lookUpUser();
       case 'pool.acquire':
         return this.openSession();
       case 'session.start':
@@ -395,9 +410,30 @@ export class ClientDriver {
 
   private startAuthentication(method: 'scram-sha-256' | 'md5', mock: boolean): void {
     const { user, database } = this.startup!;
-    this.authenticator = new ClientAuthenticator(user, this.deps.userPassword(database, user), method, mock);
+    this.authenticator = new ClientAuthenticator(user, this.stored, method, mock);
     this.framer = new MessageFramer({ maxMessageLength: MAX_AUTH_MESSAGE });
     this.writeAuthOpening(this.authenticator.start());
+  }
+
+  /** auth_query: the answer is a fact for the machine (how the password is stored, or that the lookup failed). */
+  private lookUpUser(): void {
+    const { user, database } = this.startup!;
+    this.lookedUp = true;
+    this.deps.lookupUser(database, user).then(
+      (stored) => {
+        this.stored = stored;
+        this.send({ type: 'user.found', password: passwordKind(stored) });
+      },
+      (err: unknown) => {
+        if (!(err instanceof ProxyError)) {
+          this.log.error({ err }, 'auth_query lookup crashed');
+          this.send({ type: 'user.lookupFailed', sqlstate: SqlState.SYSTEM_ERROR, message: 'Authentication service unavailable. Please try again later.' });
+          return;
+        }
+        this.log.warn({ user, database, sqlstate: err.sqlstate, detail: err.detail }, `auth_query lookup failed: ${err.message}`);
+        this.send({ type: 'user.lookupFailed', sqlstate: err.sqlstate, message: err.message });
+      },
+    );
   }
 
   /** The first authentication message (a request, or AuthenticationOk for pg_hba trust and cert). */

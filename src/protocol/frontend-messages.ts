@@ -24,6 +24,25 @@ export function query(sql: string): Buffer {
   return new MessageWriter(FrontendType.Query, cstringLength(sql)).cstring(sql, 'query text').done();
 }
 
+/**
+ * One statement with text parameters over the extended protocol, unnamed statement and portal:
+ * Parse, Bind, Describe (portal), Execute (all rows), Sync. Parameters travel apart from the SQL, so a
+ * value (a user name, say) can never change the statement.
+ */
+export function extendedQuery(sql: string, params: string[]): Buffer {
+  const values = params.map((p) => Buffer.from(p, 'utf8'));
+  const parse = new MessageWriter(FrontendType.Parse, 1 + cstringLength(sql) + 2).cstring('', 'statement name').cstring(sql, 'query text').int16(0).done();
+  const bind = new MessageWriter(FrontendType.Bind, 1 + 1 + 2 + 2 + values.reduce((n, v) => n + 4 + v.length, 0) + 2)
+    .cstring('', 'portal name')
+    .cstring('', 'statement name')
+    .int16(0);
+  bind.int16(values.length);
+  for (const v of values) bind.int32(v.length).bytes(v);
+  const describe = new MessageWriter(FrontendType.Describe, 2).byte(0x50).cstring('', 'portal name').done();
+  const execute = new MessageWriter(FrontendType.Execute, 1 + 4).cstring('', 'portal name').int32(0).done();
+  return Buffer.concat([parse, bind.int16(0).done(), describe, execute, sync()]);
+}
+
 export function terminate(): Buffer {
   return new MessageWriter(FrontendType.Terminate, 0).done();
 }

@@ -17,6 +17,8 @@ export const SqlState = {
   FEATURE_NOT_SUPPORTED: '0A000',
   INTERNAL_ERROR: 'XX000',
   CONFIGURATION_LIMIT_EXCEEDED: '53400',
+  /** system_error: PgDoorman's code for an auth_query that cannot answer ("Authentication service unavailable"). */
+  SYSTEM_ERROR: '58000',
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];

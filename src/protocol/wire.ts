@@ -44,6 +44,11 @@ export class MessageWriter {
     return this;
   }
 
+  int16(value: number): this {
+    this.pos = this.buffer.writeInt16BE(value, this.pos);
+    return this;
+  }
+
   int32(value: number): this {
     this.pos = this.buffer.writeInt32BE(value, this.pos);
     return this;

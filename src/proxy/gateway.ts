@@ -5,13 +5,11 @@
 import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { PassthroughKeys, parseStoredPassword, type ServerCredential, type StoredPassword } from '../auth/index.js';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
 import { compileHba, type HbaFacts } from '../config/hba.js';
-import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import { unixSocketPath } from '../config/unix-socket.js';
 import { ClientDriver } from '../driver/client-driver.js';
-import { connectServer } from '../driver/server-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
@@ -19,44 +17,19 @@ import type { InspectorBridge } from '../observability/inspector.js';
 import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
-import { ServerPool } from '../pool/pool.js';
-import type { ServerConnection } from '../pool/server-connection.js';
 import { ClientTlsProvider } from '../tls/client-tls.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
-
-interface PoolEntry {
-  pool: ServerPool;
-  mode: PoolMode;
-  stored: StoredPassword;
-  /** How this pool's backends log in; passthrough keys live here, in memory, for this (pool, user) only. */
-  credential: ServerCredential;
-}
-
-/** The server credential a user's settings call for (see UserConfig.server_auth). */
-function serverCredential(user: UserConfig, stored: StoredPassword): ServerCredential {
-  switch (user.server_auth) {
-    case 'password':
-      return { kind: 'password', password: user.server_password ?? '' };
-    case 'md5-passthrough':
-      if (stored.kind !== 'md5') throw new Error(`user ${user.username}: md5 passthrough needs an md5 hash`);
-      return { kind: 'md5-passthrough', hash: stored.hash };
-    case 'scram-passthrough':
-      if (stored.kind !== 'scram') throw new Error(`user ${user.username}: SCRAM passthrough needs a SCRAM secret`);
-      return { kind: 'scram-passthrough', keys: new PassthroughKeys(stored) };
-    case 'none':
-      return { kind: 'none' };
-  }
-}
 
 export class Gateway {
   readonly metrics = new Metrics();
   readonly journals: JournalBook;
   private readonly clientTls: ClientTlsProvider;
   private readonly serverTls = new Map<string, ServerTlsMaterial | null>();
-  private readonly pools = new Map<string, PoolEntry>();
+  private readonly pools: PoolDirectory;
   private readonly limiter: HandshakeLimiter;
   private readonly cancels: CancelRegistry;
   private readonly clients = new Set<Socket>();
@@ -91,8 +64,15 @@ export class Gateway {
     this.cancels = new CancelRegistry({ logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     for (const pool of Object.values(config.pools)) {
       this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
-      for (const user of pool.users) this.pools.set(poolKey(pool.name, user.username), this.createPool(pool, user));
     }
+    this.pools = new PoolDirectory(config, {
+      logger,
+      metrics: this.metrics,
+      journals: this.journals,
+      serverTls: (pool) => this.serverTls.get(pool) ?? null,
+      nextServerId: () => `s${++this.nextId}`,
+      inspect: () => this.inspector?.inspect,
+    });
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
   }
@@ -106,54 +86,6 @@ export class Gateway {
     for (const [pool, material] of this.serverTls) {
       if (material?.clientCertificateNotAfter) expiry.set({ side: 'server', pool }, (material.clientCertificateNotAfter.getTime() - now) / 1000);
     }
-  }
-
-  private createPool(pool: PoolConfig, user: UserConfig): PoolEntry {
-    const g = this.config.general;
-    const stored = parseStoredPassword(user.password);
-    const credential = serverCredential(user, stored);
-    const tlsGauge = this.metrics.serverTlsConnections;
-    const serverPool: ServerPool = new ServerPool({
-      name: pool.name,
-      user: user.username,
-      size: user.pool_size,
-      queryWaitTimeoutMs: g.query_wait_timeout,
-      idleTimeoutMs: g.idle_timeout,
-      serverLifetimeMs: g.server_lifetime,
-      logger: this.logger,
-      connect: async () => {
-        const conn = await connectServer({
-          id: `s${++this.nextId}`,
-          pool: pool.name,
-          host: pool.server_host,
-          port: pool.server_port,
-          mode: pool.server_tls.mode,
-          negotiation: pool.server_tls.negotiation,
-          tls: this.serverTls.get(pool.name) ?? null,
-          user: user.server_username,
-          credential,
-          startupParameters: { user: user.server_username, database: pool.server_database },
-          connectTimeoutMs: g.connect_timeout,
-          logger: this.logger.child({ pool: pool.name }),
-          metrics: this.metrics,
-          journals: this.journals,
-          inspect: this.inspector?.inspect,
-          onClosed: (c: ServerConnection) => {
-            if (c.tls) {
-              tlsGauge.dec({ pool: pool.name });
-              this.metrics.serverTlsProtocols.dec({ pool: pool.name, ...c.tls });
-            }
-            serverPool.forget(c);
-          },
-        });
-        if (conn.tls) {
-          tlsGauge.inc({ pool: pool.name });
-          this.metrics.serverTlsProtocols.inc({ pool: pool.name, ...conn.tls });
-        }
-        return conn;
-      },
-    });
-    return { pool: serverPool, mode: pool.pool_mode, stored, credential };
   }
 
   private accept(socket: Socket, transport: ClientTransport): void {
@@ -177,14 +109,13 @@ export class Gateway {
       hbaCertRules: this.hbaCertRules,
       matchHba: this.matchHba,
       databaseExists: (database) => database in this.config.pools,
-      userPassword: (database, user) => this.pools.get(poolKey(database, user))?.stored ?? null,
-      learnClientKey: (database, user, clientKey) => {
-        const credential = this.pools.get(poolKey(database, user))?.credential;
-        if (credential?.kind === 'scram-passthrough') credential.keys.learn(clientKey);
-      },
+      userPassword: (database, user) => this.pools.userPassword(database, user),
+      lookupUser: (database, user) => this.pools.lookupUser(database, user),
+      passwordRejected: (database, user) => this.pools.passwordRejected(database, user),
+      learnClientKey: (database, user, clientKey) => this.pools.learnClientKey(database, user, clientKey),
       forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
       openSession: (login, report) => {
-        const entry = this.pools.get(poolKey(login.database, login.user))!;
+        const entry = this.pools.entryFor(login.database, login.user);
         return new Session(login, report, { pool: entry.pool, mode: entry.mode, cancels: this.cancels });
       },
       onClosed: () => {
@@ -252,7 +183,7 @@ export class Gateway {
       this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes);
     }
     this.reaper = setInterval(() => {
-      for (const entry of this.pools.values()) entry.pool.reap();
+      for (const pool of this.pools.serverPools()) pool.reap();
     }, 1000);
     this.reaper.unref();
     this.logger.info(
@@ -275,11 +206,11 @@ export class Gateway {
     if (this.reaper) clearInterval(this.reaper);
     const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     const unixStopped = new Promise<void>((resolve) => (this.unixListener ? this.unixListener.close(() => resolve()) : resolve()));
-    for (const entry of this.pools.values()) entry.pool.close();
+    for (const pool of this.pools.serverPools()) pool.close();
     const deadline = Date.now() + this.config.general.shutdown_timeout;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const socket of this.clients) socket.destroy();
-    for (const entry of this.pools.values()) entry.pool.closeAll();
+    for (const pool of this.pools.serverPools()) pool.closeAll();
     await stopped;
     await unixStopped;
     if (this.unixPath) removeSocketFile(this.unixPath);
@@ -347,8 +278,4 @@ async function listenUnix(server: Server, path: string, mode: number): Promise<s
   });
   chmodSync(path, mode);
   return path;
-}
-
-function poolKey(database: string, user: string): string {
-  return `${database}\u0000${user}`;
 }

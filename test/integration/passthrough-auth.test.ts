@@ -104,6 +104,11 @@ describe.each(FLAVORS)('passthrough authentication in front of %s', (flavor) => 
       expect(result.stderr).not.toMatch(/error/i);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/minimal\.yaml: OK \(1 pool\(s\)\)/);
+      // The compatibility report: what of the file has no effect, and why; nothing about passwords.
+      expect(result.stdout).toContain('that gatehouse accepts without effect (2):');
+      expect(result.stdout).toContain('  general.admin_username: gatehouse has no admin console');
+      expect(result.stdout).toContain('  general.admin_password: gatehouse has no admin console');
+      expect(result.stdout).not.toContain('change_me');
     });
 
     it.each([15, 18] as Libpq[])('psql with libpq %i logs in and queries; PostgreSQL saw a SCRAM login as app', async (libpq) => {

@@ -1,7 +1,8 @@
 // The Unix-domain socket listener: psql -h <unix_socket_dir> connects, an SSLRequest there is answered N as
 // PostgreSQL answers it, pg_hba `local` rules apply to it and `host*` rules do not, tls_mode require does not refuse
 // it, the socket file has the configured mode, and a leftover socket file is handled like PgDoorman handles it.
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -140,8 +141,11 @@ describe('a socket file already in unix_socket_dir', () => {
 
   it('is replaced when no process listens on it any more (left by one that died)', async () => {
     const file = path.join(dir, `.s.PGSQL.${port}`);
-    // A process that bound the socket and exited without removing it.
-    execFileSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(file)})`]);
+    // A process that listened on the socket and was killed, so it never removed the file.
+    const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(file)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(child.stdout!, 'data');
+    child.kill('SIGKILL');
+    await once(child, 'exit');
     expect((await fs.stat(file)).isSocket()).toBe(true);
     const gh = await start();
     try {

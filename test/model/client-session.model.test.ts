@@ -61,7 +61,7 @@ const UNDRIVABLE: Undrivable[] = [
     event: 'client.directTls',
     why: 'the driver reads nothing while a TLS handshake slot is awaited (CVE-2021-23214)',
   },
-  ...['ssl-requested', 'tls-handshaking', 'authenticating', 'awaiting-server'].map((state) => ({
+  ...['ssl-requested', 'tls-handshaking', 'looking-up', 'authenticating', 'awaiting-server'].map((state) => ({
     state: `connected.negotiating.${state}`,
     event: 'client.invalidPacket',
     why: 'the driver parses startup packets only in startup-phase (bad auth messages become auth.failed)',
@@ -74,6 +74,8 @@ const FACTS: Record<string, string[]> = {
   'client.invalidPacket': ['sqlstate'],
   'tls.established': ['alpnProtocol', 'authorized'],
   'auth.failed': ['sqlstate'],
+  'user.found': ['password'],
+  'user.lookupFailed': ['sqlstate', 'message'],
   'pool.acquired': ['serverId'],
   'pool.failed': ['sqlstate'],
   'timer.expired': ['timer'],

@@ -88,7 +88,15 @@ export async function verifyClientEffect(
       { local: world.input.transport === 'unix', address: event.address, tls: context.tls, user: event.user, database: event.database },
     ]);
   }
+  if (event.type === 'auth.failed') {
+    // A looked-up password a client failed to prove may be stale: auth_query is told (it rate-limits re-fetching).
+    const told = context.mockAuth ? [] : world.lookups;
+    expect(world.rejectedPasswords, 'auth_query told of the rejected password').toEqual(told);
+  }
   switch (leafName(state.value)) {
+    case 'looking-up':
+      expect(world.lookups, 'auth_query asked once for the startup user').toEqual([{ database: context.database, user: context.user }]);
+      return world.reader.expectDrained();
     case 'ssl-requested':
       expect(world.limiter.requests.length, 'a TLS handshake slot was requested').toBe(1);
       if (event.type === 'client.sslRequest') await expectReply(world, 'S');

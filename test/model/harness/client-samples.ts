@@ -20,6 +20,7 @@ export const UNKNOWN_USER = 'nobody';
 /** Where the model's pg_hba rules come from (the journal names it); the matched rule is always on line 2. */
 export const HBA_SOURCE = 'model-pg_hba.conf';
 export const HBA_LINE = 2;
+export const LOOKUP_FAILURE = { sqlstate: '58000', message: 'Authentication service unavailable. Please try again later.' } as const;
 export const WRONG_PASSWORD = 'battery staple';
 export const CA_NAME = 'Gatehouse model CA';
 export const OTHER_CA_NAME = 'Unrelated model CA';
@@ -98,12 +99,12 @@ function match(context: ClientSessionContext, method: HbaMethod): HbaVerdict {
 /** Startup packets: users (known, md5-stored, unknown) × the pg_hba verdicts that lead somewhere different. */
 function startupSamples(context: ClientSessionContext): ClientEvent[] {
   const address = context.transport === 'unix' ? '[local]' : '127.0.0.1';
-  const startup = (user: string, hba: HbaVerdict, database = KNOWN_DATABASE): ClientEvent => ({
+  const startup = (user: string, hba: HbaVerdict, database = KNOWN_DATABASE, lookedUp = false): ClientEvent => ({
     type: 'client.startup',
     user,
     database,
     databaseKnown: database === KNOWN_DATABASE,
-    password: storedKindOf(user),
+    password: lookedUp ? 'auth_query' : storedKindOf(user),
     address,
     hba,
   });
@@ -123,7 +124,17 @@ function startupSamples(context: ClientSessionContext): ClientEvent[] {
     startup(MD5_USER, match(context, 'scram-sha-256')),
     // cert rules are hostssl: inside TLS they decide; the user the certificate does not name is refused.
     ...(context.tls ? [startup(CLIENT_USER, match(context, 'cert')), startup(OTHER_USER, match(context, 'cert'))] : []),
+    // auth_query (walked in two modes, which together take every lookup transition): the user is not listed, the
+    // pool looks it up; the answer then meets the same pg_hba method.
+    ...(lookupModes(context)
+      ? [none, match(context, 'trust'), ...(context.tls ? [match(context, 'cert')] : [])].map((hba) => startup(CLIENT_USER, hba, KNOWN_DATABASE, true))
+      : []),
   ];
+}
+
+/** The modes whose samples include auth_query users: require (TLS, no client certificate) and hba cert rules. */
+function lookupModes(context: ClientSessionContext): boolean {
+  return context.transport === 'tcp' && ((context.tlsMode === 'require' && !context.hbaCertRules) || context.hbaCertRules);
 }
 
 export function clientSamples(context: ClientSessionContext): ClientEvent[] {
@@ -134,6 +145,9 @@ export function clientSamples(context: ClientSessionContext): ClientEvent[] {
     { type: 'client.invalidPacket', sqlstate: '08P01', message: 'invalid length of startup packet' },
     ...establishedSamples(context),
     { type: 'tls.failed', reason: 'unsupported protocol' },
+    // auth_query's answers: alice's password as plaintext or an md5 hash (both of CLIENT_PASSWORD), or no such user.
+    ...(['plain', 'md5', null] as const).map((password): ClientEvent => ({ type: 'user.found', password })),
+    { type: 'user.lookupFailed', ...LOOKUP_FAILURE },
     { type: 'auth.failed', sqlstate: '28P01', message: `password authentication failed for user "${context.user ?? CLIENT_USER}"` },
     { type: 'pool.acquired', serverId: 'backend-1' },
     { type: 'pool.failed', sqlstate: POOL_FAILURE_SQLSTATE, message: 'could not connect to server' },

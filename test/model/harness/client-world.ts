@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { expect } from 'vitest';
 import { waitFor } from 'xstate';
 import type { ClientEvent, ClientSessionContext, ClientSessionInput, HbaVerdict } from '../../../machines/client-session.js';
-import { md5ClientResponse, md5PasswordHash, ScramClientSession } from '../../../src/auth/index.js';
+import { md5ClientResponse, md5PasswordHash, ScramClientSession, type StoredPassword } from '../../../src/auth/index.js';
 import { compileHba, parseHba, type HbaFacts } from '../../../src/config/hba.js';
 import { ClientDriver } from '../../../src/driver/client-driver.js';
 import type { JournalBook, JournalEntry } from '../../../src/journal/journal.js';
@@ -21,7 +21,9 @@ import {
   encodeSslRequest,
   encodeStartupMessage,
   passwordMessage,
+  ProxyError,
   readyForQuery,
+  type SqlStateCode,
   saslInitialResponse,
   saslResponse,
 } from '../../../src/protocol/index.js';
@@ -85,6 +87,11 @@ export class ClientWorld {
   /** pg_hba rules this path's startup is matched against (null: none configured), and the facts the driver matched. */
   readonly hbaRules: string | null;
   readonly hbaMatched: HbaFacts[] = [];
+  /** auth_query: whether the path's user is looked up, the lookups asked for, and their pending answer. */
+  private readonly lookedUpUser: boolean;
+  readonly lookups: Array<{ database: string; user: string }> = [];
+  readonly rejectedPasswords: Array<{ database: string; user: string }> = [];
+  private pendingLookup: { resolve: (stored: StoredPassword | null) => void; reject: (err: Error) => void } | null = null;
   private readonly matchHba: (facts: HbaFacts) => HbaVerdict;
   /** The driver's side of the connection (closed at the end of the path, whatever state it is in). */
   private accepted: net.Socket | null = null;
@@ -101,6 +108,7 @@ export class ClientWorld {
     const at = path.steps.findIndex((s) => s.event.type === 'client.startup');
     const startup = at > 0 ? path.steps[at].event : null;
     this.hbaRules = startup?.type === 'client.startup' ? hbaRulesFor(path.steps[at - 1].state.context as ClientSessionContext, startup.hba) : null;
+    this.lookedUpUser = startup?.type === 'client.startup' && startup.password === 'auth_query';
     if (this.hbaRules === null) {
       this.matchHba = compileHba(null);
     } else {
@@ -134,10 +142,17 @@ export class ClientWorld {
           databaseExists: (database) => database === KNOWN_DATABASE,
           userPassword: (_database, user) =>
             user === CLIENT_USER
-              ? { kind: 'plain', password: CLIENT_PASSWORD }
+              ? this.lookedUpUser
+                ? 'auth_query'
+                : { kind: 'plain', password: CLIENT_PASSWORD }
               : user === MD5_USER
                 ? { kind: 'md5', hash: md5PasswordHash(MD5_USER, MD5_USER_PASSWORD) }
                 : null,
+          lookupUser: (database, user) => {
+            this.lookups.push({ database, user });
+            return new Promise((resolve, reject) => (this.pendingLookup = { resolve, reject }));
+          },
+          passwordRejected: (database, user) => this.rejectedPasswords.push({ database, user }),
           learnClientKey: (_database, _user, clientKey) => this.learnedClientKeys.push(clientKey),
           // Transaction pooling: the welcome's server goes back at once and every query takes one again.
           openSession: (login, report) => new Session(login, report, { pool: this.pool, mode: 'transaction', cancels: this.cancels }),
@@ -200,6 +215,13 @@ export class ClientWorld {
     this.reader.attach(this.tls);
   }
 
+  private answerLookup(answer: (l: NonNullable<ClientWorld['pendingLookup']>) => void): void {
+    const pending = this.pendingLookup;
+    if (!pending) throw new Error('the driver never asked auth_query for the user');
+    this.pendingLookup = null;
+    answer(pending);
+  }
+
   /** Answer the exchange the machine chose (recorded in the step's context) with `password`. */
   private async authenticate(step: ModelStep<ClientEvent>, password: string): Promise<void> {
     const context = step.state.context as ClientSessionContext;
@@ -253,6 +275,18 @@ export class ClientWorld {
         // Mid-handshake garbage for a direct-TLS client whose ClientHello already went out; else an outdated client.
         if (this.gate && !this.gate.released) return void this.raw.write(Buffer.from('this is not a TLS record\r\n'));
         return this.startTls(undefined, false, true);
+      case 'user.found':
+        return this.answerLookup((l) =>
+          l.resolve(
+            event.password === 'plain'
+              ? { kind: 'plain', password: CLIENT_PASSWORD }
+              : event.password === 'md5'
+                ? { kind: 'md5', hash: md5PasswordHash(CLIENT_USER, CLIENT_PASSWORD) }
+                : null,
+          ),
+        );
+      case 'user.lookupFailed':
+        return this.answerLookup((l) => l.reject(new ProxyError('auth_query.unavailable', event.sqlstate as SqlStateCode, event.message)));
       case 'auth.succeeded':
         return this.authenticate(step, CLIENT_PASSWORD);
       case 'auth.failed':

@@ -51,6 +51,7 @@ describe('defaults', () => {
       server_database: 'app',
       pool_mode: 'transaction',
       users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret', server_auth: 'password' }],
+      auth_query: null,
       server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' },
     });
   });
@@ -213,7 +214,7 @@ pools:
       'pools.app.users[0].min_pool_size',
     ]);
     const warnings = configWarnings(config);
-    expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse`);
+    expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse: gatehouse is one Node.js process with one event loop: there are no worker threads to tune`);
     expect(warnings).toContain(`${FILE}: general.tls_certificate: ignored because general.tls_mode is disable`);
     expect(warnings.join('\n')).not.toContain('admin_password: admin');
   });

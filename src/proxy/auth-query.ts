@@ -1,0 +1,199 @@
+/**
+ * auth_query: a pool's users that are not listed in the configuration are looked up in PostgreSQL. `query` runs
+ * with the user name as $1 (a parameter, never spliced into the SQL) on a small pool of executor connections,
+ * logged in as auth_query.user. Answers are cached: found users for cache_ttl, unknown ones for
+ * cache_failure_ttl; lookups of one user are shared while one is in flight. A failed lookup (PostgreSQL down, the
+ * query failing or returning several rows) is a ProxyError 58000 (PgDoorman's "Authentication service
+ * unavailable"), never a hang: connecting, waiting for an executor and the query itself are all bounded.
+ */
+import type { Logger } from 'pino';
+import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
+import type { AuthQueryConfig } from '../config/types.js';
+import type { ServerPool } from '../pool/pool.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import {
+  BackendType,
+  extendedQuery,
+  MessageFramer,
+  parseBackendMessage,
+  ProxyError,
+  SqlState,
+} from '../protocol/index.js';
+
+interface CacheEntry {
+  stored: StoredPassword | null;
+  fetchedAt: number;
+  expiresAt: number;
+}
+
+export interface AuthQueryOptions {
+  pool: string;
+  config: AuthQueryConfig;
+  /** The executor connections (auth_query.workers of them, as auth_query.user on auth_query.database). */
+  executors: ServerPool;
+  /** Longest a query may take once it is sent (ms). */
+  queryTimeoutMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** One row's columns as text (null for SQL NULL), and the column names. */
+interface QueryResult {
+  columns: string[];
+  rows: Array<Array<string | null>>;
+}
+
+function unavailable(pool: string, why: string): ProxyError {
+  return new ProxyError('auth_query.unavailable', SqlState.SYSTEM_ERROR, 'Authentication service unavailable. Please try again later.', {
+    severity: 'FATAL',
+    detail: `auth_query of pool "${pool}": ${why}`,
+  });
+}
+
+export class AuthQuery {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inFlight = new Map<string, Promise<StoredPassword | null>>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AuthQueryOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The user's stored password (md5 hash, SCRAM secret or plaintext), or null: the query does not know the user. */
+  lookup(user: string): Promise<StoredPassword | null> {
+    const entry = this.cache.get(user);
+    if (entry && this.now() < entry.expiresAt) return Promise.resolve(entry.stored);
+    let pending = this.inFlight.get(user);
+    if (!pending) {
+      pending = this.fetch(user).finally(() => this.inFlight.delete(user));
+      this.inFlight.set(user, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * A client failed to prove the password the cache holds: perhaps it changed in PostgreSQL. The entry is dropped,
+   * so the next login looks it up again, but not more often than min_interval (a client guessing passwords must not
+   * turn into a query per guess).
+   */
+  passwordRejected(user: string): void {
+    const entry = this.cache.get(user);
+    if (entry && this.now() - entry.fetchedAt >= this.opts.config.min_interval) this.cache.delete(user);
+  }
+
+  private async fetch(user: string): Promise<StoredPassword | null> {
+    const { config, executors, pool } = this.opts;
+    let conn: ServerConnection;
+    try {
+      conn = await executors.acquire(new Map());
+    } catch (err) {
+      throw unavailable(pool, `cannot connect as "${config.user}" to database "${config.database}": ${(err as Error).message}`);
+    }
+    let result: QueryResult;
+    try {
+      result = await runQuery(conn, config.query, [user], this.opts.queryTimeoutMs);
+      executors.release(conn, 'reuse');
+    } catch (err) {
+      executors.release(conn, 'close');
+      throw unavailable(pool, (err as Error).message);
+    }
+    const stored = this.storedPassword(result, user);
+    const fetchedAt = this.now();
+    const ttl = stored === null ? config.cache_failure_ttl : config.cache_ttl;
+    if (ttl > 0) this.cache.set(user, { stored, fetchedAt, expiresAt: fetchedAt + ttl });
+    else this.cache.delete(user);
+    return stored;
+  }
+
+  /** PgDoorman's reading of the result: column passwd, else password, else the only one; no row or NULL/'' is unknown. */
+  private storedPassword(result: QueryResult, user: string): StoredPassword | null {
+    const { pool } = this.opts;
+    if (result.rows.length > 1) throw unavailable(pool, `the query returned ${result.rows.length} rows for user "${user}" (expected at most one)`);
+    const index = result.columns.includes('passwd')
+      ? result.columns.indexOf('passwd')
+      : result.columns.includes('password')
+        ? result.columns.indexOf('password')
+        : result.columns.length === 1
+          ? 0
+          : -1;
+    if (index === -1) throw unavailable(pool, `the query returns columns ${result.columns.join(', ')}: expected one named passwd or password, or a single column`);
+    const value = result.rows[0]?.[index] ?? null;
+    if (value === null || value === '') return null;
+    try {
+      return parseStoredPassword(value);
+    } catch (err) {
+      throw unavailable(pool, `the password the query returned for user "${user}" is unusable: ${(err as Error).message}`);
+    }
+  }
+}
+
+function readRowDescription(body: Buffer): string[] {
+  const count = body.readInt16BE(0);
+  const names: string[] = [];
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    const end = body.indexOf(0, at);
+    if (end < 0) throw new Error('malformed RowDescription');
+    names.push(body.toString('utf8', at, end));
+    at = end + 1 + 18;
+  }
+  return names;
+}
+
+function readDataRow(body: Buffer): Array<string | null> {
+  const count = body.readInt16BE(0);
+  const values: Array<string | null> = [];
+  let at = 2;
+  for (let i = 0; i < count; i++) {
+    const len = body.readInt32BE(at);
+    at += 4;
+    if (len < 0) values.push(null);
+    else {
+      if (at + len > body.length) throw new Error('malformed DataRow');
+      values.push(body.toString('utf8', at, at + len));
+      at += len;
+    }
+  }
+  return values;
+}
+
+/** Runs one parameterised statement on an idle executor connection and collects its rows (text format). */
+function runQuery(conn: ServerConnection, sql: string, params: string[], timeoutMs: number): Promise<QueryResult> {
+  const socket = conn.socket;
+  return new Promise((resolve, reject) => {
+    const framer = new MessageFramer();
+    const result: QueryResult = { columns: [], rows: [] };
+    let error: string | null = null;
+    const finish = (err: Error | null) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      if (err) reject(err);
+      else resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        framer.push(chunk);
+        for (let m = framer.next(); m; m = framer.next()) {
+          if (m.type === BackendType.RowDescription) result.columns = readRowDescription(m.body);
+          else if (m.type === BackendType.DataRow) result.rows.push(readDataRow(m.body));
+          else if (m.type === BackendType.ErrorResponse) {
+            const msg = parseBackendMessage(m.type, m.body);
+            if (msg.type === 'errorResponse') error ??= `the query failed: ${msg.fields.message} (SQLSTATE ${msg.fields.code ?? '?'})`;
+          } else if (m.type === BackendType.ReadyForQuery) {
+            return finish(error === null ? null : new Error(error));
+          }
+        }
+      } catch (err) {
+        finish(err as Error);
+      }
+    };
+    const onClose = () => finish(new Error('the server closed the connection during the query'));
+    const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.resume();
+    socket.write(extendedQuery(sql, params));
+  });
+}
