@@ -13,9 +13,10 @@ import { CANCEL_REQUEST_VERSION, cancelRequestMachine, type CancelCommand, type 
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BackendKey, ServerRoute } from '../pool/server-connection.js';
-import { encodeCancelRequest, encodeSslRequest } from '../protocol/index.js';
+import { encodeCancelRequest } from '../protocol/index.js';
 import { hostnameError, serverTlsConnectOptions } from '../tls/server-tls.js';
 import { finalState, hostActor } from './actor-host.js';
+import { requestSsl } from './ssl-request.js';
 import { realTimers, type Timers } from './timers.js';
 
 /** How long a cancel may take, connect to close, before it is given up (PostgreSQL answers in milliseconds). */
@@ -113,15 +114,7 @@ class CancelDriver {
   }
 
   private sendSslRequest(): void {
-    const socket = this.socket!;
-    socket.once('data', (chunk: Buffer) => {
-      // What follows 'S' is the TLS handshake, read by the TLS layer.
-      socket.pause();
-      const byte = String.fromCharCode(chunk[0]);
-      const reply = byte === 'S' || byte === 'N' || byte === 'E' ? byte : 'other';
-      this.send({ type: 'backend.sslReply', reply, trailingBytes: chunk.length - 1 });
-    });
-    socket.write(encodeSslRequest());
+    requestSsl(this.socket as Socket, (event) => this.send(event));
   }
 
   private startTls(): void {

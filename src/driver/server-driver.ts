@@ -10,7 +10,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { serverHandshakeMachine, SERVER_HANDSHAKE_VERSION, type ServerCommand, type ServerEvent } from '../../machines/server-handshake.js';
 import type { ServerFailure, ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
-import { encodeSslRequest, encodeStartupMessage, MessageFramer, parseBackendMessage, ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
+import { encodeStartupMessage, MessageFramer, parseBackendMessage, ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import type { ServerCredential } from '../auth/index.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -18,6 +18,7 @@ import { ServerConnection, type BackendKey } from '../pool/server-connection.js'
 import { hostnameError, serverTlsConnectOptions, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { finalState, hostActor } from './actor-host.js';
 import { ServerAuthenticator } from './server-auth.js';
+import { requestSsl } from './ssl-request.js';
 import { realTimers, type Timers } from './timers.js';
 
 export interface ServerConnectOptions {
@@ -128,16 +129,7 @@ class ServerDriver {
   }
 
   private sendSslRequest(): void {
-    const socket = this.socket!;
-    socket.once('data', (chunk: Buffer) => {
-      // Stop reading at once: what follows 'S' is the TLS handshake, read by the TLS layer.
-      socket.pause();
-      const byte = String.fromCharCode(chunk[0]);
-      const reply = byte === 'S' || byte === 'N' || byte === 'E' ? byte : 'other';
-      // Whatever came with the reply byte is reported, never read on: the machine judges it.
-      this.send({ type: 'backend.sslReply', reply, trailingBytes: chunk.length - 1 });
-    });
-    socket.write(encodeSslRequest());
+    requestSsl(this.socket as Socket, (event) => this.send(event));
   }
 
   private startTls(): void {
