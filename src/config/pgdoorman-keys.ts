@@ -1,6 +1,6 @@
 /**
  * PgDoorman settings that gatehouse accepts so that a PgDoorman configuration loads unchanged, but that have no
- * effect here (gatehouse has no admin console, no Patroni fallback, no prepared-statement cache, …). They are
+ * effect here (gatehouse has no admin console, no Patroni fallback, …). They are
  * reported through Config.ignoredKeys so the caller can warn. Their values are not validated.
  */
 export const IGNORED_GENERAL_KEYS: readonly string[] = [
@@ -8,10 +8,10 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
   'client_prepared_statements_cache_size', 'daemon_pid_file', 'fallback_connect_timeout', 'fallback_cooldown',
   'fallback_lifetime', 'log_client_connections', 'log_client_disconnections', 'max_blocking_threads',
   'max_concurrent_creates', 'max_memory_usage', 'message_size_to_be_stream', 'patroni_api_timeout',
-  'patroni_api_urls', 'pooler_check_query', 'prepared_statements', 'prepared_statements_cache_size',
+  'patroni_api_urls', 'pooler_check_query',
   'proxy_copy_data_timeout', 'retain_connections_max', 'retain_connections_time', 'scaling_cooldown_sleep',
   'scaling_fast_retries', 'scaling_max_parallel_creates', 'scaling_warm_pool_ratio',
-  'server_idle_check_timeout', 'server_prepared_statements_cache_size', 'server_round_robin', 'startup_parameters',
+  'server_idle_check_timeout', 'server_round_robin', 'startup_parameters',
   'sync_server_parameters', 'syslog_prog_name', 'tcp_keepalives_count', 'tcp_keepalives_idle',
   'tcp_keepalives_interval', 'tcp_no_delay', 'tcp_so_linger', 'tcp_socket_buffer_size', 'tcp_user_timeout',
   'tokio_event_interval', 'tokio_global_queue_interval', 'unix_socket_buffer_size',
@@ -19,12 +19,12 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
 ];
 
 export const IGNORED_POOL_KEYS: readonly string[] = [
-  'application_name', 'cleanup_server_connections', 'connect_timeout', 'fallback_connect_timeout',
+  'application_name', 'connect_timeout', 'fallback_connect_timeout',
   'fallback_cooldown', 'fallback_lifetime', 'idle_timeout', 'log_client_parameter_status_changes',
   'max_db_connections', 'min_connection_lifetime', 'min_guaranteed_pool_size', 'patroni_api_timeout',
-  'patroni_api_urls', 'prepared_statements_cache_size', 'reserve_pool_size', 'reserve_pool_timeout',
+  'patroni_api_urls', 'reserve_pool_size', 'reserve_pool_timeout',
   'scaling_cooldown_sleep', 'scaling_fast_retries', 'scaling_warm_pool_ratio',
-  'server_prepared_statements_cache_size', 'server_lifetime', 'startup_parameters',
+  'server_lifetime', 'startup_parameters',
 ];
 
 export const IGNORED_USER_KEYS: readonly string[] = ['auth_pam_service', 'min_pool_size', 'server_lifetime'];
@@ -55,7 +55,7 @@ export const UNSUPPORTED_KEYS: Readonly<Record<'root' | 'general' | 'user', Read
 
 const WHY = {
   admin: 'gatehouse has no admin console (metrics and the machine viewer are on the web listener)',
-  prepared: 'gatehouse keeps no prepared-statement cache of its own: statements reach PostgreSQL as the client sent them',
+  prepared: 'anonymous statements pass through unchanged, so there is no per-client anonymous cache to size',
   threads: 'gatehouse is one Node.js process with one event loop: there are no worker threads to tune',
   tcp: "socket options are the operating system's defaults (Nagle is off on every gatehouse socket)",
   fallback: 'there is no Patroni-assisted fallback: server_host is the only server',
@@ -67,7 +67,6 @@ const WHY = {
   probe: 'idle server connections are watched for a close or a FATAL instead of probed with a query',
   roundRobin: 'each pool has one server',
   parameters: "a client's own startup parameters are applied to its server connection (docs/configuration.md)",
-  cleanup: 'a session-pooled server is reset with DISCARD ALL; a transaction-pooled one is tracked, not cleaned blindly',
   perPool: 'gatehouse takes it from general only',
   web: 'the web listener serves /metrics and the machine viewer only: no web UI, no SSO',
   talos: 'there is no Talos/JWT authentication',
@@ -81,9 +80,6 @@ const REASONS: Readonly<Record<string, string>> = {
   backlog: WHY.backlog,
   client_anonymous_prepared_cache_size: WHY.prepared,
   client_prepared_statements_cache_size: WHY.prepared,
-  prepared_statements: WHY.prepared,
-  prepared_statements_cache_size: WHY.prepared,
-  server_prepared_statements_cache_size: WHY.prepared,
   daemon_pid_file: WHY.daemon,
   syslog_prog_name: WHY.daemon,
   fallback_connect_timeout: WHY.fallback,
@@ -122,7 +118,6 @@ const REASONS: Readonly<Record<string, string>> = {
   startup_parameters: WHY.parameters,
   sync_server_parameters: WHY.parameters,
   application_name: WHY.parameters,
-  cleanup_server_connections: WHY.cleanup,
   tcp_keepalives_count: WHY.tcp,
   tcp_keepalives_idle: WHY.tcp,
   tcp_keepalives_interval: WHY.tcp,

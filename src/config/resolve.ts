@@ -2,7 +2,7 @@ import type { HbaRuleSet } from './hba.js';
 import { passwordKind, type PasswordKind } from './password.js';
 import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
 import { resolveConfigPath } from './tls-files.js';
-import type { Config, GeneralConfig, PoolConfig, ServerAuth, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
+import type { Config, GeneralConfig, PoolConfig, PreparedStatementsSettings, ServerAuth, ServerTlsSettings, UserConfig, WebConfig } from './types.js';
 
 const DEFAULT_WEB: WebConfig = { enabled: false, host: '0.0.0.0', port: 9127, inspect: false, viewer: false };
 
@@ -35,6 +35,9 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
     server_tls_private_key: path(raw.server_tls_private_key),
     server_tls_negotiation: raw.server_tls_negotiation,
     connect_timeout: raw.connect_timeout,
+    prepared_statements: raw.prepared_statements,
+    prepared_statements_cache_size: raw.prepared_statements_cache_size,
+    server_prepared_statements_cache_size: raw.server_prepared_statements_cache_size ?? null,
     query_wait_timeout: raw.query_wait_timeout,
     idle_timeout: raw.idle_timeout,
     server_lifetime: raw.server_lifetime,
@@ -110,6 +113,18 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
         }
       : null,
     server_tls,
+    prepared_statements: preparedStatements(raw, general),
+    cleanup_server_connections: raw.cleanup_server_connections,
+  };
+}
+
+/** PgDoorman's cascade: the pool's sizes win over general's; the server cache inherits the pool cache's size. */
+function preparedStatements(raw: RawPool, general: GeneralConfig): PreparedStatementsSettings {
+  const cacheSize = raw.prepared_statements_cache_size ?? general.prepared_statements_cache_size;
+  return {
+    enabled: general.prepared_statements,
+    cache_size: cacheSize,
+    server_cache_size: raw.server_prepared_statements_cache_size ?? general.server_prepared_statements_cache_size ?? cacheSize,
   };
 }
 

@@ -53,6 +53,10 @@ export const generalShape = {
   server_tls_mode: foldedEnumField(SERVER_TLS_MODES).default('allow'),
   server_tls_negotiation: enumField(SERVER_TLS_NEGOTIATIONS).default('postgres'),
   connect_timeout: durationField().default(3_000),
+  // Transaction pooling's prepared-statement remapping (docs/pooling.md); per-pool overrides below.
+  prepared_statements: booleanField().default(true),
+  prepared_statements_cache_size: positiveIntField().default(8192),
+  server_prepared_statements_cache_size: positiveIntField().optional(),
   query_wait_timeout: durationField().default(5_000),
   idle_timeout: durationField().default(600_000),
   server_lifetime: durationField().default(1_200_000),
@@ -118,6 +122,9 @@ export const poolShape = {
   // "at least one user" and duplicate names are checked in rules.ts, so that they are reported with other problems.
   users: z.array(userSchema, { error: expected('a list of users') }).optional(),
   auth_query: mapOf(authQueryShape, 'a map of auth_query settings').optional(),
+  prepared_statements_cache_size: positiveIntField().optional(),
+  server_prepared_statements_cache_size: positiveIntField().optional(),
+  cleanup_server_connections: booleanField().default(true),
   ...serverTlsOverrides,
 };
 

@@ -75,6 +75,12 @@ export interface GeneralConfig {
   /** How TLS towards PostgreSQL starts, 'postgres' by default; see ServerTlsSettings.negotiation. */
   server_tls_negotiation: ServerTlsNegotiation;
   connect_timeout: number;
+  /** Remap clients' named prepared statements in transaction pooling (default true; docs/pooling.md). */
+  prepared_statements: boolean;
+  /** Shared statements each pool remembers, keyed by query text, parameter types and search_path (default 8192). */
+  prepared_statements_cache_size: number;
+  /** Statements each server connection keeps prepared (LRU, Close for what it evicts); null: the pool cache's size. */
+  server_prepared_statements_cache_size: number | null;
   query_wait_timeout: number;
   idle_timeout: number;
   server_lifetime: number;
@@ -174,6 +180,21 @@ export interface PoolConfig {
   auth_query: AuthQueryConfig | null;
   /** Effective server-side TLS for this pool. */
   server_tls: ServerTlsSettings;
+  /** Effective prepared-statement remapping for this pool (transaction pooling only). */
+  prepared_statements: PreparedStatementsSettings;
+  /**
+   * Transaction pooling: session state a client changed (SET, RESET, SET ROLE, …) is captured when its transaction
+   * ends, follows the client to its next server and is undone before another client gets the server (default true).
+   */
+  cleanup_server_connections: boolean;
+}
+
+export interface PreparedStatementsSettings {
+  enabled: boolean;
+  /** The pool's shared statements (prepared_statements_cache_size). */
+  cache_size: number;
+  /** Per server connection (server_prepared_statements_cache_size). */
+  server_cache_size: number;
 }
 
 export interface Config {

@@ -85,6 +85,12 @@ export class Metrics {
     help: 'Journal lines not written to journal_file because the disk fell behind (clients never wait for it).',
     registers: [this.registry],
   });
+  readonly pinnedClients = new Gauge({
+    name: 'gatehouse_pinned_clients',
+    help: 'Transaction-pooled clients holding their server because of what they keep on it (LISTEN, advisory locks, temporary objects, held cursors, SQL prepared statements).',
+    labelNames: ['pool'] as const,
+    registers: [this.registry],
+  });
   readonly clientsActive = new Gauge({
     name: 'gatehouse_clients',
     help: 'Client connections currently open.',

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
+import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
 import { settingsDiff, settingsMatch } from './startup-parameters.js';
 
@@ -23,6 +24,8 @@ export interface PoolOptions {
    */
   connect: () => Promise<ServerConnection>;
   logger: Logger;
+  /** Shared prepared statements the pool remembers (transaction pooling); default 8192. */
+  statementCacheSize?: number;
 }
 
 /**
@@ -57,8 +60,12 @@ export class ServerPool {
   private connecting = 0;
   private readonly waiters: Waiter[] = [];
   private closed = false;
+  /** Clients' named statements, shared by query (transaction pooling). */
+  readonly statements: StatementCache;
 
-  constructor(readonly opts: PoolOptions) {}
+  constructor(readonly opts: PoolOptions) {
+    this.statements = new StatementCache(opts.statementCacheSize ?? 8192);
+  }
 
   get stats(): PoolStats {
     let active = 0;
@@ -178,8 +185,9 @@ export class ServerPool {
     conn.runSimpleQuery('DISCARD ALL', this.opts.queryWaitTimeoutMs).then(
       (r) => {
         if (r.error || r.status !== 'I') return conn.close();
-        // DISCARD ALL undoes every SET.
+        // DISCARD ALL undoes every SET and deallocates every statement, gatehouse's own too.
         conn.settings.clear();
+        conn.statements.clear();
         this.park(conn);
       },
       // A reset that timed out or lost its socket has closed the connection already.

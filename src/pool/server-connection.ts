@@ -13,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
 import { BackendType, MessageFramer, parseBackendMessage, query, type ErrorFields } from '../protocol/index.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
+import { ServerStatements } from './prepared-statements.js';
 
 export interface BackendKey {
   processId: number;
@@ -52,6 +53,25 @@ export interface ServerConnectionInit {
 export interface SimpleQueryResult {
   status: 'I' | 'T' | 'E';
   error: ErrorFields | null;
+  /** DataRow values in text format (null for SQL NULL), in order. */
+  rows: Array<Array<string | null>>;
+}
+
+/** The text-format values of a DataRow body. */
+function dataRowValues(body: Buffer): Array<string | null> {
+  const values: Array<string | null> = [];
+  let pos = 2;
+  for (let i = body.readInt16BE(0); i > 0; i--) {
+    const length = body.readInt32BE(pos);
+    pos += 4;
+    if (length < 0) {
+      values.push(null);
+      continue;
+    }
+    values.push(body.toString('utf8', pos, pos + length));
+    pos += length;
+  }
+  return values;
 }
 
 export class ServerConnection {
@@ -67,6 +87,8 @@ export class ServerConnection {
   lastUsedAt = Date.now();
   /** What clients SET on it (startup parameters); empty right after a DISCARD ALL. */
   readonly settings = new Map<string, string>();
+  /** Gatehouse-owned prepared statements it holds (transaction pooling). */
+  readonly statements = new ServerStatements();
   /** The client session it serves while active (for SHOW SERVERS and logs). */
   holder: string | null = null;
   private current: ServerState = 'active';
@@ -127,14 +149,15 @@ export class ServerConnection {
   }
 
   /**
-   * Run a simple query outside the relay (session reset, parameter sync). Resolves at
-   * ReadyForQuery with the transaction status and the first error, if any; ParameterStatus
+   * Run a simple query outside the relay (session reset, parameter sync, session inspection). Resolves
+   * at ReadyForQuery with the transaction status, the first error, if any, and the rows; ParameterStatus
    * messages update `parameters`. Rejects when the connection dies or the timeout passes.
    */
   runSimpleQuery(sql: string, timeoutMs: number): Promise<SimpleQueryResult> {
     return new Promise((resolve, reject) => {
       const framer = new MessageFramer();
       let error: ErrorFields | null = null;
+      const rows: Array<Array<string | null>> = [];
       const finish = (err: Error | null, result?: SimpleQueryResult) => {
         clearTimeout(timer);
         this.socket.off('data', onData);
@@ -147,13 +170,14 @@ export class ServerConnection {
         try {
           framer.push(chunk);
           for (let m = framer.next(); m; m = framer.next()) {
-            if (m.type === BackendType.ParameterStatus || m.type === BackendType.ErrorResponse || m.type === BackendType.ReadyForQuery) {
+            if (m.type === BackendType.DataRow) rows.push(dataRowValues(m.body));
+            else if (m.type === BackendType.ParameterStatus || m.type === BackendType.ErrorResponse || m.type === BackendType.ReadyForQuery) {
               const msg = parseBackendMessage(m.type, m.body);
               if (msg.type === 'parameterStatus') this.parameters.set(msg.name, msg.value);
               else if (msg.type === 'errorResponse') error ??= msg.fields;
               else if (msg.type === 'readyForQuery') {
                 if (framer.buffered > 0) throw new Error('unexpected data after ReadyForQuery');
-                return finish(null, { status: msg.status, error });
+                return finish(null, { status: msg.status, error, rows });
               }
             }
           }

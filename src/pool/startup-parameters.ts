@@ -1,7 +1,7 @@
 /**
  * Client startup parameters on pooled server connections. A server connection remembers the
  * parameter values it was started or SET with; before a client is attached, the values that
- * differ are applied with SET so every client sees the session it asked for.
+ * differ are applied (set_config) so every client sees the session it asked for.
  */
 import { ProxyError, SqlState } from '../protocol/index.js';
 
@@ -12,8 +12,10 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** A string literal that reads the same whatever standard_conforming_strings is (PostgreSQL's quote_literal). */
 export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
+  const quoted = `'${value.replace(/'/g, "''")}'`;
+  return value.includes('\\') ? `E${quoted.replace(/\\/g, '\\\\')}` : quoted;
 }
 
 /**
@@ -58,10 +60,16 @@ export function settingsMatch(applied: ReadonlyMap<string, string>, wanted: Read
   return true;
 }
 
+/** Applied first: setting the session user resets the role (so `role` is applied again after it). */
+const SESSION_AUTHORIZATION = 'session_authorization';
+const ROLE = 'role';
+
 /**
- * The SET and RESET statements that bring a server connection's settings to what the client asked
- * for ('' when none). `applied` holds what earlier clients SET on it; `reported` the values the
- * server announced in ParameterStatus, so a value it already has costs no round trip.
+ * The statements that bring a server connection's settings to what the client asked for ('' when
+ * none). `applied` holds what earlier clients set on it; `reported` the values the server announced
+ * in ParameterStatus, so a value it already has costs no round trip. Values are applied with
+ * set_config(), which takes them as PostgreSQL's startup packet would (`SET search_path TO 'a, b'`
+ * would name one schema "a, b"); names no longer wanted are RESET.
  */
 export function settingsDiff(
   applied: Map<string, string>,
@@ -70,16 +78,23 @@ export function settingsDiff(
 ): { sql: string; changed: Map<string, string>; reset: string[] } {
   const changed = new Map<string, string>();
   const reset: string[] = [];
-  const statements: string[] = [];
-  for (const [name, value] of wanted) {
-    if ((applied.get(name) ?? reported.get(name)) === value) continue;
-    changed.set(name, value);
-    statements.push(`SET ${quoteIdentifier(name)} TO ${quoteLiteral(value)}`);
-  }
   for (const name of applied.keys()) {
-    if (wanted.has(name)) continue;
-    reset.push(name);
-    statements.push(`RESET ${quoteIdentifier(name)}`);
+    if (!wanted.has(name)) reset.push(name);
+  }
+  const wantedAuthorization = wanted.get(SESSION_AUTHORIZATION);
+  if (wantedAuthorization !== undefined && (applied.get(SESSION_AUTHORIZATION) ?? reported.get(SESSION_AUTHORIZATION)) !== wantedAuthorization) {
+    changed.set(SESSION_AUTHORIZATION, wantedAuthorization);
+  }
+  const authorizationMoves = changed.has(SESSION_AUTHORIZATION) || reset.includes(SESSION_AUTHORIZATION);
+  for (const [name, value] of wanted) {
+    if (name === SESSION_AUTHORIZATION) continue;
+    if (name === ROLE && authorizationMoves) changed.set(name, value);
+    else if ((applied.get(name) ?? reported.get(name)) !== value) changed.set(name, value);
+  }
+  const statements = reset.map((name) => `RESET ${quoteIdentifier(name)}`);
+  if (changed.size > 0) {
+    const calls = [...changed].map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+    statements.push(`SELECT ${calls.join(', ')}`);
   }
   return { sql: statements.join('; '), changed, reset };
 }

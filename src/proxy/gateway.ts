@@ -116,7 +116,13 @@ export class Gateway {
       forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
       openSession: (login, report) => {
         const entry = this.pools.entryFor(login.database, login.user);
-        return new Session(login, report, { pool: entry.pool, mode: entry.mode, cancels: this.cancels });
+        return new Session(login, report, {
+          pool: entry.pool,
+          mode: entry.mode,
+          transaction: entry.transaction,
+          cancels: this.cancels,
+          pinned: (delta) => this.metrics.pinnedClients.inc({ pool: login.database }, delta),
+        });
       },
       onClosed: () => {
         this.clients.delete(socket);

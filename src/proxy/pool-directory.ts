@@ -4,6 +4,7 @@
  * as that user from the hash the query returned; dedicated mode: one shared pool as auth_query.server_user).
  * Passthrough keys live in the entries, in memory only.
  */
+import type { TransactionOptions } from './relay.js';
 import type { Logger } from 'pino';
 import { formatScramSecret, PassthroughKeys, parseStoredPassword, type ServerCredential, type StoredPassword } from '../auth/index.js';
 import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.js';
@@ -21,6 +22,8 @@ export interface PoolEntry {
   stored: StoredPassword;
   /** How this pool's backends log in; passthrough keys live here, in memory, for this (pool, user) only. */
   credential: ServerCredential;
+  /** Transaction pooling's settings for this pool. */
+  transaction: TransactionOptions;
 }
 
 interface AuthQueryPool {
@@ -182,7 +185,18 @@ export class PoolDirectory {
   private createEntry(pool: PoolConfig, user: UserConfig, stored: StoredPassword): PoolEntry {
     const g = this.config.general;
     const { metrics } = this.deps;
-    const entry: PoolEntry = { pool: null as unknown as ServerPool, mode: pool.pool_mode, stored, credential: serverCredential(user, stored) };
+    const entry: PoolEntry = {
+      pool: null as unknown as ServerPool,
+      mode: pool.pool_mode,
+      stored,
+      credential: serverCredential(user, stored),
+      transaction: {
+        remap: pool.prepared_statements.enabled,
+        serverCacheSize: pool.prepared_statements.server_cache_size,
+        cleanup: pool.cleanup_server_connections,
+        inspectTimeoutMs: g.query_wait_timeout,
+      },
+    };
     entry.pool = new ServerPool({
       name: pool.name,
       user: user.username,
@@ -190,6 +204,7 @@ export class PoolDirectory {
       queryWaitTimeoutMs: g.query_wait_timeout,
       idleTimeoutMs: g.idle_timeout,
       serverLifetimeMs: g.server_lifetime,
+      statementCacheSize: pool.prepared_statements.cache_size,
       logger: this.deps.logger,
       connect: async () => {
         const conn = await connectServer({

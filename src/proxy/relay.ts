@@ -1,15 +1,20 @@
 /**
- * The data path after authentication: bytes flow between the client and its server connection
- * unchanged, in the chunks they arrived in, with backpressure both ways. Only message headers are
- * scanned (in place), to know when the server is idle: no Query, Sync or FunctionCall unanswered,
- * no other message since the last ReadyForQuery, status 'I', both streams at a message boundary.
- * - session pooling: the server stays attached until the client leaves; it is reused only if idle;
- * - transaction pooling: a server is attached at the client's first message (synchronously when an
- *   idle one with matching settings is waiting) and released at the next idle ReadyForQuery.
- * A client's Terminate is not forwarded: the server connection outlives the client.
+ * The data path after authentication, with backpressure both ways.
+ * - Session pooling: bytes flow unchanged, in the chunks they arrived in; only message headers are
+ *   scanned (in place), to know at the end whether the server is idle and can be reset and reused.
+ * - Transaction pooling: a server is attached at the client's first message (synchronously when an
+ *   idle one with matching settings is waiting) and released at the next idle ReadyForQuery. The
+ *   client's stream is read as whole messages (ClientFramer) so that its statement names can be
+ *   rewritten (StatementMap); unchanged messages go on as views of the chunks. Server replies are
+ *   scanned in place (ReplyScanner): what gatehouse asked for itself is dropped, its own answers are
+ *   inserted where PostgreSQL's would have been (ReplyQueue), and tags that change session state
+ *   arm one look at the session when the transaction ends (session-state.ts): what the client set
+ *   follows it, and what cannot move (LISTEN, advisory locks, temporary tables, held cursors, SQL
+ *   prepared statements) pins it to its server until it lets go.
+ * A client's Terminate is never forwarded: the server connection outlives the client.
  *
  * The relay decides nothing about the client's fate: it reports how it ended (RelayEnd) and the
- * session turns that into a machine event. It never writes to the client but what the server sent.
+ * session turns that into a machine event.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -18,7 +23,12 @@ import type { PoolMode } from '../config/types.js';
 import { BackendType, FrontendType, ProxyError } from '../protocol/index.js';
 import type { ReleaseAction, ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
+import { ClientFramer } from './client-framer.js';
 import { MessageScanner } from './message-scanner.js';
+import { ReplyQueue } from './reply-queue.js';
+import { ReplyScanner } from './reply-scanner.js';
+import { INSPECT_SQL, sessionSnapshot, tagEffect, type PinReason } from './session-state.js';
+import { Handled, StatementMap, type MapTarget } from './statement-map.js';
 
 export type RelayEnd =
   | { kind: 'client-closed' }
@@ -32,56 +42,104 @@ export type RelayEnd =
   /** The session ended for another reason (the machine finished it). */
   | { kind: 'stopped' };
 
-export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release'>;
+export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release' | 'statements'>;
+
+/** Transaction pooling's settings (docs/pooling.md). */
+export interface TransactionOptions {
+  /** Remap named prepared statements (prepared_statements). */
+  remap: boolean;
+  /** server_prepared_statements_cache_size. */
+  serverCacheSize: number;
+  /** cleanup_server_connections: session settings follow the client and are undone for the next one. */
+  cleanup: boolean;
+  /** How long the look at a session may take (ms). */
+  inspectTimeoutMs: number;
+}
+
+export const DEFAULT_TRANSACTION_OPTIONS: TransactionOptions = { remap: true, serverCacheSize: 8192, cleanup: true, inspectTimeoutMs: 5_000 };
 
 export interface RelayOptions {
   client: Socket | TLSSocket;
   mode: PoolMode;
   pool: RelayPool;
+  /** The client's session settings, applied on each server it gets; kept current by transaction pooling. */
   settings: Map<string, string>;
   /** The client connection's id, recorded on the servers it holds. */
   holder: string;
   logger: Logger;
+  transaction?: TransactionOptions;
   /** How the relay ended, unless the session stopped it. */
   onEnd: (end: Exclude<RelayEnd, { kind: 'stopped' }>) => void;
   /** The attached server changed (null: none attached); used for cancel routing. */
   onServer: (server: ServerConnection | null) => void;
+  /** Transaction pooling: what pins the client to its server changed (empty: nothing any more). */
+  onPinned?: (pins: PinReason[]) => void;
 }
 
 const READY_IDLE = 0x49; // 'I'
+const NUL = 0;
+
+interface Pending {
+  type: number;
+  bytes: Buffer;
+  piece: boolean;
+}
 
 export class Relay {
   private server: ServerConnection | null = null;
-  /** Sync points (Query, Sync, FunctionCall) sent and not yet answered by ReadyForQuery. */
-  private outstanding = 0;
+  private ended: RelayEnd | null = null;
+  /** The client is paused until the attached server's socket drains. */
+  private clientHeld = false;
+  private txStatus = READY_IDLE;
   /**
    * Extended-protocol messages (Parse, Bind, Describe, Execute, Close, Flush) went to the server after
    * the client's last sync point: the server holds them until a Sync, whatever ReadyForQuery says
    * about earlier ones. COPY data belongs to the Query or Execute that started the COPY.
    */
   private afterSync = false;
-  private txStatus = READY_IDLE;
+
+  // Session pooling: header scanning only.
   private readonly fromClient: MessageScanner;
   private readonly fromServer: MessageScanner;
-  /** Client bytes waiting for a server (transaction pooling, while one is acquired). */
-  private queued: Buffer[] = [];
-  private acquiring = false;
-  /** The client is paused until the attached server's socket drains. */
-  private clientHeld = false;
-  private ended: RelayEnd | null = null;
+  /** Sync points (Query, Sync, FunctionCall) sent and not yet answered by ReadyForQuery. */
+  private outstanding = 0;
   /** Set while scanning a client chunk: where a Terminate starts in it, or null. */
   private terminateAt: number | null = null;
 
-  private readonly onClientData = (chunk: Buffer) => this.clientData(chunk);
-  private readonly onServerData = (chunk: Buffer) => this.serverData(chunk);
+  // Transaction pooling: whole client messages, tracked replies.
+  private readonly tx: TransactionOptions;
+  private readonly framer: ClientFramer;
+  private readonly replies: ReplyScanner;
+  private readonly queue = new ReplyQueue();
+  private readonly map: StatementMap;
+  private readonly target: MapTarget;
+  /** Client messages not yet handled (waiting for a server, an answer, or a look at the session). */
+  private input: Pending[] = [];
+  private inputAt = 0;
+  private terminated = false;
+  private acquiring = false;
+  private inspecting = false;
+  /** A statement that drops prepared statements is in flight: map nothing more until it is answered. */
+  private barrier = false;
+  /** Something this transaction did may have changed session state: look when it ends. */
+  private inspectArmed = false;
+  private pins: PinReason[] = [];
+
+  private readonly onClientData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionClientData(chunk) : this.txClientData(chunk));
+  private readonly onServerData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionServerData(chunk) : this.txServerData(chunk));
   private readonly onServerClose = () => this.end({ kind: 'server-lost', message: 'server closed the connection' });
   private readonly onClientClose = () => this.end({ kind: 'client-closed' });
   private readonly onServerDrain = () => this.releaseClient();
   private readonly onClientDrain = () => this.server?.socket.resume();
 
   constructor(private readonly opts: RelayOptions) {
-    this.fromClient = new MessageScanner(this.clientMessage);
-    this.fromServer = new MessageScanner(this.serverMessage);
+    this.fromClient = new MessageScanner(this.sessionClientMessage);
+    this.fromServer = new MessageScanner(this.sessionServerMessage);
+    this.tx = opts.transaction ?? DEFAULT_TRANSACTION_OPTIONS;
+    this.framer = new ClientFramer((type, bytes, piece) => this.received(type, bytes, piece));
+    this.replies = new ReplyScanner({ starts: (type) => this.queue.forwards(type), ended: (type, head) => this.replyEnded(type, head) });
+    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '');
+    this.target = { server: null as unknown as ServerConnection, out: [], replies: [], status: READY_IDLE };
   }
 
   /** Start relaying; `first` is the server the client was welcomed with, `early` bytes the client already sent. */
@@ -94,8 +152,8 @@ export class Relay {
     client.on('drain', this.onClientDrain);
     if (this.opts.mode === 'session') this.attach(first);
     else this.opts.pool.release(first, 'reuse');
-    if (early.length > 0) this.clientData(early);
-    if (!this.ended && !this.acquiring && !this.clientHeld) client.resume();
+    if (early.length > 0) this.onClientData(early);
+    if (!this.ended && !this.holdsInput() && !this.clientHeld) client.resume();
   }
 
   /** The session is over for a reason the relay did not see: let the server go. */
@@ -103,22 +161,20 @@ export class Relay {
     this.end({ kind: 'stopped' });
   }
 
-  private readonly clientMessage = (type: number, _first: number, end: number): boolean => {
+  // ---- session pooling ----------------------------------------------------------------------
+
+  private readonly sessionClientMessage = (type: number, _first: number, end: number): boolean => {
     if (type === FrontendType.Terminate) {
       // Where the Terminate starts in this chunk (negative: it began in a chunk already forwarded).
       this.terminateAt = end - 1 - this.fromClient.messageLength;
       return false;
     }
-    if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) {
-      this.outstanding++;
-      this.afterSync = false;
-    } else if (type !== FrontendType.CopyData && type !== FrontendType.CopyDone && type !== FrontendType.CopyFail) {
-      this.afterSync = true;
-    }
+    this.noteSent(type);
+    if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
     return true;
   };
 
-  private readonly serverMessage = (type: number, first: number): boolean => {
+  private readonly sessionServerMessage = (type: number, first: number): boolean => {
     if (type === BackendType.ReadyForQuery) {
       if (this.outstanding > 0) this.outstanding--;
       this.txStatus = first;
@@ -126,44 +182,226 @@ export class Relay {
     return true;
   };
 
-  private clientData(chunk: Buffer): void {
+  private sessionClientData(chunk: Buffer): void {
     if (this.ended) return;
     this.terminateAt = null;
     try {
       this.fromClient.scan(chunk);
     } catch (err) {
-      return this.end(err instanceof ProxyError ? { kind: 'client-violation', message: err.message } : { kind: 'internal-error', error: err });
+      return this.failClient(err);
     }
-    // No byte of a Terminate is ever forwarded: one cut across chunks is held back until it is whole
-    // (so a server never sees half a message, and none is taken from the pool only to be closed).
+    // No byte of a Terminate is ever forwarded: one cut across chunks is held back until it is whole.
     const terminateAt = this.terminateAt;
     if (terminateAt !== null) {
-      if (terminateAt > 0) this.toServer(chunk.subarray(0, terminateAt));
+      if (terminateAt > 0) this.writeServer(chunk.subarray(0, terminateAt));
       return this.end({ kind: 'client-closed' });
     }
     const partial = this.fromClient.partial;
-    if (partial.type !== FrontendType.Terminate) return this.toServer(chunk);
-    if (partial.start > 0) this.toServer(chunk.subarray(0, partial.start));
+    if (partial.type !== FrontendType.Terminate) return this.writeServer(chunk);
+    if (partial.start > 0) this.writeServer(chunk.subarray(0, partial.start));
   }
 
-  private toServer(data: Buffer): void {
+  private sessionServerData(chunk: Buffer): void {
     if (this.ended) return;
-    if (!this.server) {
-      if (!this.acquiring) {
-        const idle = this.opts.pool.acquireIdleMatching(this.opts.settings, this.opts.holder);
-        if (idle) this.attach(idle);
-      }
-      if (!this.server) {
-        this.queued.push(data);
-        if (!this.acquiring) this.acquireForTransaction();
-        return;
-      }
+    try {
+      this.fromServer.scan(chunk);
+    } catch (err) {
+      return this.failServer(err);
     }
-    if (!this.server.socket.write(data) && !this.clientHeld) {
+    this.writeClient(chunk);
+  }
+
+  // ---- transaction pooling ------------------------------------------------------------------
+
+  private txClientData(chunk: Buffer): void {
+    if (this.ended) return;
+    try {
+      this.framer.push(chunk);
+      this.pump();
+    } catch (err) {
+      this.failClient(err);
+    }
+  }
+
+  private received(type: number, bytes: Buffer, piece: boolean): void {
+    if (this.terminated) return;
+    if (type === FrontendType.Terminate && !piece) this.terminated = true;
+    else this.input.push({ type, bytes, piece });
+  }
+
+  private holdsInput(): boolean {
+    return this.acquiring || this.inspecting || this.barrier;
+  }
+
+  /** Handle the client's messages in order, as far as the state allows. */
+  private pump(): void {
+    const t = this.target;
+    while (this.inputAt < this.input.length && !this.ended && !this.holdsInput()) {
+      if (!this.server && !this.attachForTransaction()) break;
+      const { type, bytes, piece } = this.input[this.inputAt++];
+      t.server = this.server!;
+      t.status = this.txStatus;
+      const handled = piece ? this.map.piece(bytes, t) : this.map.handle(type, bytes, t);
+      if (!piece) this.noteSent(type);
+      if (handled & Handled.TouchesSession) this.inspectArmed = true;
+      if (handled & Handled.Barrier) this.barrier = true;
+    }
+    if (this.inputAt === this.input.length) {
+      this.input = [];
+      this.inputAt = 0;
+    }
+    this.flush();
+    if (this.ended) return;
+    if (this.terminated && this.input.length === 0) return this.end({ kind: 'client-closed' });
+    this.settle();
+  }
+
+  /** Write what handling produced: answers due to the client, then messages to the server. */
+  private flush(): void {
+    const t = this.target;
+    if (t.replies.length > 0) {
+      this.writeClient(joined(t.replies));
+      t.replies = [];
+    }
+    if (t.out.length > 0) {
+      this.writeServer(joined(t.out));
+      t.out = [];
+    }
+  }
+
+  /** Attach an idle server at once, or start acquiring one (false: the input waits for it). */
+  private attachForTransaction(): boolean {
+    const idle = this.opts.pool.acquireIdleMatching(this.opts.settings, this.opts.holder);
+    if (idle) {
+      this.attach(idle);
+      return true;
+    }
+    this.acquiring = true;
+    this.opts.client.pause();
+    this.opts.pool.acquire(this.opts.settings, this.opts.holder).then(
+      (server) => {
+        this.acquiring = false;
+        if (this.ended) return this.opts.pool.release(server, 'reuse');
+        this.attach(server);
+        if (!this.clientHeld) this.opts.client.resume();
+        this.pump();
+      },
+      (err: unknown) => {
+        this.acquiring = false;
+        this.end(err instanceof ProxyError ? { kind: 'no-server', error: err } : { kind: 'internal-error', error: err });
+      },
+    );
+    return false;
+  }
+
+  private txServerData(chunk: Buffer): void {
+    if (this.ended) return;
+    let out: Buffer[];
+    try {
+      out = this.replies.scan(chunk);
+    } catch (err) {
+      return this.failServer(err);
+    }
+    if (out.length > 0) this.writeClient(joined(out));
+    if (this.barrier && this.queue.empty) {
+      this.barrier = false;
+      return this.pump();
+    }
+    this.settle();
+  }
+
+  private replyEnded(type: number, head: Buffer): void {
+    let sqlstate: string | null = null;
+    if (type === BackendType.ReadyForQuery) {
+      this.txStatus = head[0];
+    } else if (type === BackendType.CommandComplete) {
+      const effect = tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0));
+      if (effect.inspect && (this.tx.cleanup || !effect.settingsOnly)) this.inspectArmed = true;
+      if (effect.statementsGone) {
+        this.server!.statements.clear();
+        this.map.forgetAll();
+      }
+    } else if (type === BackendType.ErrorResponse) {
+      sqlstate = errorCode(head);
+    }
+    const due: Buffer[] = [];
+    this.queue.answered(type, sqlstate, due, this.txStatus);
+    for (const m of due) this.replies.insert(m);
+  }
+
+  private idle(): boolean {
+    if (this.opts.mode === 'session') {
+      return !this.afterSync && this.outstanding === 0 && this.txStatus === READY_IDLE && this.fromServer.atBoundary && this.fromClient.atBoundary;
+    }
+    return (
+      this.queue.empty &&
+      !this.afterSync &&
+      this.txStatus === READY_IDLE &&
+      this.replies.atBoundary &&
+      this.framer.atBoundary &&
+      this.input.length === 0 &&
+      !this.holdsInput()
+    );
+  }
+
+  /** The transaction may be over: look at the session if it asked for it, then let the server go unless pinned. */
+  private settle(): void {
+    if (!this.server || !this.idle()) return;
+    if (this.inspectArmed) return this.inspect(this.server);
+    if (this.pins.length === 0) this.detach('reuse');
+  }
+
+  private inspect(server: ServerConnection): void {
+    this.inspectArmed = false;
+    this.inspecting = true;
+    server.socket.off('data', this.onServerData);
+    server.runSimpleQuery(INSPECT_SQL, this.tx.inspectTimeoutMs).then(
+      (result) => {
+        this.inspecting = false;
+        if (this.ended) return;
+        if (result.error || result.rows.length !== 1) {
+          return this.end({ kind: 'server-lost', message: `could not read the session's state: ${result.error?.message ?? 'no row'}` });
+        }
+        const snapshot = sessionSnapshot(result.rows[0]);
+        if (this.tx.cleanup) {
+          replaceAll(this.opts.settings, snapshot.settings);
+          replaceAll(server.settings, snapshot.settings);
+        }
+        if (snapshot.pins.join() !== this.pins.join()) {
+          this.pins = snapshot.pins;
+          this.opts.onPinned?.(snapshot.pins);
+        }
+        server.socket.on('data', this.onServerData);
+        server.socket.resume();
+        if (this.pins.length === 0) this.detach('reuse');
+        this.pump();
+      },
+      (err: Error) => {
+        this.inspecting = false;
+        this.end({ kind: 'server-lost', message: `could not read the session's state: ${err.message}` });
+      },
+    );
+  }
+
+  // ---- both ---------------------------------------------------------------------------------
+
+  private noteSent(type: number): void {
+    if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.afterSync = false;
+    else if (type !== FrontendType.CopyData && type !== FrontendType.CopyDone && type !== FrontendType.CopyFail) this.afterSync = true;
+  }
+
+  private writeServer(data: Buffer): void {
+    if (this.ended) return;
+    const server = this.server!;
+    if (!server.socket.write(data) && !this.clientHeld) {
       this.clientHeld = true;
       this.opts.client.pause();
-      this.server.socket.once('drain', this.onServerDrain);
+      server.socket.once('drain', this.onServerDrain);
     }
+  }
+
+  private writeClient(data: Buffer): void {
+    if (!this.opts.client.write(data)) this.server?.socket.pause();
   }
 
   private releaseClient(): void {
@@ -172,46 +410,12 @@ export class Relay {
     if (!this.ended && !this.acquiring) this.opts.client.resume();
   }
 
-  private acquireForTransaction(): void {
-    this.acquiring = true;
-    this.opts.client.pause();
-    this.opts.pool.acquire(this.opts.settings, this.opts.holder).then(
-      (server) => {
-        this.acquiring = false;
-        if (this.ended) return this.opts.pool.release(server, 'reuse');
-        this.attach(server);
-        const queued = this.queued;
-        this.queued = [];
-        for (const data of queued) this.toServer(data);
-        if (!this.clientHeld && !this.ended) this.opts.client.resume();
-      },
-      (err: unknown) => {
-        this.acquiring = false;
-        this.end(err instanceof ProxyError ? { kind: 'no-server', error: err } : { kind: 'internal-error', error: err });
-      },
-    );
+  private failClient(err: unknown): void {
+    this.end(err instanceof ProxyError ? { kind: 'client-violation', message: err.message } : { kind: 'internal-error', error: err });
   }
 
-  private serverData(chunk: Buffer): void {
-    if (this.ended) return;
-    const server = this.server!;
-    try {
-      this.fromServer.scan(chunk);
-    } catch (err) {
-      return this.end(err instanceof ProxyError ? { kind: 'server-lost', message: err.message } : { kind: 'internal-error', error: err });
-    }
-    if (!this.opts.client.write(chunk)) server.socket.pause();
-    if (this.opts.mode === 'transaction' && this.idle()) this.detach('reuse');
-  }
-
-  private idle(): boolean {
-    return (
-      !this.afterSync &&
-      this.outstanding === 0 &&
-      this.txStatus === READY_IDLE &&
-      this.fromServer.atBoundary &&
-      this.fromClient.atBoundary
-    );
+  private failServer(err: unknown): void {
+    this.end(err instanceof ProxyError ? { kind: 'server-lost', message: err.message } : { kind: 'internal-error', error: err });
   }
 
   private attach(server: ServerConnection): void {
@@ -238,13 +442,14 @@ export class Relay {
   /** How a server still attached at the end goes back: only an idle one after a clean end is reused. */
   private finalRelease(end: RelayEnd): ReleaseAction {
     const clean = end.kind === 'client-closed' || end.kind === 'stopped';
-    if (!clean || !this.idle()) return 'close';
-    // Session pooling: the next client must not see this one's session.
-    return this.opts.mode === 'session' ? 'reset' : 'reuse';
+    if (!clean || this.inspecting || !this.idle()) return 'close';
+    // The next client must not see this one's session: session pooling, or a client pinned by what it holds.
+    return this.opts.mode === 'session' || this.pins.length > 0 ? 'reset' : 'reuse';
   }
 
   private end(end: RelayEnd): void {
     if (this.ended) return;
+    const release = this.server ? this.finalRelease(end) : 'close';
     this.ended = end;
     const { client } = this.opts;
     client.off('data', this.onClientData);
@@ -253,9 +458,46 @@ export class Relay {
     client.off('error', this.onClientClose);
     client.off('drain', this.onClientDrain);
     client.on('error', () => {});
-    this.queued = [];
+    this.input = [];
+    this.queue.clear();
     if (end.kind === 'server-lost' || end.kind === 'client-violation') this.opts.logger.info({ end: end.kind, message: end.message }, 'session ended');
-    this.detach(this.finalRelease(end));
+    this.detach(release);
+    if (this.pins.length > 0) {
+      this.pins = [];
+      this.opts.onPinned?.([]);
+    }
     if (end.kind !== 'stopped') this.opts.onEnd(end);
   }
+}
+
+/** The SQLSTATE ('C' field) among the first bytes of an ErrorResponse body. */
+function errorCode(head: Buffer): string | null {
+  let i = 0;
+  while (i < head.length && head[i] !== NUL) {
+    const end = head.indexOf(NUL, i + 1);
+    if (end < 0) return null;
+    if (head[i] === 0x43) return head.toString('latin1', i + 1, end);
+    i = end + 1;
+  }
+  return null;
+}
+
+/**
+ * One buffer for one write (backpressure is judged per write): views that lie side by side in one
+ * chunk are joined without copying, which covers messages passed through unchanged; anything else is copied.
+ */
+function joined(parts: Buffer[]): Buffer {
+  if (parts.length === 1) return parts[0];
+  let merged = parts[0];
+  for (let i = 1; i < parts.length; i++) {
+    const next = parts[i];
+    if (next.buffer !== merged.buffer || merged.byteOffset + merged.length !== next.byteOffset) return Buffer.concat(parts);
+    merged = Buffer.from(merged.buffer, merged.byteOffset, merged.length + next.length);
+  }
+  return merged;
+}
+
+function replaceAll(target: Map<string, string>, source: ReadonlyMap<string, string>): void {
+  target.clear();
+  for (const [k, v] of source) target.set(k, v);
 }

@@ -11,12 +11,15 @@ import type { Login, SessionEvent, SessionHandle } from '../driver/session-port.
 import type { ServerConnection } from '../pool/server-connection.js';
 import { backendKeyData, parameterStatus, ProxyError, readyForQuery } from '../protocol/index.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import { Relay, type RelayEnd, type RelayPool } from './relay.js';
+import { Relay, type RelayEnd, type RelayPool, type TransactionOptions } from './relay.js';
 
 export interface SessionDeps {
   pool: RelayPool;
   mode: PoolMode;
+  transaction?: TransactionOptions;
   cancels: Pick<CancelRegistry, 'register' | 'attach' | 'unregister'>;
+  /** A client became pinned to its server (+1) or let go (-1). */
+  pinned?: (delta: 1 | -1) => void;
 }
 
 export class Session implements SessionHandle {
@@ -77,10 +80,21 @@ export class Session implements SessionHandle {
       settings: this.login.settings,
       holder: this.login.id,
       logger: this.log,
+      transaction: this.deps.transaction,
       onServer: (s) => this.deps.cancels.attach(key.processId, s),
+      onPinned: (pins) => this.pinChanged(pins),
       onEnd: (end) => this.relayEnded(end),
     });
     this.relay.start(server, early);
+  }
+
+  private pinned = false;
+
+  private pinChanged(pins: readonly string[]): void {
+    const now = pins.length > 0;
+    if (now !== this.pinned) this.deps.pinned?.(now ? 1 : -1);
+    if (now !== this.pinned || now) this.log.info({ pins }, now ? 'client pinned to its server' : 'client let go of its server');
+    this.pinned = now;
   }
 
   private relayEnded(end: Exclude<RelayEnd, { kind: 'stopped' }>): void {

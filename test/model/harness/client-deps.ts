@@ -12,6 +12,7 @@ import { ProxyError, type SqlStateCode } from '../../../src/protocol/index.js';
 import { CancelRegistry } from '../../../src/proxy/cancel-registry.js';
 import { HandshakeLimiter } from '../../../src/tls/handshake-limiter.js';
 import { ByteReader } from './byte-reader.js';
+import { StatementCache } from '../../../src/pool/prepared-statements.js';
 
 /** Every acquire() waits until the test grants or denies the slot. */
 export class ScriptedLimiter extends HandshakeLimiter {
@@ -105,6 +106,7 @@ export class BackendStub {
  * unless the test armed the next acquire to fail.
  */
 export class ScriptedPool {
+  readonly statements = new StatementCache(100);
   readonly acquires: Array<Map<string, string>> = [];
   readonly releases: Array<{ server: ServerConnectionType; action: ReleaseAction }> = [];
   private readonly idle: ServerConnectionType[] = [];

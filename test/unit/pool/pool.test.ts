@@ -33,11 +33,11 @@ describe('server pool', () => {
   it('SETs what a client asks for, RESETs what an earlier client set, and skips what the server already reports', async () => {
     const { pool, made } = fakePool();
     const first = await pool.acquire(settings([['application_name', 'a'], ['TimeZone', 'UTC']]), 'c1');
-    expect(made[0].backend.queries).toEqual([`SET "application_name" TO 'a'`]);
+    expect(made[0].backend.queries).toEqual([`SELECT set_config('application_name', 'a', false)`]);
     pool.release(first, 'reuse');
     const second = await pool.acquire(settings([['search_path', 'x']]), 'c2');
     expect(second).toBe(first);
-    expect(made[0].backend.queries[1]).toBe(`SET "search_path" TO 'x'; RESET "application_name"`);
+    expect(made[0].backend.queries[1]).toBe(`RESET "application_name"; SELECT set_config('search_path', 'x', false)`);
     expect([...second.settings]).toEqual([['search_path', 'x']]);
   });
 

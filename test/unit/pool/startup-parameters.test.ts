@@ -29,7 +29,22 @@ describe('startup parameters on pooled servers', () => {
 
   it('quotes names and values so that a client cannot inject SQL through a startup parameter', () => {
     const { sql } = settingsDiff(new Map(), new Map([['x"; DROP TABLE t; --', "'; DROP TABLE t; --"]]), new Map());
-    expect(sql).toBe(`SET "x""; DROP TABLE t; --" TO '''; DROP TABLE t; --'`);
+    expect(sql).toBe(`SELECT set_config('x"; DROP TABLE t; --', '''; DROP TABLE t; --', false)`);
+    // A backslash cannot end the literal either, whatever standard_conforming_strings is.
+    expect(settingsDiff(new Map(), new Map([['a', "\\'; DROP TABLE t; --"]]), new Map()).sql).toBe(
+      `SELECT set_config('a', E'\\\\''; DROP TABLE t; --', false)`,
+    );
+  });
+
+  it('applies the session user before the role, and the role again when the session user changes', () => {
+    const applied = new Map([['role', 'r1']]);
+    const wanted = new Map([['role', 'r1'], ['session_authorization', 'bob'], ['search_path', 'a, b']]);
+    expect(settingsDiff(applied, wanted, new Map()).sql).toBe(
+      `SELECT set_config('session_authorization', 'bob', false), set_config('role', 'r1', false), set_config('search_path', 'a, b', false)`,
+    );
+    expect(settingsDiff(new Map([['session_authorization', 'bob'], ['role', 'r1']]), new Map([['role', 'r1']]), new Map()).sql).toBe(
+      `RESET "session_authorization"; SELECT set_config('role', 'r1', false)`,
+    );
   });
 
   it('reads -c and --name=value pairs from options and refuses anything else there (0A000)', () => {

@@ -9,6 +9,7 @@ import { FrontendType, readyForQuery } from '../../../src/protocol/index.js';
 import type { ReleaseAction } from '../../../src/pool/pool.js';
 import { ServerConnection } from '../../../src/pool/server-connection.js';
 import { Relay, type RelayEnd } from '../../../src/proxy/relay.js';
+import { StatementCache } from '../../../src/pool/prepared-statements.js';
 
 const sockets: Socket[] = [];
 afterEach(() => sockets.splice(0).forEach((s) => s.destroy()));
@@ -50,6 +51,7 @@ async function setup(mode: 'session' | 'transaction') {
   const pool = {
     acquire: async () => server,
     acquireIdleMatching: () => null,
+    statements: new StatementCache(100),
     release: (_c: ServerConnection, action: ReleaseAction) => void released.push(action),
   };
   const backendReceived: Buffer[] = [];

@@ -11,6 +11,7 @@ import type { ServerConnection } from '../../../src/pool/server-connection.js';
 import { ProxyError, readyForQuery } from '../../../src/protocol/index.js';
 import { Session } from '../../../src/proxy/session.js';
 import { fakeConnection } from '../pool/support.js';
+import { StatementCache } from '../../../src/pool/prepared-statements.js';
 
 class FakeClient extends Duplex {
   readonly written: Buffer[] = [];
@@ -34,6 +35,7 @@ function world(opts: { idle?: ServerConnection | null; acquire?: () => Promise<S
   let acquires = 0;
   const pool = {
     acquireIdleMatching: () => opts.idle ?? null,
+    statements: new StatementCache(100),
     acquire: () => {
       acquires++;
       return opts.acquire ? opts.acquire() : new Promise<ServerConnection>(() => {});

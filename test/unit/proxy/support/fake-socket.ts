@@ -35,6 +35,11 @@ export class FakeSocket extends EventEmitter {
     return ok;
   }
 
+  /** Writes are delivered one by one anyway: corking changes nothing a peer can see. */
+  cork(): void {}
+
+  uncork(): void {}
+
   pause(): this {
     this.paused = true;
     return this;

@@ -15,9 +15,10 @@ import { pino } from 'pino';
 import { ProxyError, SqlState } from '../../../../src/protocol/index.js';
 import type { ReleaseAction } from '../../../../src/pool/pool.js';
 import type { ServerConnection } from '../../../../src/pool/server-connection.js';
-import { Relay, type RelayEnd } from '../../../../src/proxy/relay.js';
+import { DEFAULT_TRANSACTION_OPTIONS, Relay, type RelayEnd } from '../../../../src/proxy/relay.js';
 import { FakeBackend } from './fake-backend.js';
 import { FakeSocket } from './fake-socket.js';
+import { StatementCache } from '../../../../src/pool/prepared-statements.js';
 
 export type Mode = 'session' | 'transaction';
 
@@ -157,6 +158,7 @@ export async function runRelay(opts: HarnessOptions): Promise<HarnessResult> {
   };
 
   const pool = {
+    statements: new StatementCache(100),
     acquireIdleMatching: (): ServerConnection | null => {
       if (!opts.fastAttach || chooser.otherServer()) return null;
       const b = idle.pop();
@@ -192,6 +194,8 @@ export async function runRelay(opts: HarnessOptions): Promise<HarnessResult> {
     settings: new Map(),
     holder: 'c1',
     logger: pino({ level: 'silent' }),
+    // The scripted backends answer only what the client sent: no look at the session after a SET.
+    transaction: { ...DEFAULT_TRANSACTION_OPTIONS, cleanup: false },
     onEnd: (e) => {
       if (ended) violations.push(`a second end: ${e.kind}`);
       ended = true;

@@ -1,0 +1,121 @@
+/**
+ * Transaction pooling's prepared statements, as the pool and its servers hold them (DESIGN.md §7).
+ * A client's statement names are the client's own; on the servers, statements carry gatehouse-owned
+ * names, one per (search_path, parameter type OIDs, query text) in a pool, so clients that prepare the
+ * same query share one server statement. The full text is the key: two queries never share a
+ * statement because their hashes collide.
+ */
+import { MessageWriter } from '../protocol/wire.js';
+import { FrontendType } from '../protocol/index.js';
+
+/** The prefix of server-side statement names (visible to clients only in pg_prepared_statements). */
+export const STATEMENT_PREFIX = 'GATEHOUSE_';
+
+export class PooledStatement {
+  /**
+   * Set when PostgreSQL said the statement's result type changed (0A000 "cached plan must not change
+   * result type", after DDL): it is never prepared again, and clients that use it get a fresh one.
+   */
+  retired = false;
+
+  constructor(
+    /** The gatehouse-owned name on every server that has it. */
+    readonly name: string,
+    readonly key: string,
+    /** The Parse message under `name`, built once and sent to each server that lacks it. */
+    readonly parse: Buffer,
+    /** The query text touches session state a transaction end must look at (see session-state.ts). */
+    readonly touchesSession: boolean,
+  ) {}
+}
+
+/** Parse (name, query, parameter type OIDs as they arrived) as one message. */
+function parseMessage(name: string, query: Buffer, types: Buffer): Buffer {
+  const nameLength = Buffer.byteLength(name) + 1;
+  return new MessageWriter(FrontendType.Parse, nameLength + query.length + types.length)
+    .cstring(name, 'statement name')
+    .bytes(query)
+    .bytes(types)
+    .done();
+}
+
+/** The pool's statements, least recently prepared first; at most `capacity` are shared. */
+export class StatementCache {
+  private readonly entries = new Map<string, PooledStatement>();
+  private counter = 0;
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * The shared statement for a key, made on first use. `query` is the NUL-terminated query text and
+   * `types` the parameter count and OIDs, both as the client's Parse carried them.
+   */
+  statement(key: string, query: Buffer, types: Buffer, touchesSession: boolean): PooledStatement {
+    const found = this.entries.get(key);
+    if (found) {
+      this.entries.delete(key);
+      this.entries.set(key, found);
+      return found;
+    }
+    const name = `${STATEMENT_PREFIX}${++this.counter}`;
+    const made = new PooledStatement(name, key, parseMessage(name, query, types), touchesSession);
+    this.entries.set(key, made);
+    // An evicted statement stays valid for the clients and servers that hold it; it is just no longer shared.
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    return made;
+  }
+
+  /** A fresh statement in place of a retired one (same query, new name). */
+  replacement(old: PooledStatement): PooledStatement {
+    old.retired = true;
+    if (this.entries.get(old.key) === old) this.entries.delete(old.key);
+    const body = old.parse.subarray(5 + Buffer.byteLength(old.name) + 1);
+    const nul = body.indexOf(0);
+    return this.statement(old.key, body.subarray(0, nul + 1), body.subarray(nul + 1), old.touchesSession);
+  }
+}
+
+/**
+ * The gatehouse statements one server connection has prepared, least recently used first. What the
+ * relay sends is recorded as it is sent (the server runs messages in order); what the server then
+ * skipped or refused is taken back when its reply says so.
+ */
+export class ServerStatements {
+  private readonly names = new Set<string>();
+
+  get size(): number {
+    return this.names.size;
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  /** Mark as most recently used (no-op when absent). */
+  touch(name: string): void {
+    if (this.names.delete(name)) this.names.add(name);
+  }
+
+  add(name: string): void {
+    this.names.delete(name);
+    this.names.add(name);
+  }
+
+  delete(name: string): void {
+    this.names.delete(name);
+  }
+
+  /** The name to evict before one more is added to a server that keeps `capacity`, or null when there is room. */
+  victim(capacity: number): string | null {
+    return this.names.size >= capacity ? this.names.values().next().value! : null;
+  }
+
+  /** DISCARD ALL or DEALLOCATE ALL ran: the server has none left. */
+  clear(): void {
+    this.names.clear();
+  }
+}

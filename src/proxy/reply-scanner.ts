@@ -1,0 +1,119 @@
+/**
+ * Reads a server's replies in transaction pooling without copying them: it finds each message's
+ * start and end in place, lets its owner drop a message (a reply to something gatehouse sent for
+ * itself) and insert its own messages at a boundary, and captures the first bytes of the bodies the
+ * owner reads (CommandComplete tags, ErrorResponse fields, ReadyForQuery's status). What is kept is
+ * described as views of the chunk, so an unchanged chunk is forwarded as the very same buffer.
+ */
+import { BackendType, ProxyError, SqlState } from '../protocol/index.js';
+
+export interface ReplySink {
+  /** A message of `type` begins: keep it (true) or drop it. */
+  starts(type: number): boolean;
+  /** It ended; `head` holds up to CAPTURE bytes of its body for the captured types, else is empty. */
+  ended(type: number, head: Buffer): void;
+}
+
+const HEADER = 5;
+const CAPTURE = 96;
+const EMPTY = Buffer.alloc(0);
+
+const captured = (type: number) =>
+  type === BackendType.CommandComplete || type === BackendType.ErrorResponse || type === BackendType.ReadyForQuery;
+
+export class ReplyScanner {
+  private headerRead = 0;
+  private type = 0;
+  private length = 0;
+  private remaining = 0;
+  private dropping = false;
+  private readonly head = Buffer.alloc(CAPTURE);
+  private headLength = 0;
+  private capturing = false;
+  /** While scanning: what goes to the client so far, and where the current kept run of bytes began. */
+  private out: Buffer[] = [];
+  private chunk: Buffer = EMPTY;
+  private runStart = 0;
+
+  constructor(
+    private readonly sink: ReplySink,
+    private readonly maxMessageLength = 0x3fffffff,
+  ) {}
+
+  get atBoundary(): boolean {
+    return this.headerRead === 0;
+  }
+
+  /** Scan a chunk; returns what of it (and what the sink inserted) goes to the client, in order. */
+  scan(chunk: Buffer): Buffer[] {
+    this.out = [];
+    this.chunk = chunk;
+    this.runStart = 0;
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      if (this.headerRead === 0) {
+        this.type = chunk[i];
+        this.length = 0;
+        this.headerRead = 1;
+        if (!this.sink.starts(this.type)) {
+          this.cut(i);
+          this.dropping = true;
+        }
+        i++;
+        if (n - i >= 4) {
+          this.begin(chunk.readInt32BE(i));
+          i += 4;
+        }
+      } else if (this.headerRead < HEADER) {
+        this.length = (this.length << 8) | chunk[i++];
+        if (++this.headerRead === HEADER) this.begin(this.length);
+      }
+      if (this.headerRead < HEADER) continue;
+      if (this.remaining > 0 && i < n) {
+        const take = Math.min(this.remaining, n - i);
+        if (this.capturing && this.headLength < CAPTURE) {
+          this.headLength += chunk.copy(this.head, this.headLength, i, i + Math.min(take, CAPTURE - this.headLength));
+        }
+        this.remaining -= take;
+        i += take;
+      }
+      if (this.remaining === 0) this.finish(i);
+    }
+    if (!this.dropping && this.runStart < n) this.out.push(this.runStart === 0 ? chunk : chunk.subarray(this.runStart));
+    this.chunk = EMPTY;
+    return this.out;
+  }
+
+  /** Write `message` to the client at the current boundary (only from within `ended`). */
+  insert(message: Buffer): void {
+    this.out.push(message);
+  }
+
+  private begin(length: number): void {
+    if (length < 4 || length > this.maxMessageLength) {
+      throw new ProxyError('relay.bad_length', SqlState.PROTOCOL_VIOLATION, `invalid message length ${length} from the server`);
+    }
+    this.headerRead = HEADER;
+    this.remaining = length - 4;
+    this.capturing = captured(this.type);
+    this.headLength = 0;
+  }
+
+  private finish(end: number): void {
+    this.headerRead = 0;
+    if (this.dropping) {
+      this.dropping = false;
+      this.runStart = end;
+    } else {
+      this.cut(end);
+    }
+    this.sink.ended(this.type, this.capturing ? this.head.subarray(0, this.headLength) : EMPTY);
+  }
+
+  /** Close the kept run at `at` (bytes before it go out; the run restarts there). */
+  private cut(at: number): void {
+    if (at > this.runStart) this.out.push(this.chunk.subarray(this.runStart, at));
+    this.runStart = at;
+  }
+}

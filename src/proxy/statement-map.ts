@@ -1,0 +1,311 @@
+/**
+ * One client's named prepared statements in transaction pooling (DESIGN.md §7, docs/pooling.md).
+ * The client's names are its own: a Parse under a name becomes the pool's shared statement for that
+ * query (prepared on a server under a gatehouse-owned name), and every Bind or Describe naming it is
+ * rewritten to that name, after a re-Parse on the attached server when the server lacks it. The
+ * client sees exactly what PostgreSQL would have sent: a ParseComplete for a Parse gatehouse did not
+ * need to send, a CloseComplete for a Close it answered, 42P05 for a name already in use; what
+ * gatehouse sent for itself is answered to it alone (ReplyQueue).
+ *
+ * Unnamed statements, portals, and names the client never prepared through the protocol (SQL PREPARE)
+ * pass through unchanged; PostgreSQL then answers for them.
+ */
+import { BackendType, encodeErrorResponse, FrontendType, readyForQuery } from '../protocol/index.js';
+import { MessageWriter, readCString } from '../protocol/wire.js';
+import type { PooledStatement, StatementCache } from '../pool/prepared-statements.js';
+import type { ServerConnection } from '../pool/server-connection.js';
+import { Reply, type ReplyKind, type ReplyQueue } from './reply-queue.js';
+import { touchesSession } from './session-state.js';
+
+const PARSE_COMPLETE = Buffer.from([BackendType.ParseComplete, 0, 0, 0, 4]);
+const CLOSE_COMPLETE = Buffer.from([BackendType.CloseComplete, 0, 0, 0, 4]);
+const parseComplete = () => PARSE_COMPLETE;
+const closeComplete = () => CLOSE_COMPLETE;
+const STATEMENT = 0x53; // 'S' in Describe and Close
+const FAILED = 0x45; // ReadyForQuery 'E'
+const RESULT_TYPE_CHANGED = '0A000';
+
+/** What handling a message asks of the relay, as bit flags. */
+export const Handled = {
+  /** The message may change session state: inspect the session when the transaction ends. */
+  TouchesSession: 1,
+  /** Hold the client's next messages until the server has answered everything sent so far. */
+  Barrier: 2,
+} as const;
+
+/** `DEALLOCATE [PREPARE] name` alone: the one SQL form that names a client's protocol-level statement. */
+const DEALLOCATE_ONE = /^\s*deallocate\s+(?:prepare\s+)?(?:"((?:[^"]|"")+)"|([a-z_][\w$]*))\s*;?\s*$/i;
+/** Statements that drop prepared statements: the client waits for their answer before its next message is mapped. */
+const DROPS_STATEMENTS = /deallocate|discard/i;
+
+function localError(sqlstate: string, message: string): () => Buffer {
+  const bytes = encodeErrorResponse({ severity: 'ERROR', sqlstate, message });
+  return () => bytes;
+}
+
+function commandComplete(tag: string): Buffer {
+  return new MessageWriter(BackendType.CommandComplete, Buffer.byteLength(tag) + 1).cstring(tag, 'command tag').done();
+}
+
+const DEALLOCATED = commandComplete('DEALLOCATE');
+const ABORTED = encodeErrorResponse({
+  severity: 'ERROR',
+  sqlstate: '25P02',
+  message: 'current transaction is aborted, commands ignored until end of transaction block',
+});
+
+/** The answer PostgreSQL gives a DEALLOCATE, in the transaction state it meets. */
+function deallocated(status: number): Buffer {
+  return status === FAILED ? Buffer.concat([ABORTED, readyForQuery('E')]) : Buffer.concat([DEALLOCATED, readyForQuery(status === 0x54 ? 'T' : 'I')]);
+}
+
+export interface MapTarget {
+  server: ServerConnection;
+  /** Messages for the server, in order. */
+  out: Buffer[];
+  /** Answers for the client that are due at once. */
+  replies: Buffer[];
+  /** The transaction status the server last reported. */
+  status: number;
+}
+
+export class StatementMap {
+  private readonly names = new Map<string, PooledStatement>();
+  /** Gatehouse refused a message itself (42P05): like PostgreSQL, drop the client's messages until its Sync. */
+  private skipping = false;
+
+  constructor(
+    private readonly cache: StatementCache,
+    private readonly queue: ReplyQueue,
+    /** Statements each server keeps (server_prepared_statements_cache_size). */
+    private readonly serverCapacity: number,
+    /**
+     * prepared_statements: false passes named statements through unchanged; the server then holds the
+     * client's own names, which pin the client to it (the session is inspected after a named Parse or Close).
+     */
+    private readonly remap: boolean,
+    /** The client's search_path now: part of a statement's identity (it decides what names resolve to). */
+    private readonly searchPath: () => string,
+  ) {}
+
+  /** Handle one whole client message `m` (header included); returns Handled flags. */
+  handle(type: number, m: Buffer, t: MapTarget): number {
+    if (this.skipping) {
+      if (type !== FrontendType.Sync) return 0;
+      this.skipping = false;
+    }
+    if (!this.remap) return this.passUnmapped(type, m, t);
+    switch (type) {
+      case FrontendType.Parse:
+        return this.parse(m, t);
+      case FrontendType.Bind:
+        return this.bind(m, t);
+      case FrontendType.Describe:
+        return this.describeOrClose(m, t, Reply.Describe);
+      case FrontendType.Close:
+        return this.describeOrClose(m, t, Reply.Close);
+      case FrontendType.Query:
+        return this.query(m, t);
+      default:
+        return this.handleCommon(type, m, t);
+    }
+  }
+
+  /** Messages that name no statement. */
+  private handleCommon(type: number, m: Buffer, t: MapTarget): number {
+    switch (type) {
+      case FrontendType.Execute:
+        return this.pass(m, t, Reply.Execute);
+      case FrontendType.Sync:
+        return this.pass(m, t, Reply.Sync);
+      case FrontendType.FunctionCall:
+        return this.pass(m, t, Reply.Query);
+      default:
+        // Flush, COPY data and anything PostgreSQL will judge itself: no reply of its own to track.
+        t.out.push(m);
+        return 0;
+    }
+  }
+
+  /** A piece of a CopyData message: it goes on unless gatehouse is skipping to the client's Sync. */
+  piece(bytes: Buffer, t: MapTarget): number {
+    if (!this.skipping) t.out.push(bytes);
+    return 0;
+  }
+
+  private passUnmapped(type: number, m: Buffer, t: MapTarget): number {
+    switch (type) {
+      case FrontendType.Parse:
+        this.pass(m, t, Reply.Parse);
+        return m[5] !== 0 || touchesSession(readCString(m, 6, m.length, 'query string').value) ? Handled.TouchesSession : 0;
+      case FrontendType.Bind:
+        return this.pass(m, t, Reply.Bind);
+      case FrontendType.Describe:
+        return this.pass(m, t, Reply.Describe);
+      case FrontendType.Close:
+        this.pass(m, t, Reply.Close);
+        return m[5] === STATEMENT && m[6] !== 0 ? Handled.TouchesSession : 0;
+      case FrontendType.Query:
+        this.pass(m, t, Reply.Query);
+        return touchesSession(m.toString('latin1', 5, m.length - 1)) ? Handled.TouchesSession : 0;
+      default:
+        return this.handleCommon(type, m, t);
+    }
+  }
+
+  /** DISCARD ALL or DEALLOCATE ALL ran: PostgreSQL dropped every statement of the session. */
+  forgetAll(): void {
+    this.names.clear();
+  }
+
+  private pass(m: Buffer, t: MapTarget, kind: ReplyKind): number {
+    t.out.push(m);
+    this.queue.push({ kind, forward: true, local: null, undo: null, refused: null }, t.replies, t.status);
+    return 0;
+  }
+
+  private answer(local: (status: number) => Buffer, kind: ReplyKind, undo: (() => void) | null, t: MapTarget): void {
+    this.queue.push({ kind, forward: true, local, undo, refused: null }, t.replies, t.status);
+  }
+
+  private parse(m: Buffer, t: MapTarget): number {
+    const { value: name, next: queryAt } = readCString(m, 5, m.length, 'statement name');
+    const query = readCString(m, queryAt, m.length, 'query string');
+    if (name === '') {
+      this.pass(m, t, Reply.Parse);
+      return touchesSession(query.value) ? Handled.TouchesSession : 0;
+    }
+    if (this.names.has(name)) {
+      this.answer(localError('42P05', `prepared statement "${name}" already exists`), Reply.Parse, null, t);
+      this.skipping = true;
+      return 0;
+    }
+    const key = `${this.searchPath()}\0${m.toString('latin1', queryAt)}`;
+    const stmt = this.cache.statement(key, m.subarray(queryAt, query.next), m.subarray(query.next), touchesSession(query.value));
+    this.names.set(name, stmt);
+    const forget = () => {
+      if (this.names.get(name) === stmt) this.names.delete(name);
+    };
+    const { statements } = t.server;
+    if (statements.has(stmt.name)) {
+      statements.touch(stmt.name);
+      this.answer(parseComplete, Reply.Parse, forget, t);
+      return 0;
+    }
+    this.prepare(stmt, t, true, forget);
+    return 0;
+  }
+
+  /** Send `stmt`'s Parse to the server (evicting its least recently used statement when full). */
+  private prepare(stmt: PooledStatement, t: MapTarget, forward: boolean, undo: (() => void) | null): void {
+    const { statements } = t.server;
+    const victim = statements.victim(this.serverCapacity);
+    if (victim !== null) {
+      statements.delete(victim);
+      t.out.push(closeStatement(victim));
+      this.queue.push({ kind: Reply.Close, forward: false, local: null, undo: () => statements.add(victim), refused: null }, t.replies, t.status);
+    }
+    statements.add(stmt.name);
+    t.out.push(stmt.parse);
+    const unprepare = () => {
+      statements.delete(stmt.name);
+      undo?.();
+    };
+    this.queue.push({ kind: Reply.Parse, forward, local: null, undo: unprepare, refused: null }, t.replies, t.status);
+  }
+
+  /**
+   * The server statement for a client name, prepared on the attached server if it lacks it; null
+   * when the client never prepared the name (or gatehouse answered for it: `answered` true).
+   */
+  private resolve(name: string, kind: ReplyKind, t: MapTarget): PooledStatement | 'answered' | null {
+    let stmt = this.names.get(name);
+    if (!stmt) return null;
+    const { statements } = t.server;
+    if (stmt.retired) {
+      const fresh = this.cache.replacement(stmt);
+      this.names.set(name, fresh);
+      if (!statements.has(stmt.name)) {
+        // PostgreSQL would refuse the old statement once more; the client's next use gets the fresh one.
+        this.answer(localError(RESULT_TYPE_CHANGED, 'cached plan must not change result type'), kind, null, t);
+        this.skipping = true;
+        return 'answered';
+      }
+      stmt = fresh;
+    }
+    if (statements.has(stmt.name)) statements.touch(stmt.name);
+    else this.prepare(stmt, t, false, null);
+    return stmt;
+  }
+
+  /** After DDL, PostgreSQL refuses a statement whose result type changed: retire it, and re-point this client's name. */
+  private retireOn(name: string, stmt: PooledStatement): (sqlstate: string) => void {
+    return (sqlstate) => {
+      if (sqlstate !== RESULT_TYPE_CHANGED || this.names.get(name) !== stmt) return;
+      this.names.set(name, this.cache.replacement(stmt));
+    };
+  }
+
+  private bind(m: Buffer, t: MapTarget): number {
+    const portal = readCString(m, 5, m.length, 'portal name');
+    const name = readCString(m, portal.next, m.length, 'statement name');
+    if (name.value === '') return this.pass(m, t, Reply.Bind);
+    const stmt = this.resolve(name.value, Reply.Bind, t);
+    if (stmt === 'answered') return 0;
+    if (stmt === null) return this.pass(m, t, Reply.Bind);
+    t.out.push(renamed(m, portal.next, name.next, stmt.name));
+    this.queue.push({ kind: Reply.Bind, forward: true, local: null, undo: null, refused: this.retireOn(name.value, stmt) }, t.replies, t.status);
+    return stmt.touchesSession ? Handled.TouchesSession : 0;
+  }
+
+  private describeOrClose(m: Buffer, t: MapTarget, kind: typeof Reply.Describe | typeof Reply.Close): number {
+    if (m.length < 6 || m[5] !== STATEMENT) return this.pass(m, t, kind);
+    const name = readCString(m, 6, m.length, 'statement name');
+    if (name.value === '' || !this.names.has(name.value)) return this.pass(m, t, kind);
+    if (kind === Reply.Close) {
+      // The server keeps the shared statement for others; the client's name is gone, as PostgreSQL would have it.
+      const stmt = this.names.get(name.value)!;
+      this.names.delete(name.value);
+      this.answer(closeComplete, Reply.Close, () => this.names.set(name.value, stmt), t);
+      return 0;
+    }
+    const stmt = this.resolve(name.value, kind, t);
+    if (stmt === 'answered') return 0;
+    t.out.push(renamed(m, 6, name.next, stmt!.name));
+    this.queue.push({ kind, forward: true, local: null, undo: null, refused: this.retireOn(name.value, stmt!) }, t.replies, t.status);
+    return 0;
+  }
+
+  private query(m: Buffer, t: MapTarget): number {
+    const text = m.toString('latin1', 5, m.length - 1);
+    const drops = DROPS_STATEMENTS.test(text);
+    if (drops) {
+      const one = DEALLOCATE_ONE.exec(text);
+      const name = one && (one[1] !== undefined ? Buffer.from(one[1].replace(/""/g, '"'), 'latin1').toString('utf8') : one[2].toLowerCase());
+      const stmt = name ? this.names.get(name) : undefined;
+      if (name && stmt) {
+        this.names.delete(name);
+        this.answer(deallocated, Reply.Query, () => this.names.set(name, stmt), t);
+        return 0;
+      }
+    }
+    this.pass(m, t, Reply.Query);
+    return (touchesSession(text) ? Handled.TouchesSession : 0) | (drops ? Handled.Barrier : 0);
+  }
+}
+
+/** `m` with the C string at [from, to) replaced by `name` (the rest copied as is). */
+function renamed(m: Buffer, from: number, to: number, name: string): Buffer {
+  const nameLength = Buffer.byteLength(name);
+  const out = Buffer.allocUnsafe(m.length - (to - from) + nameLength + 1);
+  m.copy(out, 0, 0, from);
+  out.write(name, from, 'latin1');
+  out[from + nameLength] = 0;
+  m.copy(out, from + nameLength + 1, to);
+  out.writeInt32BE(out.length - 1, 1);
+  return out;
+}
+
+function closeStatement(name: string): Buffer {
+  return new MessageWriter(FrontendType.Close, 1 + Buffer.byteLength(name) + 1).byte(STATEMENT).cstring(name, 'statement name').done();
+}
