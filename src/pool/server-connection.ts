@@ -57,6 +57,14 @@ export interface SimpleQueryResult {
   rows: Array<Array<string | null>>;
 }
 
+function wholeMessage(type: number, body: Buffer): Buffer {
+  const m = Buffer.allocUnsafe(5 + body.length);
+  m[0] = type;
+  m.writeInt32BE(4 + body.length, 1);
+  body.copy(m, 5);
+  return m;
+}
+
 /** The text-format values of a DataRow body. */
 function dataRowValues(body: Buffer): Array<string | null> {
   const values: Array<string | null> = [];
@@ -151,9 +159,10 @@ export class ServerConnection {
   /**
    * Run a simple query outside the relay (session reset, parameter sync, session inspection). Resolves
    * at ReadyForQuery with the transaction status, the first error, if any, and the rows; ParameterStatus
-   * messages update `parameters`. Rejects when the connection dies or the timeout passes.
+   * messages update `parameters`; a NOTIFY delivered meanwhile goes to `onNotification` (the session's
+   * client is listening). Rejects when the connection dies or the timeout passes.
    */
-  runSimpleQuery(sql: string, timeoutMs: number): Promise<SimpleQueryResult> {
+  runSimpleQuery(sql: string, timeoutMs: number, onNotification?: (message: Buffer) => void): Promise<SimpleQueryResult> {
     return new Promise((resolve, reject) => {
       const framer = new MessageFramer();
       let error: ErrorFields | null = null;
@@ -171,6 +180,7 @@ export class ServerConnection {
           framer.push(chunk);
           for (let m = framer.next(); m; m = framer.next()) {
             if (m.type === BackendType.DataRow) rows.push(dataRowValues(m.body));
+            else if (m.type === BackendType.NotificationResponse) onNotification?.(wholeMessage(m.type, m.body));
             else if (m.type === BackendType.ParameterStatus || m.type === BackendType.ErrorResponse || m.type === BackendType.ReadyForQuery) {
               const msg = parseBackendMessage(m.type, m.body);
               if (msg.type === 'parameterStatus') this.parameters.set(msg.name, msg.value);

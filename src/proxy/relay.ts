@@ -355,7 +355,8 @@ export class Relay {
     this.inspectArmed = false;
     this.inspecting = true;
     server.socket.off('data', this.onServerData);
-    server.runSimpleQuery(INSPECT_SQL, this.tx.inspectTimeoutMs).then(
+    // A NOTIFY for a listening client may arrive while gatehouse asks: it is the client's.
+    server.runSimpleQuery(INSPECT_SQL, this.tx.inspectTimeoutMs, (m) => this.writeClient(m)).then(
       (result) => {
         this.inspecting = false;
         if (this.ended) return;
