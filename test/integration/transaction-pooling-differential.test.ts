@@ -211,6 +211,30 @@ describe.each(FLAVORS)('transaction pooling in front of %s answers as PostgreSQL
     ]);
   });
 
+  // PostgreSQL keeps the unnamed statement past Sync, until the next Parse of "" or simple Query.
+  it('the unnamed statement outlives its transaction, wherever the client’s next transaction lands', async () => {
+    const schedule: Scheduled[] = [
+      on(0, parse('', 'inc')),
+      query(1, 'BEGIN'),
+      on(0, bind('', ['1']), execute()),
+      query(1, 'COMMIT'),
+    ];
+    await differential(schedule, [
+      ['ParseComplete', RFQ_IDLE],
+      ['CommandComplete BEGIN', 'ReadyForQuery T'],
+      ['BindComplete', ...selected('2'), RFQ_IDLE],
+      ['CommandComplete COMMIT', RFQ_IDLE],
+    ]);
+  });
+
+  it('a client’s unnamed statement is its own: another client binding the unnamed statement does not run it', async () => {
+    const schedule: Scheduled[] = [on(0, parse('', 'cat')), on(1, bind('', ['1']), execute())];
+    await differential(schedule, [
+      ['ParseComplete', RFQ_IDLE],
+      ['ErrorResponse ERROR 26000', RFQ_IDLE],
+    ]);
+  });
+
   it('DEALLOCATE, DEALLOCATE ALL and DISCARD ALL forget the client’s own statements and no other client’s; the name can be prepared again', async () => {
     const schedule: Scheduled[] = [
       on(0, parse('a', 'inc'), parse('b', 'div')),
