@@ -116,7 +116,7 @@ describe.each(FLAVORS)('transaction pooling in front of %s answers as PostgreSQL
         if (difference) throw new Error(difference);
       }),
       // Shrinking plays every candidate on both sides: capped so that a regression fails in a minute, not ten.
-      { numRuns: NUM_RUNS, skipAllAfterTimeLimit: 45_000 },
+      { numRuns: NUM_RUNS, skipAllAfterTimeLimit: 25_000 },
     );
   });
 
@@ -169,6 +169,58 @@ describe.each(FLAVORS)('transaction pooling in front of %s answers as PostgreSQL
       ['ErrorResponse ERROR 42P05', RFQ_IDLE],
       ['BindComplete', ...selected('2'), RFQ_IDLE],
       ['CommandComplete COMMIT', RFQ_IDLE],
+    ]);
+  });
+
+  it('a duplicate Parse in a pipeline is answered at Flush, before any Sync', async () => {
+    const schedule: Scheduled[] = [on(0, parse('a', 'inc'), parse('a', 'inc'), flush)];
+    await differential(schedule, [['ParseComplete', 'ErrorResponse ERROR 42P05', RFQ_IDLE]]);
+  });
+
+  it('a duplicate Parse inside a transaction aborts it, as PostgreSQL does: later commands fail with 25P02 and COMMIT rolls back', async () => {
+    const schedule: Scheduled[] = [
+      on(0, parse('a', 'inc')),
+      query(0, 'BEGIN'),
+      on(0, parse('a', 'cat')),
+      query(0, 'SELECT 1'),
+      query(0, 'COMMIT'),
+    ];
+    await differential(schedule, [
+      ['ParseComplete', RFQ_IDLE],
+      ['CommandComplete BEGIN', 'ReadyForQuery T'],
+      ['ErrorResponse ERROR 42P05', 'ReadyForQuery E'],
+      ['ErrorResponse ERROR 25P02', 'ReadyForQuery E'],
+      ['CommandComplete ROLLBACK', RFQ_IDLE],
+    ]);
+  });
+
+  it('in a failed transaction every Parse fails with 25P02: of a name the client has, and of a new name for a query the server already knows', async () => {
+    const schedule: Scheduled[] = [
+      on(0, parse('a', 'inc')),
+      query(0, 'BEGIN'),
+      query(0, 'SELECT 1/0'),
+      on(0, parse('a', 'cat')),
+      on(0, parse('b', 'inc')),
+      query(0, 'COMMIT'),
+      on(0, describeStatement('b')),
+    ];
+    await differential(schedule, [
+      ['ParseComplete', RFQ_IDLE],
+      ['CommandComplete BEGIN', 'ReadyForQuery T'],
+      ['ErrorResponse ERROR 22012', 'ReadyForQuery E'],
+      ['ErrorResponse ERROR 25P02', 'ReadyForQuery E'],
+      ['ErrorResponse ERROR 25P02', 'ReadyForQuery E'],
+      ['CommandComplete ROLLBACK', RFQ_IDLE],
+      ['ErrorResponse ERROR 26000', RFQ_IDLE],
+    ]);
+  });
+
+  // PostgreSQL parses and analyses the query before it looks the name up.
+  it('a Parse of a name the client has, with a query that does not parse, fails with the syntax error (42601), not 42P05', async () => {
+    const schedule: Scheduled[] = [on(0, parse('a', 'inc')), on(0, parse('a', 'bad'))];
+    await differential(schedule, [
+      ['ParseComplete', RFQ_IDLE],
+      ['ErrorResponse ERROR 42601', RFQ_IDLE],
     ]);
   });
 
