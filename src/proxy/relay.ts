@@ -325,7 +325,7 @@ export class Relay {
       sqlstate = errorCode(head);
     }
     const due: Buffer[] = [];
-    this.queue.answered(type, sqlstate, due, this.txStatus);
+    this.queue.answered(type, sqlstate, due, this.txStatus, () => wholeMessage(type, head));
     for (const m of due) this.replies.insert(m);
   }
 
@@ -431,6 +431,7 @@ export class Relay {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    this.map.released();
     server.socket.off('data', this.onServerData);
     server.socket.off('close', this.onServerClose);
     server.socket.off('drain', this.onServerDrain);
@@ -496,6 +497,14 @@ function joined(parts: Buffer[]): Buffer {
     merged = Buffer.from(merged.buffer, merged.byteOffset, merged.length + next.length);
   }
   return merged;
+}
+
+function wholeMessage(type: number, body: Buffer): Buffer {
+  const m = Buffer.allocUnsafe(5 + body.length);
+  m[0] = type;
+  m.writeInt32BE(4 + body.length, 1);
+  body.copy(m, 5);
+  return m;
 }
 
 function replaceAll(target: Map<string, string>, source: ReadonlyMap<string, string>): void {

@@ -36,6 +36,12 @@ export interface Pending {
   undo: (() => void) | null;
   /** The server refused it with this SQLSTATE (called before undo). */
   refused: ((sqlstate: string) => void) | null;
+  /**
+   * Gatehouse sent it to make the server fail as PostgreSQL would have for the client (so that a
+   * transaction aborts and the rest is skipped, in PostgreSQL's order of checks). An error with this
+   * SQLSTATE names gatehouse's statement, so the client reads `bytes` instead; any other is its own.
+   */
+  error?: { sqlstate: string; bytes: Buffer };
 }
 
 function completes(kind: ReplyKind, type: number): boolean {
@@ -87,17 +93,21 @@ export class ReplyQueue {
   /** A server message of `type` begins: whether its bytes go to the client. */
   forwards(type: number): boolean {
     const p = this.head < this.items.length ? this.items[this.head] : null;
-    return p === null || p.forward || !completes(p.kind, type);
+    if (p === null) return true;
+    if (type === BackendType.ErrorResponse) return p.error === undefined;
+    return p.forward || !completes(p.kind, type);
   }
 
   /**
-   * A server message of `type` ended (`sqlstate` for an ErrorResponse). Entries it completes are
-   * dropped, and local answers that are then due are appended to `out`.
+   * A server message of `type` ended (`sqlstate` for an ErrorResponse; `original` rebuilds an error
+   * that forwards() held back). Entries it completes are dropped, and local answers that are then
+   * due are appended to `out`.
    */
-  answered(type: number, sqlstate: string | null, out: Buffer[], status: number): void {
+  answered(type: number, sqlstate: string | null, out: Buffer[], status: number, original: () => Buffer): void {
     if (this.head === this.items.length) return;
     const p = this.items[this.head];
     if (type === BackendType.ErrorResponse && isExtended(p.kind)) {
+      if (p.error) out.push(sqlstate === p.error.sqlstate ? p.error.bytes : original());
       p.refused?.(sqlstate ?? '');
       this.skipToSync();
     } else if (completes(p.kind, type)) {

@@ -10,12 +10,14 @@ import { BackendType, ProxyError, SqlState } from '../protocol/index.js';
 export interface ReplySink {
   /** A message of `type` begins: keep it (true) or drop it. */
   starts(type: number): boolean;
-  /** It ended; `head` holds up to CAPTURE bytes of its body for the captured types, else is empty. */
+  /** It ended; `head` holds the first bytes of its body for the captured types (an ErrorResponse's whole), else is empty. */
   ended(type: number, head: Buffer): void;
 }
 
 const HEADER = 5;
 const CAPTURE = 96;
+/** ErrorResponses are captured whole (up to this size) so that one held back can still be passed on. */
+const ERROR_CAPTURE = 8192;
 const EMPTY = Buffer.alloc(0);
 
 const captured = (type: number) =>
@@ -27,7 +29,8 @@ export class ReplyScanner {
   private length = 0;
   private remaining = 0;
   private dropping = false;
-  private readonly head = Buffer.alloc(CAPTURE);
+  private readonly head = Buffer.alloc(ERROR_CAPTURE);
+  private cap = CAPTURE;
   private headLength = 0;
   private capturing = false;
   /** While scanning: what goes to the client so far, and where the current kept run of bytes began. */
@@ -72,8 +75,8 @@ export class ReplyScanner {
       if (this.headerRead < HEADER) continue;
       if (this.remaining > 0 && i < n) {
         const take = Math.min(this.remaining, n - i);
-        if (this.capturing && this.headLength < CAPTURE) {
-          this.headLength += chunk.copy(this.head, this.headLength, i, i + Math.min(take, CAPTURE - this.headLength));
+        if (this.capturing && this.headLength < this.cap) {
+          this.headLength += chunk.copy(this.head, this.headLength, i, i + Math.min(take, this.cap - this.headLength));
         }
         this.remaining -= take;
         i += take;
@@ -97,6 +100,7 @@ export class ReplyScanner {
     this.headerRead = HEADER;
     this.remaining = length - 4;
     this.capturing = captured(this.type);
+    this.cap = this.type === BackendType.ErrorResponse ? ERROR_CAPTURE : CAPTURE;
     this.headLength = 0;
   }
 

@@ -12,7 +12,7 @@
  */
 import { BackendType, encodeErrorResponse, FrontendType, readyForQuery } from '../protocol/index.js';
 import { MessageWriter, readCString } from '../protocol/wire.js';
-import type { PooledStatement, StatementCache } from '../pool/prepared-statements.js';
+import { STATEMENT_PREFIX, type PooledStatement, type StatementCache } from '../pool/prepared-statements.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { Reply, type ReplyKind, type ReplyQueue } from './reply-queue.js';
 import { touchesSession } from './session-state.js';
@@ -38,10 +38,17 @@ const DEALLOCATE_ONE = /^\s*deallocate\s+(?:prepare\s+)?(?:"((?:[^"]|"")+)"|([a-
 /** Statements that drop prepared statements: the client waits for their answer before its next message is mapped. */
 const DROPS_STATEMENTS = /deallocate|discard/i;
 
+const errorBytes = (sqlstate: string, message: string) => encodeErrorResponse({ severity: 'ERROR', sqlstate, message });
+
 function localError(sqlstate: string, message: string): () => Buffer {
-  const bytes = encodeErrorResponse({ severity: 'ERROR', sqlstate, message });
+  const bytes = errorBytes(sqlstate, message);
   return () => bytes;
 }
+
+/** A statement name gatehouse never gives out: Describe of it makes the server refuse with 26000. */
+const NO_SUCH_STATEMENT = describeStatement(`${STATEMENT_PREFIX}0`);
+const NO_UNNAMED = errorBytes('26000', 'unnamed prepared statement does not exist');
+const SENT = { forward: true, local: null, undo: null, refused: null } as const;
 
 function commandComplete(tag: string): Buffer {
   return new MessageWriter(BackendType.CommandComplete, Buffer.byteLength(tag) + 1).cstring(tag, 'command tag').done();
@@ -71,6 +78,12 @@ export interface MapTarget {
 
 export class StatementMap {
   private readonly names = new Map<string, PooledStatement>();
+  /**
+   * The client's unnamed statement outlives its transaction in PostgreSQL: its last Parse "" (a copy),
+   * and the server that has it now (another client may have replaced it on any server since).
+   */
+  private unnamed: Buffer | null = null;
+  private unnamedOn: ServerConnection | null = null;
   /** Gatehouse refused a message itself (42P05): like PostgreSQL, drop the client's messages until its Sync. */
   private skipping = false;
 
@@ -156,6 +169,58 @@ export class StatementMap {
   /** DISCARD ALL or DEALLOCATE ALL ran: PostgreSQL dropped every statement of the session. */
   forgetAll(): void {
     this.names.clear();
+    this.unnamed = null;
+    this.unnamedOn = null;
+  }
+
+  /** The client let its server go: another client may replace the unnamed statement there before it returns. */
+  released(): void {
+    this.unnamedOn = null;
+  }
+
+  /** A simple Query: PostgreSQL drops the unnamed statement when it runs one (not when it skips it). */
+  private simpleQuery(m: Buffer, t: MapTarget): void {
+    const restore = [this.unnamed, this.unnamedOn] as const;
+    this.unnamed = null;
+    this.unnamedOn = null;
+    t.out.push(m);
+    this.queue.push({ ...SENT, kind: Reply.Query, undo: () => void ([this.unnamed, this.unnamedOn] = restore) }, t.replies, t.status);
+  }
+
+  private parseUnnamed(m: Buffer, t: MapTarget, text: string): number {
+    const [before, beforeOn] = [this.unnamed, this.unnamedOn];
+    let restore = [before, beforeOn] as const;
+    this.unnamed = Buffer.from(m);
+    this.unnamedOn = t.server;
+    t.out.push(m);
+    this.queue.push(
+      {
+        ...SENT,
+        kind: Reply.Parse,
+        // PostgreSQL drops the old unnamed statement before it parses the new one: a refused Parse leaves none.
+        refused: () => void (restore = [null, null]),
+        undo: () => void ([this.unnamed, this.unnamedOn] = restore),
+      },
+      t.replies,
+      t.status,
+    );
+    return touchesSession(text) ? Handled.TouchesSession : 0;
+  }
+
+  /** Bind or Describe of the unnamed statement: make sure this server has the client's, or refuse as PostgreSQL would. */
+  private useUnnamed(m: Buffer, t: MapTarget, kind: ReplyKind): number {
+    if (this.unnamedOn !== t.server) {
+      if (this.unnamed === null) {
+        t.out.push(NO_SUCH_STATEMENT);
+        this.queue.push({ ...SENT, kind: Reply.Describe, error: { sqlstate: '26000', bytes: NO_UNNAMED } }, t.replies, t.status);
+        return 0;
+      }
+      const before = this.unnamedOn;
+      this.unnamedOn = t.server;
+      t.out.push(this.unnamed);
+      this.queue.push({ ...SENT, kind: Reply.Parse, forward: false, undo: () => void (this.unnamedOn = before) }, t.replies, t.status);
+    }
+    return this.pass(m, t, kind);
   }
 
   private pass(m: Buffer, t: MapTarget, kind: ReplyKind): number {
@@ -171,13 +236,14 @@ export class StatementMap {
   private parse(m: Buffer, t: MapTarget): number {
     const { value: name, next: queryAt } = readCString(m, 5, m.length, 'statement name');
     const query = readCString(m, queryAt, m.length, 'query string');
-    if (name === '') {
-      this.pass(m, t, Reply.Parse);
-      return touchesSession(query.value) ? Handled.TouchesSession : 0;
-    }
+    if (name === '') return this.parseUnnamed(m, t, query.value);
     if (this.names.has(name)) {
-      this.answer(localError('42P05', `prepared statement "${name}" already exists`), Reply.Parse, null, t);
-      this.skipping = true;
+      // The server judges the client's Parse under the shared name it already has, in PostgreSQL's order of checks
+      // (syntax, aborted transaction, then 42P05), and aborts a transaction and skips to Sync as PostgreSQL would.
+      const stmt = this.resolve(name, Reply.Parse, t);
+      if (stmt === 'answered') return 0;
+      t.out.push(renamed(m, 5, queryAt, stmt!.name));
+      this.queue.push({ ...SENT, kind: Reply.Parse, error: { sqlstate: '42P05', bytes: errorBytes('42P05', `prepared statement "${name}" already exists`) } }, t.replies, t.status);
       return 0;
     }
     const key = `${this.searchPath()}\0${m.toString('latin1', queryAt)}`;
@@ -187,9 +253,15 @@ export class StatementMap {
       if (this.names.get(name) === stmt) this.names.delete(name);
     };
     const { statements } = t.server;
-    if (statements.has(stmt.name)) {
+    if (statements.has(stmt.name) && t.status !== FAILED) {
       statements.touch(stmt.name);
       this.answer(parseComplete, Reply.Parse, forget, t);
+      return 0;
+    }
+    if (statements.has(stmt.name)) {
+      // In a failed transaction PostgreSQL refuses the Parse (25P02): let the server say so.
+      t.out.push(renamed(m, 5, queryAt, stmt.name));
+      this.queue.push({ ...SENT, kind: Reply.Parse, undo: forget }, t.replies, t.status);
       return 0;
     }
     this.prepare(stmt, t, true, forget);
@@ -249,7 +321,7 @@ export class StatementMap {
   private bind(m: Buffer, t: MapTarget): number {
     const portal = readCString(m, 5, m.length, 'portal name');
     const name = readCString(m, portal.next, m.length, 'statement name');
-    if (name.value === '') return this.pass(m, t, Reply.Bind);
+    if (name.value === '') return this.useUnnamed(m, t, Reply.Bind);
     const stmt = this.resolve(name.value, Reply.Bind, t);
     if (stmt === 'answered') return 0;
     if (stmt === null) return this.pass(m, t, Reply.Bind);
@@ -261,7 +333,12 @@ export class StatementMap {
   private describeOrClose(m: Buffer, t: MapTarget, kind: typeof Reply.Describe | typeof Reply.Close): number {
     if (m.length < 6 || m[5] !== STATEMENT) return this.pass(m, t, kind);
     const name = readCString(m, 6, m.length, 'statement name');
-    if (name.value === '' || !this.names.has(name.value)) return this.pass(m, t, kind);
+    if (name.value === '') {
+      if (kind === Reply.Describe) return this.useUnnamed(m, t, kind);
+      this.unnamed = null;
+      return this.pass(m, t, kind);
+    }
+    if (!this.names.has(name.value)) return this.pass(m, t, kind);
     if (kind === Reply.Close) {
       // The server keeps the shared statement for others; the client's name is gone, as PostgreSQL would have it.
       const stmt = this.names.get(name.value)!;
@@ -289,7 +366,7 @@ export class StatementMap {
         return 0;
       }
     }
-    this.pass(m, t, Reply.Query);
+    this.simpleQuery(m, t);
     return (touchesSession(text) ? Handled.TouchesSession : 0) | (drops ? Handled.Barrier : 0);
   }
 }
@@ -304,6 +381,10 @@ function renamed(m: Buffer, from: number, to: number, name: string): Buffer {
   m.copy(out, from + nameLength + 1, to);
   out.writeInt32BE(out.length - 1, 1);
   return out;
+}
+
+function describeStatement(name: string): Buffer {
+  return new MessageWriter(FrontendType.Describe, 1 + Buffer.byteLength(name) + 1).byte(STATEMENT).cstring(name, 'statement name').done();
 }
 
 function closeStatement(name: string): Buffer {
