@@ -1,6 +1,6 @@
 /**
  * gatehouse command line:
- *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload TLS material)
+ *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload TLS material and pg_hba)
  *   gatehouse check-config FILE     validate a configuration file and exit
  *   gatehouse demo                  embedded PostgreSQL 18 + generated certificates + gatehouse, TLS on both sides
  *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
@@ -67,7 +67,7 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => gateway.reloadTls());
+  process.on('SIGHUP', () => gateway.reload());
   try {
     await gateway.listen();
   } catch (err) {

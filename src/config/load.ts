@@ -4,6 +4,7 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'y
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { problemsFromIssues } from './issues.js';
 import { hbaSetting } from './hba-config.js';
+import type { HbaRuleSet } from './hba.js';
 import { journalFileProblems } from './journal-file.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { pemFileProblems } from './pem-files.js';
@@ -69,17 +70,10 @@ function toConfigProblems(doc: Document, problems: PathProblem[]): ConfigProblem
     .map(({ keyPath, problem }) => ({ keyPath, problem }));
 }
 
-/**
- * Parses and validates configuration text. `file` names the source in error messages. Throws one ConfigError
- * listing every problem found: YAML syntax (with line and column), unknown keys, wrong types and ranges, rules
- * spanning several keys, and (unless checkFiles is false) unreadable or mismatched certificate and key files and
- * a journal file that cannot be written.
- */
-export function parseConfig(text: string, file: string, opts: ParseOptions = {}): Config {
-  const baseDir = resolve(opts.baseDir ?? dirname(resolve(file)));
+/** The YAML document and its plain value; syntax errors, alias bombs and an empty file are ConfigErrors. */
+function parseYaml(text: string, file: string): { doc: Document; document: unknown } {
   const doc = parseDocument(text, { merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) throw new ConfigError(file, syntaxProblems(doc));
-
   let document: unknown;
   try {
     document = doc.toJS({ maxAliasCount: 100 });
@@ -89,7 +83,18 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   if (document === null || document === undefined) {
     throw new ConfigError(file, [{ keyPath: '', problem: 'the file is empty (expected general and pools sections)' }]);
   }
+  return { doc, document };
+}
 
+/**
+ * Parses and validates configuration text. `file` names the source in error messages. Throws one ConfigError
+ * listing every problem found: YAML syntax (with line and column), unknown keys, wrong types and ranges, rules
+ * spanning several keys, and (unless checkFiles is false) unreadable or mismatched certificate and key files and
+ * a journal file that cannot be written.
+ */
+export function parseConfig(text: string, file: string, opts: ParseOptions = {}): Config {
+  const baseDir = resolve(opts.baseDir ?? dirname(resolve(file)));
+  const { doc, document } = parseYaml(text, file);
   const prepared = prepare(document);
   const parsed = rootSchema.safeParse(prepared.data, { reportInput: true });
   const hba = hbaSetting(prepared.data, baseDir);
@@ -116,13 +121,30 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
 
 /** Reads, parses and validates a configuration file; relative paths in it are relative to its directory. */
 export function loadConfig(file: string): Config {
-  let text: string;
+  return parseConfig(readConfigFile(file), file);
+}
+
+function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
     throw new ConfigError(file, [{ keyPath: '', problem: `cannot read the configuration file: ${reason}` }]);
   }
-  return parseConfig(text, file);
+}
+
+/**
+ * SIGHUP: the pg_hba rules as the configuration file says now: general.pg_hba (inline, `{ content }`, or the
+ * `{ path }` file read again) or the legacy general.hba list, or null when neither is set any more. Only these keys
+ * are read again (the rest of the file takes a restart), and checked as at start-up, with `cert` rules checked
+ * against the TLS settings gatehouse is running with. Throws a ConfigError naming the file, the key and, for rule
+ * text, the rules' file and line; the caller keeps its previous rules then.
+ */
+export function reloadHba(config: Config): HbaRuleSet | null {
+  const { doc, document } = parseYaml(readConfigFile(config.file), config.file);
+  const prepared = prepare(document);
+  const setting = hbaSetting(prepared.data, config.baseDir, config.general);
+  if (setting.problems.length > 0) throw new ConfigError(config.file, toConfigProblems(doc, setting.problems));
+  return setting.rules;
 }

@@ -136,6 +136,7 @@ export function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
   const web = raw.web ?? raw.prometheus ?? DEFAULT_WEB;
   return {
     file: ctx.file,
+    baseDir: ctx.baseDir,
     general,
     web: { enabled: web.enabled, host: web.host, port: web.port, inspect: web.inspect, viewer: web.viewer },
     pools,

@@ -200,6 +200,8 @@ export interface PreparedStatementsSettings {
 export interface Config {
   /** Absolute path of the configuration file. */
   file: string;
+  /** The directory its relative paths are resolved against (a SIGHUP re-reads pg_hba from the file with it). */
+  baseDir: string;
   general: GeneralConfig;
   web: WebConfig;
   pools: Record<string, PoolConfig>;

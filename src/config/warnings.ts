@@ -1,6 +1,7 @@
 import { formatProblem } from './errors.js';
 import { formatKeyPath } from './key-path.js';
 import { ignoredKeyReason } from './pgdoorman-keys.js';
+import type { HbaRuleSet } from './hba.js';
 import type { Config } from './types.js';
 
 /**
@@ -31,7 +32,7 @@ export function configWarnings(config: Config, opts: { ignoredKeys?: boolean } =
   if (g.tls13_ciphersuites !== null && g.tls_max_version === 'TLSv1.2') {
     warnings.push({ keyPath: 'general.tls13_ciphersuites', problem: 'ignored because general.tls_max_version is TLSv1.2' });
   }
-  warnings.push(...hbaWarnings(config));
+  if (g.pg_hba) warnings.push(...hbaRuleWarnings(config, g.pg_hba));
   for (const pool of Object.values(config.pools)) {
     pool.users.forEach((user, i) => {
       if (user.server_auth !== 'none') return;
@@ -52,10 +53,12 @@ function hbaPlace(source: string): { keyPath: string; prefix: string } {
   return { keyPath: 'general.pg_hba.path', prefix: `${source}: ` };
 }
 
-/** pg_hba rules that can never match with the rest of this configuration. */
-function hbaWarnings(config: Config): Array<{ keyPath: string; problem: string }> {
-  const set = config.general.pg_hba;
-  if (!set) return [];
+/** The pg_hba rules of `set` that can never match with the rest of `config` (after a reload, say), one line each. */
+export function hbaWarnings(config: Config, set: HbaRuleSet): string[] {
+  return hbaRuleWarnings(config, set).map((w) => formatProblem(config.file, w));
+}
+
+function hbaRuleWarnings(config: Config, set: HbaRuleSet): Array<{ keyPath: string; problem: string }> {
   const g = config.general;
   const { keyPath, prefix } = hbaPlace(set.source);
   const tlsOff = g.tls_mode === 'disable' ? 'general.tls_mode is disable' : g.tls_certificate === null ? 'no general.tls_certificate' : null;

@@ -68,6 +68,11 @@ export class Metrics {
     labelNames: ['side'] as const,
     registers: [this.registry],
   });
+  readonly hbaReloadFailures = new Counter({
+    name: 'gatehouse_hba_reload_failures_total',
+    help: 'SIGHUP reloads of pg_hba rules that failed (the previous rules stay in use).',
+    registers: [this.registry],
+  });
   readonly serverTlsProtocols = new Gauge({
     name: 'gatehouse_server_tls_protocol_connections',
     help: 'Open TLS connections to PostgreSQL by negotiated protocol version and cipher.',

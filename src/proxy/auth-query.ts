@@ -5,6 +5,7 @@
  * cache_failure_ttl; lookups of one user are shared while one is in flight. A failed lookup (PostgreSQL down, the
  * query failing or returning several rows) is a ProxyError 58000 (PgDoorman's "Authentication service
  * unavailable"), never a hang: connecting, waiting for an executor and the query itself are all bounded.
+ * An optional `startup_parameters` column (PgDoorman's passthrough mode) gives the user's backend startup parameters.
  */
 import type { Logger } from 'pino';
 import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
@@ -20,10 +21,31 @@ import {
   SqlState,
 } from '../protocol/index.js';
 
+/** A user the query knows: its stored password, and the startup parameters its backends get (passthrough mode). */
+export interface LookedUpUser {
+  stored: StoredPassword;
+  startupParameters: Record<string, string>;
+}
+
 interface CacheEntry {
-  stored: StoredPassword | null;
+  found: LookedUpUser | null;
   fetchedAt: number;
   expiresAt: number;
+}
+
+/** PgDoorman's limit for one layer of startup parameters: the 10,000-byte startup packet less room for the rest. */
+const STARTUP_PARAMETERS_BUDGET = 10_000 - 512;
+/** Startup keys that are not settings, or that would change who the backend session is. */
+const RESERVED_STARTUP_KEYS = new Set(['user', 'database', 'replication', 'options', 'role', 'session_authorization']);
+const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+/** Why a startup parameter from the query is dropped, or null when it can be sent. */
+function startupParameterProblem(name: string, value: unknown): string | null {
+  if (typeof value !== 'string') return `its value is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}, not a string`;
+  if (RESERVED_STARTUP_KEYS.has(name.toLowerCase()) || name.startsWith('_pq_.')) return 'it is reserved';
+  if (!SETTING_NAME.test(name)) return 'it is not a setting name';
+  if (value.includes('\u0000')) return 'its value holds a NUL byte';
+  return null;
 }
 
 export interface AuthQueryOptions {
@@ -52,17 +74,18 @@ function unavailable(pool: string, why: string): ProxyError {
 
 export class AuthQuery {
   private readonly cache = new Map<string, CacheEntry>();
-  private readonly inFlight = new Map<string, Promise<StoredPassword | null>>();
+  private readonly inFlight = new Map<string, Promise<LookedUpUser | null>>();
   private readonly now: () => number;
+  private warnedDedicated = false;
 
   constructor(private readonly opts: AuthQueryOptions) {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The user's stored password (md5 hash, SCRAM secret or plaintext), or null: the query does not know the user. */
-  lookup(user: string): Promise<StoredPassword | null> {
+  /** The user's stored password (md5 hash, SCRAM secret or plaintext) and startup parameters, or null: no such user. */
+  lookup(user: string): Promise<LookedUpUser | null> {
     const entry = this.cache.get(user);
-    if (entry && this.now() < entry.expiresAt) return Promise.resolve(entry.stored);
+    if (entry && this.now() < entry.expiresAt) return Promise.resolve(entry.found);
     let pending = this.inFlight.get(user);
     if (!pending) {
       pending = this.fetch(user).finally(() => this.inFlight.delete(user));
@@ -81,7 +104,7 @@ export class AuthQuery {
     if (entry && this.now() - entry.fetchedAt >= this.opts.config.min_interval) this.cache.delete(user);
   }
 
-  private async fetch(user: string): Promise<StoredPassword | null> {
+  private async fetch(user: string): Promise<LookedUpUser | null> {
     const { config, executors, pool } = this.opts;
     let conn: ServerConnection;
     try {
@@ -98,11 +121,50 @@ export class AuthQuery {
       throw unavailable(pool, (err as Error).message);
     }
     const stored = this.storedPassword(result, user);
+    const found = stored && { stored, startupParameters: this.startupParameters(result, user) };
     const fetchedAt = this.now();
-    const ttl = stored === null ? config.cache_failure_ttl : config.cache_ttl;
-    if (ttl > 0) this.cache.set(user, { stored, fetchedAt, expiresAt: fetchedAt + ttl });
+    const ttl = found === null ? config.cache_failure_ttl : config.cache_ttl;
+    if (ttl > 0) this.cache.set(user, { found, fetchedAt, expiresAt: fetchedAt + ttl });
     else this.cache.delete(user);
-    return stored;
+    return found;
+  }
+
+  /**
+   * The `startup_parameters` column, if the query has one: a JSON object of strings (text, json or jsonb), sent in
+   * the user's backend StartupMessage. As in PgDoorman, what cannot be sent is dropped with a warning and the login
+   * goes on: the whole value when it is not a JSON object or too long, an entry whose value is not a string or
+   * whose name is reserved (user, database, role, …) or not a setting name. Dedicated mode ignores the column:
+   * every looked-up user shares server_user's connections.
+   */
+  private startupParameters(result: QueryResult, user: string): Record<string, string> {
+    const index = result.columns.indexOf('startup_parameters');
+    const text = index === -1 ? null : (result.rows[0]?.[index] ?? null);
+    if (text === null || text === '') return {};
+    const { pool, logger, config } = this.opts;
+    const drop = (why: string) => {
+      logger.warn({ pool, user }, `auth_query startup_parameters ignored: ${why}`);
+      return {};
+    };
+    if (config.server_user !== null) {
+      if (!this.warnedDedicated) logger.warn({ pool }, 'auth_query startup_parameters are ignored in dedicated mode: every looked-up user shares server_user\'s connections');
+      this.warnedDedicated = true;
+      return {};
+    }
+    if (Buffer.byteLength(text) > STARTUP_PARAMETERS_BUDGET) return drop(`the value is longer than ${STARTUP_PARAMETERS_BUDGET} bytes`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return drop('the value is not JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return drop('the value is not a JSON object');
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(parsed)) {
+      const problem = startupParameterProblem(name, value);
+      if (problem) logger.warn({ pool, user, parameter: name }, `auth_query startup parameter ignored: ${problem}`);
+      else Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
   }
 
   /** PgDoorman's reading of the result: column passwd, else password, else the only one; no row or NULL/'' is unknown. */

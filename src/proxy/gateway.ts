@@ -6,7 +6,8 @@ import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
-import { compileHba, type HbaFacts } from '../config/hba.js';
+import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
+import { hbaWarnings, reloadHba } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { unixSocketPath } from '../config/unix-socket.js';
 import { ClientDriver } from '../driver/client-driver.js';
@@ -42,9 +43,9 @@ export class Gateway {
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private nextId = 0;
-  /** The pg_hba matcher, built once from general.pg_hba (or the legacy general.hba list). */
-  private readonly matchHba: (facts: HbaFacts) => HbaVerdict;
-  private readonly hbaCertRules: boolean;
+  /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
+  private matchHba!: (facts: HbaFacts) => HbaVerdict;
+  private hbaCertRules!: boolean;
 
   constructor(
     readonly config: Config,
@@ -58,8 +59,7 @@ export class Gateway {
       );
     }
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
-    this.matchHba = compileHba(g.pg_hba);
-    this.hbaCertRules = g.pg_hba?.rules.some((rule) => rule.method === 'cert') ?? false;
+    this.useHba(g.pg_hba);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
     this.cancels = new CancelRegistry({ logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     for (const pool of Object.values(config.pools)) {
@@ -129,6 +129,44 @@ export class Gateway {
         this.metrics.clientsActive.set(this.clients.size);
       },
     });
+  }
+
+  /** New connections are matched against `rules` (connections already past their startup keep their verdict). */
+  private useHba(rules: HbaRuleSet | null): void {
+    this.config.general.pg_hba = rules;
+    this.matchHba = compileHba(rules);
+    this.hbaCertRules = rules?.rules.some((rule) => rule.method === 'cert') ?? false;
+  }
+
+  /** SIGHUP: the TLS files of both sides and the pg_hba rules, read again. */
+  reload(): { failures: string[] } {
+    return { failures: [...this.reloadTls().failures, ...this.reloadHba().failures] };
+  }
+
+  /**
+   * SIGHUP: read general.pg_hba (or general.hba) from the configuration file again, and its { path } file. New
+   * connections are matched against the new rules; if anything is wrong with them, the previous rules stay.
+   */
+  reloadHba(): { failures: string[] } {
+    const before = this.config.general.pg_hba;
+    let rules: HbaRuleSet | null;
+    try {
+      rules = reloadHba(this.config);
+    } catch (err) {
+      this.metrics.hbaReloadFailures.inc();
+      const problems = (err as Error).message;
+      this.logger.error({ file: this.config.file, problems: problems.split('\n') }, `pg_hba reload failed; keeping the previous rules: ${problems}`);
+      return { failures: [problems] };
+    }
+    if (rules === null && before === null) return { failures: [] };
+    this.useHba(rules);
+    if (rules === null) {
+      this.logger.warn({ file: this.config.file }, 'pg_hba reloaded: the configuration sets no rules any more; every client may try its password');
+    } else {
+      this.logger.info({ source: rules.source, rules: rules.rules.length }, 'pg_hba reloaded');
+      for (const warning of hbaWarnings(this.config, rules)) this.logger.warn({ file: this.config.file }, warning);
+    }
+    return { failures: [] };
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * Which backend pool serves a (pool, user), and how its connections log in to PostgreSQL: the users listed in the
  * configuration, and those a pool's auth_query looks up (passthrough mode: a pool per looked-up user, logged in
- * as that user from the hash the query returned; dedicated mode: one shared pool as auth_query.server_user).
- * Passthrough keys live in the entries, in memory only.
+ * as that user from the hash the query returned, with the startup parameters it returned; dedicated mode: one shared
+ * pool as auth_query.server_user). Passthrough keys live in the entries, in memory only.
  */
 import type { TransactionOptions } from './relay.js';
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
-import { AuthQuery } from './auth-query.js';
+import { AuthQuery, type LookedUpUser } from './auth-query.js';
 
 export interface PoolEntry {
   pool: ServerPool;
@@ -24,6 +24,8 @@ export interface PoolEntry {
   credential: ServerCredential;
   /** Transaction pooling's settings for this pool. */
   transaction: TransactionOptions;
+  /** Sent in each new backend's StartupMessage besides user and database (auth_query's startup_parameters). */
+  startupParameters: Record<string, string>;
 }
 
 interface AuthQueryPool {
@@ -62,6 +64,11 @@ function serverCredential(user: UserConfig, stored: StoredPassword): ServerCrede
 /** A stored password as text, to notice that a looked-up one changed. */
 function storedText(stored: StoredPassword): string {
   return stored.kind === 'md5' ? stored.hash : stored.kind === 'scram' ? formatScramSecret(stored) : `plain:${stored.password}`;
+}
+
+/** Startup parameters as text, in a stable order, to notice that they changed. */
+function parametersText(parameters: Record<string, string>): string {
+  return JSON.stringify(Object.entries(parameters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** A looked-up user as if it were listed: logged in as itself, by passthrough from the hash the query returned. */
@@ -116,9 +123,9 @@ export class PoolDirectory {
   async lookupUser(database: string, user: string): Promise<StoredPassword | null> {
     const aq = this.authQueries.get(database);
     if (!aq) return null;
-    const stored = await aq.lookup.lookup(user);
-    if (stored !== null && aq.shared === null) this.lookedUpEntry(aq.config, user, stored);
-    return stored;
+    const found = await aq.lookup.lookup(user);
+    if (found !== null && aq.shared === null) this.lookedUpEntry(aq.config, user, found);
+    return found?.stored ?? null;
   }
 
   passwordRejected(database: string, user: string): void {
@@ -137,20 +144,26 @@ export class PoolDirectory {
     return entry;
   }
 
-  /** Passthrough mode: the looked-up user's own pool; a changed password gets a new credential (and new keys). */
-  private lookedUpEntry(pool: PoolConfig, user: string, stored: StoredPassword): void {
-    const text = storedText(stored);
+  /**
+   * Passthrough mode: the looked-up user's own pool. A changed password gets a new credential (and new keys), changed
+   * startup parameters reach the backends opened from now on; connections already open keep what they started with.
+   */
+  private lookedUpEntry(pool: PoolConfig, user: string, found: LookedUpUser): void {
+    const { stored, startupParameters } = found;
+    const text = `${storedText(stored)}\u0000${parametersText(startupParameters)}`;
     const existing = this.lookedUp.get(key(pool.name, user));
     if (existing?.text === text) return;
     const config = lookedUpUser(user, stored, pool.auth_query!.pool_size);
     if (existing) {
       existing.stored = stored;
       existing.credential = serverCredential(config, stored);
+      existing.startupParameters = startupParameters;
       existing.text = text;
       return;
     }
     // The same object the pool's connect reads its credential from, so that a later change reaches new connections.
     const entry = Object.assign(this.createEntry(pool, config, stored), { text });
+    entry.startupParameters = startupParameters;
     this.lookedUp.set(key(pool.name, user), entry);
   }
 
@@ -196,6 +209,7 @@ export class PoolDirectory {
         cleanup: pool.cleanup_server_connections,
         inspectTimeoutMs: g.query_wait_timeout,
       },
+      startupParameters: {},
     };
     entry.pool = new ServerPool({
       name: pool.name,
@@ -218,7 +232,7 @@ export class PoolDirectory {
           user: user.server_username,
           // Read at each connect: a looked-up user's password may have been replaced since the pool was made.
           credential: entry.credential,
-          startupParameters: { user: user.server_username, database: pool.server_database },
+          startupParameters: { ...entry.startupParameters, user: user.server_username, database: pool.server_database },
           connectTimeoutMs: g.connect_timeout,
           logger: this.deps.logger.child({ pool: pool.name }),
           metrics,

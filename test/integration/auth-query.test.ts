@@ -1,7 +1,7 @@
 // auth_query end to end: users nobody listed are looked up in PostgreSQL, in PgDoorman's two modes (passthrough:
 // each user logs in to PostgreSQL as itself from the hash the query returned; dedicated: one shared server_user),
 // wrong passwords and unknown users get the same 28P01, a lookup PostgreSQL cannot answer gets FATAL 58000 at once,
-// and the cache remembers and forgets as its TTLs say.
+// the cache remembers and forgets as its TTLs say, and a startup_parameters column sets the user's backend settings.
 import fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/index.js';
@@ -46,7 +46,15 @@ describe.each(FLAVORS)('auth_query in front of %s', (flavor) => {
       `CREATE FUNCTION public.gatehouse_auth(name text) RETURNS TABLE (usename name, passwd text) LANGUAGE sql SECURITY DEFINER
          AS $$ SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = name $$;
        REVOKE ALL ON FUNCTION public.gatehouse_auth(text) FROM PUBLIC;
-       GRANT EXECUTE ON FUNCTION public.gatehouse_auth(text) TO ${EXECUTOR.name};`,
+       GRANT EXECUTE ON FUNCTION public.gatehouse_auth(text) TO ${EXECUTOR.name};
+       CREATE TABLE public.user_settings (usename name PRIMARY KEY, settings jsonb);
+       INSERT INTO public.user_settings VALUES ('${SCRAM_USER.name}', '{"work_mem": "7MB", "statement_timeout": "4s"}'),
+                                               ('${OWNER.name}', '{"no_such_setting": "1"}');
+       CREATE FUNCTION public.gatehouse_auth_settings(name text) RETURNS TABLE (usename name, passwd text, startup_parameters jsonb)
+         LANGUAGE sql SECURITY DEFINER
+         AS $$ SELECT s.usename, s.passwd, u.settings FROM pg_catalog.pg_shadow s LEFT JOIN public.user_settings u USING (usename) WHERE s.usename = name $$;
+       REVOKE ALL ON FUNCTION public.gatehouse_auth_settings(text) FROM PUBLIC;
+       GRANT EXECUTE ON FUNCTION public.gatehouse_auth_settings(text) TO ${EXECUTOR.name};`,
       APP_DATABASE,
     );
     const authQuery = { query: QUERY, user: EXECUTOR.name, password: EXECUTOR.password, cache_failure_ttl: '1s', min_interval: '0ms' };
@@ -61,6 +69,11 @@ describe.each(FLAVORS)('auth_query in front of %s', (flavor) => {
           auth_query: { ...authQuery, server_user: OWNER.name, server_password: OWNER.password },
         }),
         down: { server_port: await freePort(), server_tls_mode: 'disable', users: [], auth_query: authQuery },
+        settings: poolFor(cluster, pki, {
+          server_database: APP_DATABASE,
+          users: [],
+          auth_query: { ...authQuery, query: 'SELECT * FROM public.gatehouse_auth_settings($1)' },
+        }),
       },
     });
   });
@@ -89,6 +102,20 @@ describe.each(FLAVORS)('auth_query in front of %s', (flavor) => {
     const unknown = await connectError(gh, pki, { database: dbname, user: 'nobody_at_all', password: 'wrong' });
     expect(wrong).toMatchObject({ code: '28P01', severity: 'FATAL', message: `password authentication failed for user "${SCRAM_USER.name}"` });
     expect(unknown).toMatchObject({ code: '28P01', severity: 'FATAL', message: 'password authentication failed for user "nobody_at_all"' });
+  });
+
+  it("passthrough mode: a startup_parameters column sets the looked-up user's backend settings; the client's own win", async () => {
+    const settings = async (user: string, password: string, extra: Record<string, string> = {}) => {
+      const conn = gatehouseConninfo(gh, { dbname: 'settings', user, password, sslmode: 'verify-full', sslrootcert: pki.caFile, ...extra });
+      const result = await psqlQuery(conn, "SELECT current_user, current_setting('work_mem'), current_setting('statement_timeout')");
+      return { out: result.stdout.trim(), err: result.stderr };
+    };
+    expect(await settings(SCRAM_USER.name, SCRAM_USER.password)).toEqual({ out: `${SCRAM_USER.name}|7MB|4s`, err: '' });
+    expect(await settings(SCRAM_USER.name, SCRAM_USER.password, { options: '-c work_mem=2MB' })).toEqual({ out: `${SCRAM_USER.name}|2MB|4s`, err: '' });
+    // No row in user_settings: the column is NULL, and the backend has PostgreSQL's defaults.
+    expect(await settings(MD5_USER.name, MD5_USER.password)).toEqual({ out: `${MD5_USER.name}|4MB|0`, err: '' });
+    // A setting PostgreSQL does not know fails the backend login, and the client hears PostgreSQL's reason.
+    expect((await settings(OWNER.name, OWNER.password)).err).toMatch(/FATAL: {2}.*unrecognized configuration parameter "no_such_setting"/);
   });
 
   it('a lookup PostgreSQL cannot answer gets FATAL 58000 promptly, and the log says why', async () => {

@@ -1,6 +1,6 @@
 // AuthQuery against a scripted backend: how the result is read (column passwd, else password, else the only one;
 // no row or NULL is unknown; several rows is an error), the cache TTLs, min_interval, and lookups shared while in
-// flight. The backend answers the extended-protocol statement the way PostgreSQL does.
+// flight, and the optional startup_parameters column. The backend answers the extended-protocol statement the way PostgreSQL does.
 import { once } from 'node:events';
 import net from 'node:net';
 import pino from 'pino';
@@ -12,6 +12,7 @@ import { MessageFramer, readyForQuery } from '../../src/protocol/index.js';
 import { AuthQuery } from '../../src/proxy/auth-query.js';
 
 const MD5 = `md5${'ab'.repeat(16)}`;
+const found = (hash: string, startupParameters: Record<string, string> = {}) => ({ stored: { kind: 'md5', hash }, startupParameters });
 
 function message(type: string, body: Buffer): Buffer {
   const head = Buffer.alloc(5);
@@ -102,7 +103,7 @@ async function executors(): Promise<ServerPool> {
   return { acquire: async () => conn, release: () => {} } as unknown as ServerPool;
 }
 
-async function authQuery(config: Partial<AuthQueryConfig> = {}): Promise<AuthQuery> {
+async function authQuery(config: Partial<AuthQueryConfig> = {}, logger = pino({ level: 'silent' })): Promise<AuthQuery> {
   const full: AuthQueryConfig = {
     query: 'SELECT passwd FROM users WHERE name = $1',
     user: 'exec',
@@ -117,19 +118,19 @@ async function authQuery(config: Partial<AuthQueryConfig> = {}): Promise<AuthQue
     min_interval: 500,
     ...config,
   };
-  return new AuthQuery({ pool: 'app', config: full, executors: await executors(), queryTimeoutMs: 2000, logger: pino({ level: 'silent' }), now: () => clock });
+  return new AuthQuery({ pool: 'app', config: full, executors: await executors(), queryTimeoutMs: 2000, logger, now: () => clock });
 }
 
 describe('AuthQuery', () => {
   test('passes the user as $1 and reads the passwd column, else password, else the only column', async () => {
     const aq = await authQuery();
     backend.answer = () => ({ columns: ['usename', 'passwd'], rows: [['alice', MD5]] });
-    expect(await aq.lookup('alice')).toEqual({ kind: 'md5', hash: MD5 });
+    expect(await aq.lookup('alice')).toEqual(found(MD5));
     expect(backend.users.at(-1)).toBe('alice');
     backend.answer = () => ({ columns: ['name', 'password'], rows: [['bob', MD5]] });
-    expect(await aq.lookup('bob')).toEqual({ kind: 'md5', hash: MD5 });
+    expect(await aq.lookup('bob')).toEqual(found(MD5));
     backend.answer = () => ({ columns: ['secret'], rows: [[MD5]] });
-    expect(await aq.lookup("o'brien; DROP TABLE users")).toEqual({ kind: 'md5', hash: MD5 });
+    expect(await aq.lookup("o'brien; DROP TABLE users")).toEqual(found(MD5));
     expect(backend.users.at(-1), 'a parameter, never SQL').toBe("o'brien; DROP TABLE users");
   });
 
@@ -202,7 +203,69 @@ describe('AuthQuery', () => {
     await new Promise((r) => setTimeout(r, 50));
     release();
     backend.hold = null;
-    expect(await both).toEqual([{ kind: 'md5', hash: MD5 }, { kind: 'md5', hash: MD5 }]);
+    expect(await both).toEqual([found(MD5), found(MD5)]);
     expect(backend.users.length).toBe(asked + 1);
+  });
+
+  describe('the startup_parameters column', () => {
+    /** A logger whose warnings the test reads. */
+    const capture = () => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+      return { logger, warnings: () => lines.map((l) => `${String(l.parameter ?? '')}: ${String(l.msg)}`) };
+    };
+    const answerWith = (parameters: string | null) => {
+      backend.answer = () => ({ columns: ['usename', 'passwd', 'startup_parameters'], rows: [['u', MD5, parameters]] });
+    };
+
+    test('a JSON object of strings (from text, json or jsonb) gives the user\'s startup parameters; NULL or \'\' gives none', async () => {
+      const aq = await authQuery();
+      answerWith('{"statement_timeout": "5s", "search_path": "app, public", "work_mem": "8MB"}');
+      expect(await aq.lookup('p1')).toEqual(found(MD5, { statement_timeout: '5s', search_path: 'app, public', work_mem: '8MB' }));
+      for (const [i, empty] of [null, ''].entries()) {
+        answerWith(empty);
+        expect(await aq.lookup(`p-empty${i}`)).toEqual(found(MD5));
+      }
+    });
+
+    test('what cannot be sent is dropped with a warning and the user is still found: not JSON, not an object, too long', async () => {
+      const { logger, warnings } = capture();
+      const aq = await authQuery({}, logger);
+      const cases = ['{"work_mem": ', '["work_mem", "8MB"]', '"8MB"', JSON.stringify({ application_name: 'x'.repeat(9500) })];
+      for (const [i, text] of cases.entries()) {
+        answerWith(text);
+        expect(await aq.lookup(`bad${i}`)).toEqual(found(MD5));
+      }
+      expect(warnings()).toEqual([
+        ': auth_query startup_parameters ignored: the value is not JSON',
+        ': auth_query startup_parameters ignored: the value is not a JSON object',
+        ': auth_query startup_parameters ignored: the value is not a JSON object',
+        ': auth_query startup_parameters ignored: the value is longer than 9488 bytes',
+      ]);
+    });
+
+    test('an entry that is not a string, reserved, not a setting name or holding a NUL is dropped alone', async () => {
+      const { logger, warnings } = capture();
+      const aq = await authQuery({}, logger);
+      answerWith(JSON.stringify({ work_mem: '8MB', lock_timeout: 5, user: 'postgres', Role: 'admin', _pq_x: 'kept', '_pq_.proto': '1', 'bad-name': 'x', search_path: 'a\u0000b' }));
+      expect(await aq.lookup('mixed')).toEqual(found(MD5, { work_mem: '8MB', _pq_x: 'kept' }));
+      expect(warnings()).toEqual([
+        'lock_timeout: auth_query startup parameter ignored: its value is number, not a string',
+        'user: auth_query startup parameter ignored: it is reserved',
+        'Role: auth_query startup parameter ignored: it is reserved',
+        '_pq_.proto: auth_query startup parameter ignored: it is reserved',
+        'bad-name: auth_query startup parameter ignored: it is not a setting name',
+        'search_path: auth_query startup parameter ignored: its value holds a NUL byte',
+      ]);
+    });
+
+    test('dedicated mode ignores the column (every looked-up user shares server_user\'s connections), warning once', async () => {
+      const { logger, warnings } = capture();
+      const aq = await authQuery({ server_user: 'owner', server_password: 'pw' }, logger);
+      answerWith('{"work_mem": "8MB"}');
+      expect(await aq.lookup('d1')).toEqual(found(MD5));
+      expect(await aq.lookup('d2')).toEqual(found(MD5));
+      expect(warnings()).toEqual([": auth_query startup_parameters are ignored in dedicated mode: every looked-up user shares server_user's connections"]);
+    });
   });
 });
