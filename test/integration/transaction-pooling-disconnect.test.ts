@@ -12,7 +12,8 @@ import { BackendType, query, sync } from '../../src/protocol/index.js';
 import { connectPg } from '../fixtures/clients.js';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { bindMsg, copyDataMsg, executeMsg, flushMsg, openRawSession, parseMsg, txStatus, typesOf, type RawSession } from '../fixtures/drivers/raw-session.js';
-import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
+import type { RunningGatehouse } from '../fixtures/gatehouse.js';
+import { startTransactionPool } from '../fixtures/drivers/transaction-pool.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
 
 const POOL = 'tx_one';
@@ -35,16 +36,7 @@ describe.each(FLAVORS)('transaction pooling (pool_size 1) after a client leaves 
   });
 
   beforeEach(async () => {
-    gh = await startGatehouse({
-      general: { ...clientTls(pki), query_wait_timeout: '10s' },
-      pools: {
-        [POOL]: poolFor(cluster, pki, {
-          server_database: APP_DATABASE,
-          pool_mode: 'transaction',
-          users: [{ username: APP_USER.name, password: APP_USER.password, pool_size: 1 }],
-        }),
-      },
-    });
+    gh = await startTransactionPool(cluster, pki, { pool: POOL, poolSize: 1, queryWaitTimeout: '10s' });
   });
 
   afterEach(async () => {

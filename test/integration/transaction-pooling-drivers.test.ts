@@ -12,7 +12,8 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from '../fixtures/clusters.js';
-import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
+import type { RunningGatehouse } from '../fixtures/gatehouse.js';
+import { startTransactionPool } from '../fixtures/drivers/transaction-pool.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
 import { runNodePg, runPostgresJs } from '../fixtures/drivers/node-drivers.js';
 import { failedTransactions, pgbench, pgbenchInit, processedTransactions } from '../fixtures/drivers/pgbench.js';
@@ -67,16 +68,7 @@ describe.each(FLAVORS)('transaction pooling (pool_size 2) with real drivers in f
 
   // A gatehouse per test: no server carries what an earlier driver left on it.
   beforeEach(async () => {
-    gh = await startGatehouse({
-      general: { ...clientTls(pki), query_wait_timeout: '5s' },
-      pools: {
-        [POOL]: poolFor(cluster, pki, {
-          server_database: APP_DATABASE,
-          pool_mode: 'transaction',
-          users: [{ username: APP_USER.name, password: APP_USER.password, pool_size: POOL_SIZE }],
-        }),
-      },
-    });
+    gh = await startTransactionPool(cluster, pki, { pool: POOL, poolSize: POOL_SIZE, queryWaitTimeout: '5s' });
   });
 
   afterEach(async () => {
