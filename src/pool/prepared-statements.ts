@@ -17,6 +17,8 @@ export class PooledStatement {
    * result type", after DDL): it is never prepared again, and clients that use it get a fresh one.
    */
   retired = false;
+  /** A server accepted its Parse once: the query is known to parse, so a client's Parse of it needs no server. */
+  confirmed = false;
 
   constructor(
     /** The gatehouse-owned name on every server that has it. */
@@ -67,6 +69,11 @@ export class StatementCache {
     // An evicted statement stays valid for the clients and servers that hold it; it is just no longer shared.
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
     return made;
+  }
+
+  /** The shared statement for a key, if the pool has one (not made, not moved in the LRU). */
+  known(key: string): PooledStatement | undefined {
+    return this.entries.get(key);
   }
 
   /** A fresh statement in place of a retired one (same query, new name). */

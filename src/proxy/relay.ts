@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PoolMode } from '../config/types.js';
-import { BackendType, FrontendType, ProxyError } from '../protocol/index.js';
+import { BackendType, FrontendType, ProxyError, readyForQuery } from '../protocol/index.js';
 import type { ReleaseAction, ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { ClientFramer } from './client-framer.js';
@@ -77,6 +77,7 @@ export interface RelayOptions {
 }
 
 const READY_IDLE = 0x49; // 'I'
+const READY_FOR_QUERY_IDLE = readyForQuery('I');
 const NUL = 0;
 
 interface Pending {
@@ -237,6 +238,10 @@ export class Relay {
   private pump(): void {
     const t = this.target;
     while (this.inputAt < this.input.length && !this.ended && !this.holdsInput()) {
+      if (!this.server && this.answeredWithoutServer(this.input[this.inputAt])) {
+        this.inputAt++;
+        continue;
+      }
       if (!this.server && !this.attachForTransaction()) break;
       const { type, bytes, piece } = this.input[this.inputAt++];
       t.server = this.server!;
@@ -254,6 +259,25 @@ export class Relay {
     if (this.ended) return;
     if (this.terminated && this.input.length === 0) return this.end({ kind: 'client-closed' });
     this.settle();
+  }
+
+  /**
+   * Between transactions, what needs no server is answered without one: a Parse the pool knows, the
+   * Sync after it (ReadyForQuery 'I', as no transaction is open), a Flush (nothing is owed).
+   */
+  private answeredWithoutServer(p: Pending): boolean {
+    if (p.piece) return false;
+    if (p.type === FrontendType.Parse) {
+      if (!this.map.parseWithoutServer(p.bytes, this.target.replies)) return false;
+      this.afterSync = true;
+      return true;
+    }
+    if (p.type === FrontendType.Sync) {
+      this.target.replies.push(READY_FOR_QUERY_IDLE);
+      this.afterSync = false;
+      return true;
+    }
+    return p.type === FrontendType.Flush;
   }
 
   /** Write what handling produced: answers due to the client, then messages to the server. */

@@ -34,6 +34,8 @@ export interface Pending {
   local: ((status: number) => Buffer) | null;
   /** Undo what was recorded when it was sent: the server refused or skipped it. */
   undo: (() => void) | null;
+  /** The server completed it. */
+  done?: () => void;
   /** The server refused it with this SQLSTATE (called before undo). */
   refused: ((sqlstate: string) => void) | null;
   /**
@@ -111,7 +113,7 @@ export class ReplyQueue {
       p.refused?.(sqlstate ?? '');
       this.skipToSync();
     } else if (completes(p.kind, type)) {
-      this.shift();
+      this.shift().done?.();
     } else {
       return;
     }

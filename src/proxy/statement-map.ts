@@ -140,6 +140,22 @@ export class StatementMap {
     }
   }
 
+  /**
+   * A Parse while the client holds no server (a driver preparing before it executes, like libpq's
+   * PQprepare): when the pool knows the query parses, the name is mapped and ParseComplete answered
+   * at once, so preparing never waits for a server (false: it needs one).
+   */
+  parseWithoutServer(m: Buffer, replies: Buffer[]): boolean {
+    if (!this.remap || this.skipping) return false;
+    const name = readCString(m, 5, m.length, 'statement name');
+    if (name.value === '' || this.names.has(name.value)) return false;
+    const stmt = this.cache.known(`${this.searchPath()}\0${m.toString('latin1', name.next)}`);
+    if (!stmt?.confirmed || stmt.retired) return false;
+    this.names.set(name.value, stmt);
+    replies.push(PARSE_COMPLETE);
+    return true;
+  }
+
   /** A piece of a CopyData message: it goes on unless gatehouse is skipping to the client's Sync. */
   piece(bytes: Buffer, t: MapTarget): number {
     if (!this.skipping) t.out.push(bytes);
@@ -283,7 +299,7 @@ export class StatementMap {
       statements.delete(stmt.name);
       undo?.();
     };
-    this.queue.push({ kind: Reply.Parse, forward, local: null, undo: unprepare, refused: null }, t.replies, t.status);
+    this.queue.push({ kind: Reply.Parse, forward, local: null, undo: unprepare, refused: null, done: () => void (stmt.confirmed = true) }, t.replies, t.status);
   }
 
   /**
