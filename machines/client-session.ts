@@ -19,6 +19,7 @@ import type {
   HbaMethod,
   HbaVerdict,
   PeerCertificate,
+  PinReason,
   StoredPasswordKind,
 } from './client-session.types.js';
 
@@ -37,7 +38,7 @@ export type {
 } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 6;
+export const CLIENT_SESSION_VERSION = 7;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -67,6 +68,8 @@ export interface ClientSessionContext extends ClientSessionInput {
   /** The password exchange is a mock: no password can pass it (no such user, or no secret for the method). */
   mockAuth: boolean;
   failure: ClientFailure | null;
+  /** Transaction pooling: what keeps the client on its server now (empty: nothing). */
+  pins: PinReason[];
 }
 
 type StartupEvent = Extract<ClientEvent, { type: 'client.startup' }>;
@@ -176,6 +179,7 @@ export const clientSessionMachine = setup({
       direct: context.direct,
     })),
     markDirect: assign({ direct: true }),
+    recordPins: assign(({ event }) => (event.type === 'session.pinned' ? { pins: event.pins } : {})),
     recordTls: assign(({ event }) =>
       event.type === 'tls.established' ? { tls: true, peer: event.peerCertificate, clientCertTrusted: event.authorized } : {},
     ),
@@ -230,6 +234,7 @@ export const clientSessionMachine = setup({
     authMethod: null,
     mockAuth: false,
     failure: null,
+    pins: [],
   }),
   initial: 'connected',
   states: {
@@ -553,6 +558,11 @@ export const clientSessionMachine = setup({
               },
             },
             'internal.error': { target: '#client-session.failed', actions: { type: 'drop', params: INTERNAL_ERROR } },
+            // The session keeps or lets go of its server itself; the journal records why, and when.
+            'session.pinned': {
+              description: 'Transaction pooling: the client now holds (or no longer holds) what pins it to its server.',
+              actions: 'recordPins',
+            },
             'backend.lost': {
               target: '#client-session.failed',
               actions: { type: 'drop', params: ({ event }) => ({ reason: 'server_lost', message: event.message }) },

@@ -41,6 +41,9 @@ export interface PeerCertificate {
   validTo: string;
 }
 
+/** What keeps a transaction-pooled client on its server (docs/pooling.md). */
+export type PinReason = 'listen' | 'advisory_lock' | 'temp_object' | 'held_cursor' | 'prepared_statement';
+
 export interface ClientFailure {
   /** Stable reason code, also the `reason` label of rejection metrics. */
   reason: string;
@@ -98,6 +101,11 @@ export type ClientEvent =
   /** A bug (an exception that is not a ProxyError) in the session's pool or relay code: logged with its stack, never shown. */
   | { type: 'internal.error'; where: 'pool' | 'relay' }
   | { type: 'backend.lost'; message: string }
+  /**
+   * Transaction pooling: what the client holds on its server changed (read when a transaction ended):
+   * it keeps that server while `pins` is not empty, and lets it go when it is.
+   */
+  | { type: 'session.pinned'; pins: PinReason[] }
   | { type: 'timer.expired'; timer: 'login' }
   | { type: 'socket.closed' };
 

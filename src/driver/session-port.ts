@@ -24,7 +24,7 @@ export interface Login {
 /** The events a session reports; the driver journals them and the machine decides what they lead to. */
 export type SessionEvent = Extract<
   ClientEvent,
-  { type: 'pool.acquired' | 'pool.failed' | 'backend.lost' | 'socket.closed' | 'client.invalidMessage' | 'internal.error' }
+  { type: 'pool.acquired' | 'pool.failed' | 'backend.lost' | 'socket.closed' | 'client.invalidMessage' | 'internal.error' | 'session.pinned' }
 >;
 
 export interface SessionHandle {

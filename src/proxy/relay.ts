@@ -72,8 +72,8 @@ export interface RelayOptions {
   onEnd: (end: Exclude<RelayEnd, { kind: 'stopped' }>) => void;
   /** The attached server changed (null: none attached); used for cancel routing. */
   onServer: (server: ServerConnection | null) => void;
-  /** Transaction pooling: what pins the client to its server changed (empty: nothing any more). */
-  onPinned?: (pins: PinReason[]) => void;
+  /** Transaction pooling: what pins the client to its server changed (empty: nothing any more; `ending`: the relay ended). */
+  onPinned?: (pins: PinReason[], ending: boolean) => void;
 }
 
 const READY_IDLE = 0x49; // 'I'
@@ -125,6 +125,8 @@ export class Relay {
   /** Something this transaction did may have changed session state: look when it ends. */
   private inspectArmed = false;
   private pins: PinReason[] = [];
+  /** Since the last Sync, only Parses answered without a server were sent (see answeredWithoutServer). */
+  private parsedWithoutServer = false;
 
   private readonly onClientData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionClientData(chunk) : this.txClientData(chunk));
   private readonly onServerData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionServerData(chunk) : this.txServerData(chunk));
@@ -243,6 +245,7 @@ export class Relay {
         continue;
       }
       if (!this.server && !this.attachForTransaction()) break;
+      this.parsedWithoutServer = false;
       const { type, bytes, piece } = this.input[this.inputAt++];
       t.server = this.server!;
       t.status = this.txStatus;
@@ -262,19 +265,21 @@ export class Relay {
   }
 
   /**
-   * Between transactions, what needs no server is answered without one: a Parse the pool knows, the
-   * Sync after it (ReadyForQuery 'I', as no transaction is open), a Flush (nothing is owed).
+   * Between transactions, a Parse the pool knows is answered without a server, and so are the Flush
+   * and the Sync that end such Parses (ReadyForQuery 'I': no transaction is open). A driver that
+   * prepares before it executes (libpq's PQprepare) then never waits for a server to prepare.
    */
   private answeredWithoutServer(p: Pending): boolean {
     if (p.piece) return false;
     if (p.type === FrontendType.Parse) {
       if (!this.map.parseWithoutServer(p.bytes, this.target.replies)) return false;
-      this.afterSync = true;
+      this.afterSync = this.parsedWithoutServer = true;
       return true;
     }
+    if (!this.parsedWithoutServer) return false;
     if (p.type === FrontendType.Sync) {
       this.target.replies.push(READY_FOR_QUERY_IDLE);
-      this.afterSync = false;
+      this.afterSync = this.parsedWithoutServer = false;
       return true;
     }
     return p.type === FrontendType.Flush;
@@ -394,7 +399,7 @@ export class Relay {
         }
         if (snapshot.pins.join() !== this.pins.join()) {
           this.pins = snapshot.pins;
-          this.opts.onPinned?.(snapshot.pins);
+          this.opts.onPinned?.(snapshot.pins, false);
         }
         server.socket.on('data', this.onServerData);
         server.socket.resume();
@@ -490,7 +495,7 @@ export class Relay {
     this.detach(release);
     if (this.pins.length > 0) {
       this.pins = [];
-      this.opts.onPinned?.([]);
+      this.opts.onPinned?.([], true);
     }
     if (end.kind !== 'stopped') this.opts.onEnd(end);
   }

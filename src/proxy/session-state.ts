@@ -11,6 +11,7 @@
  * What the signals miss (a function that runs LISTEN or SET internally, for example) is listed in docs/pooling.md.
  */
 /** Text that may change session state without a telling CommandComplete tag. */
+import type { PinReason } from '../../machines/client-session.types.js';
 import { STATEMENT_PREFIX } from '../pool/prepared-statements.js';
 
 const TOUCHES_SESSION = /pg_advisory|set_config|\btemp(orary)?\b|pg_temp/i;
@@ -42,8 +43,7 @@ export function tagEffect(tag: string): TagEffect {
   };
 }
 
-/** Why a client keeps its server. */
-export type PinReason = 'listen' | 'advisory_lock' | 'temp_object' | 'held_cursor' | 'prepared_statement';
+export type { PinReason };
 
 const PIN_COLUMNS: PinReason[] = ['listen', 'advisory_lock', 'temp_object', 'held_cursor', 'prepared_statement'];
 

@@ -11,6 +11,7 @@ import type { Login, SessionEvent, SessionHandle } from '../driver/session-port.
 import type { ServerConnection } from '../pool/server-connection.js';
 import { backendKeyData, parameterStatus, ProxyError, readyForQuery } from '../protocol/index.js';
 import type { CancelRegistry } from './cancel-registry.js';
+import type { PinReason } from './session-state.js';
 import { Relay, type RelayEnd, type RelayPool, type TransactionOptions } from './relay.js';
 
 export interface SessionDeps {
@@ -27,6 +28,7 @@ export class Session implements SessionHandle {
   private relay: Relay | null = null;
   private cancelId: number | null = null;
   private ended = false;
+  private pinned = false;
   private readonly log: Logger;
 
   constructor(
@@ -82,19 +84,18 @@ export class Session implements SessionHandle {
       logger: this.log,
       transaction: this.deps.transaction,
       onServer: (s) => this.deps.cancels.attach(key.processId, s),
-      onPinned: (pins) => this.pinChanged(pins),
+      onPinned: (pins, ending) => this.pinChanged(pins, ending),
       onEnd: (end) => this.relayEnded(end),
     });
     this.relay.start(server, early);
   }
 
-  private pinned = false;
-
-  private pinChanged(pins: readonly string[]): void {
+  /** Counted while pinned; reported to the machine (and so journaled) while the session runs (its end says the rest). */
+  private pinChanged(pins: PinReason[], ending: boolean): void {
     const now = pins.length > 0;
     if (now !== this.pinned) this.deps.pinned?.(now ? 1 : -1);
-    if (now !== this.pinned || now) this.log.info({ pins }, now ? 'client pinned to its server' : 'client let go of its server');
     this.pinned = now;
+    if (!this.ended && !ending) this.report({ type: 'session.pinned', pins });
   }
 
   private relayEnded(end: Exclude<RelayEnd, { kind: 'stopped' }>): void {

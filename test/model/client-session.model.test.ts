@@ -49,7 +49,20 @@ const MODES: ClientMode[] = [
   { name: 'require, Unix socket', input: { ...registry.require, transport: 'unix' }, certificate: true },
 ];
 
+const pinned = (c: ClientSessionContext) => c.pins.length > 0;
 const UNDRIVABLE: Undrivable[] = [
+  {
+    state: 'connected.ready',
+    event: 'session.pinned',
+    when: pinned,
+    why: 'the model pins a session once, with LISTEN; letting go (UNLISTEN) is covered end to end (transaction-pooling-pinning.test.ts)',
+  },
+  ...['pool.failed', 'internal.error'].map((event) => ({
+    state: 'connected.ready',
+    event,
+    when: pinned,
+    why: 'a pinned client keeps its server: its next transaction asks the pool for nothing that could fail',
+  })),
   {
     state: 'connected.negotiating.authenticating',
     event: 'auth.succeeded',

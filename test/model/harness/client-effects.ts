@@ -46,6 +46,17 @@ async function expectWelcome(world: ClientWorld): Promise<void> {
   expect(await world.server!.reader.read(query.length, 'the relayed query')).toEqual(query);
 }
 
+/** The LISTEN's answer reached the client, the session's inspection did not, and the server stays with the client. */
+async function expectPinned(world: ClientWorld): Promise<void> {
+  const done = await world.reader.message();
+  expect(`${done.type}${done.body.toString('latin1')}`, 'CommandComplete').toBe('CLISTEN\0');
+  const ready = await world.reader.message();
+  expect(`${ready.type}${ready.body.toString('latin1')}`, 'ReadyForQuery').toBe('ZI');
+  expect(world.pool.releases.map((r) => r.action), 'only the welcome server went back; the pinned one stays').toEqual(['reuse']);
+  expect(world.fixture.book.find(world.id)?.entries.at(-1)?.event, 'journaled').toEqual({ type: 'session.pinned', pins: ['listen'] });
+  world.reader.expectDrained();
+}
+
 async function expectFailure(world: ClientWorld, context: ClientSessionContext, rejectionsBefore: number): Promise<void> {
   const failure = context.failure!;
   if (failure.sqlstate) {
@@ -137,16 +148,18 @@ export async function verifyClientEffect(
       }
       return world.reader.expectDrained();
     case 'ready':
+      if (event.type === 'session.pinned') return expectPinned(world);
       return expectWelcome(world);
     case 'cancel-relayed':
       expect(world.cancels.forwarded, 'cancel forwarded with the key the client sent').toEqual([world.sentCancel]);
       return world.connectionEnds();
     case 'closed':
       if (leafName(previous.value) === 'ready') {
-        // The welcome's server went back at once; the one the query was on, with it unanswered, is closed.
+        // The welcome's server went back at once; the one the query was on, with it unanswered, is closed;
+        // a pinned one (its LISTEN answered) is reset for the next client.
         expect(world.pool.releases.map((r) => [r.server, r.action]), 'servers released to the pool').toEqual([
           [world.server!.conn, 'reuse'],
-          [world.server!.conn, 'close'],
+          [world.server!.conn, (previous.context as ClientSessionContext).pins.length > 0 ? 'reset' : 'close'],
         ]);
       }
       return;

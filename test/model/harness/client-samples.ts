@@ -152,6 +152,8 @@ export function clientSamples(context: ClientSessionContext): ClientEvent[] {
     { type: 'pool.acquired', serverId: 'backend-1' },
     { type: 'pool.failed', sqlstate: POOL_FAILURE_SQLSTATE, message: 'could not connect to server' },
     { type: 'backend.lost', message: 'server closed the connection' },
+    // What a transaction-pooled session reports once a LISTEN pinned it (an unpinned session, in the model).
+    ...(context.pins.length === 0 ? [{ type: 'session.pinned', pins: ['listen'] } satisfies ClientEvent] : []),
     { type: 'client.directTls' },
     { type: 'client.invalidMessage', message: 'invalid message length 2' },
     // Where the bug struck (the session's first acquire, or the relay's) is for the journal's reader; no guard reads it.

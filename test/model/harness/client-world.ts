@@ -305,6 +305,8 @@ export class ClientWorld {
         return this.write(Buffer.from([0x51, 0, 0, 0, 2]));
       case 'backend.lost':
         return void this.server!.peer.destroy();
+      case 'session.pinned':
+        return this.pinByListen();
       case 'socket.closed':
         this.tls?.destroy();
         return void this.raw.destroy();
@@ -324,6 +326,18 @@ export class ClientWorld {
     await expect.poll(() => this.pool.releases.length, { timeout: EFFECT_TIMEOUT_MS }).toBe(2);
     this.pool.armFailure(error);
     this.write(Buffer.from([0x51, 0, 0, 0, 13, ...Buffer.from('SELECT 2'), 0]));
+  }
+
+  /**
+   * Transaction pooling: the welcome's query turns out to be a LISTEN; the relay then asks the server
+   * what the session holds, and the server says one channel is listened to.
+   */
+  private async pinByListen(): Promise<void> {
+    const { peer, reader } = this.server!;
+    peer.write(Buffer.concat([commandComplete('LISTEN'), readyForQuery('I')]));
+    const inspection = await reader.message();
+    if (inspection.type !== 'Q') throw new Error(`backend: expected the session inspection query, got '${inspection.type}'`);
+    peer.write(Buffer.concat([dataRow(['1', '0', '0', '0', '0', null, null, null]), commandComplete('SELECT 1'), readyForQuery('I')]));
   }
 
   private async handServer(serverId: string): Promise<void> {
@@ -354,4 +368,29 @@ export class ClientWorld {
     this.accepted?.destroy();
     if (this.driver) await waitFor(this.driver.actor, (s) => s.status !== 'active', { timeout: EFFECT_TIMEOUT_MS }).catch(() => undefined);
   }
+}
+
+function commandComplete(tag: string): Buffer {
+  return backendMessage(0x43, Buffer.from(`${tag}\0`, 'latin1'));
+}
+
+function dataRow(values: Array<string | null>): Buffer {
+  const count = Buffer.alloc(2);
+  count.writeInt16BE(values.length, 0);
+  const parts = values.map((v) => {
+    if (v === null) return Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    const b = Buffer.alloc(4 + v.length);
+    b.writeInt32BE(v.length, 0);
+    b.write(v, 4, 'latin1');
+    return b;
+  });
+  return backendMessage(0x44, Buffer.concat([count, ...parts]));
+}
+
+function backendMessage(type: number, body: Buffer): Buffer {
+  const m = Buffer.alloc(5 + body.length);
+  m[0] = type;
+  m.writeInt32BE(4 + body.length, 1);
+  body.copy(m, 5);
+  return m;
 }

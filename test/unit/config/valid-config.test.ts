@@ -30,6 +30,9 @@ describe('defaults', () => {
       server_tls_private_key: null,
       server_tls_negotiation: 'postgres',
       connect_timeout: 3_000,
+      prepared_statements: true,
+      prepared_statements_cache_size: 8192,
+      server_prepared_statements_cache_size: null,
       query_wait_timeout: 5_000,
       idle_timeout: 600_000,
       server_lifetime: 1_200_000,
@@ -53,7 +56,25 @@ describe('defaults', () => {
       users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret', server_auth: 'password' }],
       auth_query: null,
       server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' },
+      prepared_statements: { enabled: true, cache_size: 8192, server_cache_size: 8192 },
+      cleanup_server_connections: true,
     });
+  });
+
+  test('takes the prepared-statement cache sizes from the pool first, then general; the server cache inherits the pool cache', () => {
+    const config = parse(`general:
+  prepared_statements_cache_size: 500
+  server_prepared_statements_cache_size: 300
+pools:
+  inherits: { users: [{ username: a, password: pw }] }
+  own: { prepared_statements_cache_size: 50, cleanup_server_connections: false, users: [{ username: a, password: pw }] }
+  both: { prepared_statements_cache_size: 50, server_prepared_statements_cache_size: 20, users: [{ username: a, password: pw }] }
+`);
+    expect(config.pools.inherits.prepared_statements).toEqual({ enabled: true, cache_size: 500, server_cache_size: 300 });
+    expect(config.pools.own.prepared_statements).toEqual({ enabled: true, cache_size: 50, server_cache_size: 300 });
+    expect(config.pools.own.cleanup_server_connections).toBe(false);
+    expect(config.pools.both.prepared_statements).toEqual({ enabled: true, cache_size: 50, server_cache_size: 20 });
+    expect(parse(`general: { prepared_statements_cache_size: 7 }\n${ONE_POOL}`).pools.app.prepared_statements.server_cache_size).toBe(7);
   });
 
   test('treats an empty YAML value as not set', () => {
