@@ -14,6 +14,7 @@ import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-
 import { BackendType, MessageFramer, parseBackendMessage, query, type ErrorFields } from '../protocol/index.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import { ServerStatements } from './prepared-statements.js';
+import { MessageWriter } from '../protocol/wire.js';
 
 export interface BackendKey {
   processId: number;
@@ -57,13 +58,6 @@ export interface SimpleQueryResult {
   rows: Array<Array<string | null>>;
 }
 
-function wholeMessage(type: number, body: Buffer): Buffer {
-  const m = Buffer.allocUnsafe(5 + body.length);
-  m[0] = type;
-  m.writeInt32BE(4 + body.length, 1);
-  body.copy(m, 5);
-  return m;
-}
 
 /** The text-format values of a DataRow body. */
 function dataRowValues(body: Buffer): Array<string | null> {
@@ -180,7 +174,7 @@ export class ServerConnection {
           framer.push(chunk);
           for (let m = framer.next(); m; m = framer.next()) {
             if (m.type === BackendType.DataRow) rows.push(dataRowValues(m.body));
-            else if (m.type === BackendType.NotificationResponse) onNotification?.(wholeMessage(m.type, m.body));
+            else if (m.type === BackendType.NotificationResponse) onNotification?.(new MessageWriter(m.type, m.body.length).bytes(m.body).done());
             else if (m.type === BackendType.ParameterStatus || m.type === BackendType.ErrorResponse || m.type === BackendType.ReadyForQuery) {
               const msg = parseBackendMessage(m.type, m.body);
               if (msg.type === 'parameterStatus') this.parameters.set(msg.name, msg.value);

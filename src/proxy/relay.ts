@@ -29,6 +29,7 @@ import { ReplyQueue } from './reply-queue.js';
 import { ReplyScanner } from './reply-scanner.js';
 import { INSPECT_SQL, sessionSnapshot, tagEffect, type PinReason } from './session-state.js';
 import { Handled, StatementMap, type MapTarget } from './statement-map.js';
+import { MessageWriter } from '../protocol/wire.js';
 
 export type RelayEnd =
   | { kind: 'client-closed' }
@@ -354,7 +355,7 @@ export class Relay {
       sqlstate = errorCode(head);
     }
     const due: Buffer[] = [];
-    this.queue.answered(type, sqlstate, due, this.txStatus, () => wholeMessage(type, head));
+    this.queue.answered(type, sqlstate, due, this.txStatus, () => new MessageWriter(type, head.length).bytes(head).done());
     for (const m of due) this.replies.insert(m);
   }
 
@@ -528,13 +529,6 @@ function joined(parts: Buffer[]): Buffer {
   return merged;
 }
 
-function wholeMessage(type: number, body: Buffer): Buffer {
-  const m = Buffer.allocUnsafe(5 + body.length);
-  m[0] = type;
-  m.writeInt32BE(4 + body.length, 1);
-  body.copy(m, 5);
-  return m;
-}
 
 function replaceAll(target: Map<string, string>, source: ReadonlyMap<string, string>): void {
   target.clear();
