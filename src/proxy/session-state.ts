@@ -2,7 +2,8 @@
  * Session state in transaction pooling (docs/pooling.md): what a client leaves on a server when its
  * transaction ends. Detection is two cheap signals and one exact look:
  * - CommandComplete tags that change session state (SET, RESET, LISTEN, DECLARE CURSOR, PREPARE, …);
- * - a pre-check of the query text for what no tag reveals (advisory-lock functions, set_config(),
+ * - a pre-check of the query text for what no tag reveals (advisory-lock functions: pg_advisory_lock,
+ *   pg_try_advisory_lock…; set_config(),
  *   temporary objects created by CREATE TABLE AS or SELECT INTO);
  * - when either fired, one query on the server at the transaction's end (`INSPECT_SQL`) reads what is
  *   really there: the pins (which keep the client on this server) and the session's settings (which
@@ -14,7 +15,7 @@
 import type { PinReason } from '../../machines/client-session.types.js';
 import { STATEMENT_PREFIX } from '../pool/prepared-statements.js';
 
-const TOUCHES_SESSION = /pg_advisory|set_config|\btemp(orary)?\b|pg_temp/i;
+const TOUCHES_SESSION = /advisory|set_config|\btemp(orary)?\b|pg_temp/i;
 
 export function touchesSession(text: string): boolean {
   return TOUCHES_SESSION.test(text);
