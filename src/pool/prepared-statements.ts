@@ -28,7 +28,16 @@ export class PooledStatement {
     readonly parse: Buffer,
     /** The query text touches session state a transaction end must look at (see session-state.ts). */
     readonly touchesSession: boolean,
+    /** Parameters it takes as PostgreSQL counts them: the types declared, or the highest $n if above. */
+    readonly params: number,
   ) {}
+}
+
+/** The declared parameter types, or the highest `$n` in the text when it is higher (PostgreSQL infers those). */
+function parameterCount(query: Buffer, types: Buffer): number {
+  let highest = types.length >= 2 ? types.readInt16BE(0) : 0;
+  for (const m of query.toString('utf8').matchAll(/\$(\d+)/g)) highest = Math.max(highest, Number(m[1]));
+  return highest;
 }
 
 /** Parse (name, query, parameter type OIDs as they arrived) as one message. */
@@ -64,7 +73,7 @@ export class StatementCache {
       return found;
     }
     const name = `${STATEMENT_PREFIX}${++this.counter}`;
-    const made = new PooledStatement(name, key, parseMessage(name, query, types), touchesSession);
+    const made = new PooledStatement(name, key, parseMessage(name, query, types), touchesSession, parameterCount(query, types));
     this.entries.set(key, made);
     // An evicted statement stays valid for the clients and servers that hold it; it is just no longer shared.
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);

@@ -338,6 +338,18 @@ export class StatementMap {
     const portal = readCString(m, 5, m.length, 'portal name');
     const name = readCString(m, portal.next, m.length, 'statement name');
     if (name.value === '') return this.useUnnamed(m, t, Reply.Bind);
+    const known = this.names.get(name.value);
+    if (known && t.status === FAILED && !t.server.statements.has(known.name)) {
+      // PostgreSQL checks the parameter count before it refuses a Bind in an aborted transaction (25P02); a re-Parse
+      // here would only be refused with 25P02, so a wrong count is answered as PostgreSQL would.
+      const supplied = bindParameterCount(m, name.next);
+      if (supplied !== known.params) {
+        const message = `bind message supplies ${supplied} parameters, but prepared statement "${name.value}" requires ${known.params}`;
+        this.answer(localError('08P01', message), Reply.Bind, null, t);
+        this.skipping = true;
+        return 0;
+      }
+    }
     const stmt = this.resolve(name.value, Reply.Bind, t);
     if (stmt === 'answered') return 0;
     if (stmt === null) return this.pass(m, t, Reply.Bind);
@@ -397,6 +409,14 @@ function renamed(m: Buffer, from: number, to: number, name: string): Buffer {
   m.copy(out, from + nameLength + 1, to);
   out.writeInt32BE(out.length - 1, 1);
   return out;
+}
+
+/** The parameter count of a Bind whose parameter format codes start at `at`. */
+function bindParameterCount(m: Buffer, at: number): number {
+  if (at + 2 > m.length) return -1;
+  const formats = m.readInt16BE(at);
+  const countAt = at + 2 + 2 * formats;
+  return countAt + 2 <= m.length ? m.readInt16BE(countAt) : -1;
 }
 
 function describeStatement(name: string): Buffer {
