@@ -253,7 +253,8 @@ export class Relay {
       const handled = piece ? this.map.piece(bytes, t) : this.map.handle(type, bytes, t);
       if (!piece) this.noteSent(type);
       if (handled & Handled.TouchesSession) this.inspectArmed = true;
-      if (handled & Handled.Barrier) this.barrier = true;
+      // Nothing owed any more (a local answer went out at once): nothing to wait for.
+      if (handled & Handled.Barrier && this.queue.owes) this.barrier = true;
     }
     if (this.inputAt === this.input.length) {
       this.input = [];
@@ -333,7 +334,7 @@ export class Relay {
       return this.failServer(err);
     }
     if (out.length > 0) this.writeClient(joined(out));
-    if (this.barrier && this.queue.empty) {
+    if (this.barrier && !this.queue.owes) {
       this.barrier = false;
       return this.pump();
     }

@@ -71,6 +71,11 @@ export class ReplyQueue {
   /** The server refused an extended message and no Sync has been sent since: it ignores all but a Sync. */
   private skipping = false;
 
+  /** Replies still to come from the server (or local answers waiting their turn). */
+  get owes(): boolean {
+    return this.head < this.items.length;
+  }
+
   /** Nothing owed and no skip in progress. */
   get empty(): boolean {
     return this.head === this.items.length && !this.skipping;

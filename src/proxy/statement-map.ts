@@ -46,7 +46,8 @@ function localError(sqlstate: string, message: string): () => Buffer {
 }
 
 /** A statement name gatehouse never gives out: Describe of it makes the server refuse with 26000. */
-const NO_SUCH_STATEMENT = describeStatement(`${STATEMENT_PREFIX}0`);
+const UNUSED_NAME = `${STATEMENT_PREFIX}0`;
+const NO_SUCH_STATEMENT = describeStatement(UNUSED_NAME);
 const NO_UNNAMED = errorBytes('26000', 'unnamed prepared statement does not exist');
 const SENT = { forward: true, local: null, undo: null, refused: null } as const;
 
@@ -256,9 +257,15 @@ export class StatementMap {
     if (this.names.has(name)) {
       // The server judges the client's Parse under the shared name it already has, in PostgreSQL's order of checks
       // (syntax, aborted transaction, then 42P05), and aborts a transaction and skips to Sync as PostgreSQL would.
-      const stmt = this.resolve(name, Reply.Parse, t);
-      if (stmt === 'answered') return 0;
-      t.out.push(renamed(m, 5, queryAt, stmt!.name));
+      // In an aborted transaction PostgreSQL refuses the Parse (25P02) unless its text does not parse (42601): a
+      // server that lacks the statement cannot be given it then, so the client's Parse goes under a name never used.
+      let target = UNUSED_NAME;
+      if (t.status !== FAILED || t.server.statements.has(this.names.get(name)!.name)) {
+        const stmt = this.resolve(name, Reply.Parse, t);
+        if (stmt === 'answered') return 0;
+        target = stmt!.name;
+      }
+      t.out.push(renamed(m, 5, queryAt, target));
       this.queue.push({ ...SENT, kind: Reply.Parse, error: { sqlstate: '42P05', bytes: errorBytes('42P05', `prepared statement "${name}" already exists`) } }, t.replies, t.status);
       return 0;
     }
@@ -387,11 +394,17 @@ export class StatementMap {
     if (drops) {
       const one = DEALLOCATE_ONE.exec(text);
       const name = one && (one[1] !== undefined ? Buffer.from(one[1].replace(/""/g, '"'), 'latin1').toString('utf8') : one[2].toLowerCase());
-      const stmt = name ? this.names.get(name) : undefined;
-      if (name && stmt) {
-        this.names.delete(name);
-        this.answer(deallocated, Reply.Query, () => this.names.set(name, stmt), t);
-        return 0;
+      if (name && this.names.has(name)) {
+        // Answered when its turn comes (the barrier holds what follows): like any simple query it drops the unnamed
+        // statement, and it deallocates only outside an aborted transaction (there PostgreSQL refuses it).
+        const answer = (status: number) => {
+          this.unnamed = null;
+          this.unnamedOn = null;
+          if (status !== FAILED) this.names.delete(name);
+          return deallocated(status);
+        };
+        this.answer(answer, Reply.Query, null, t);
+        return Handled.Barrier;
       }
     }
     this.simpleQuery(m, t);
