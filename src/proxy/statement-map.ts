@@ -197,6 +197,7 @@ export class StatementMap {
 
   /** A simple Query: PostgreSQL drops the unnamed statement when it runs one (not when it skips it). */
   private simpleQuery(m: Buffer, t: MapTarget): void {
+    if (this.unnamed === null) return void this.pass(m, t, Reply.Query);
     const restore = [this.unnamed, this.unnamedOn] as const;
     this.unnamed = null;
     this.unnamedOn = null;
