@@ -33,6 +33,8 @@
 # Environment: BENCH_SECRETS=scram|plain (what gatehouse and PgBouncer store to authenticate clients: the SCRAM
 #   secret from pg_authid, default, or the password),
 #   GATEHOUSE_LOG_LEVEL=warn (gatehouse's general.log_level; its log is kept in the results folder),
+#   GATEHOUSE_NODE_ARGS (extra node options for gatehouse, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": the profile
+#   is written when gatehouse stops at the end of the run; Node refuses --cpu-prof in NODE_OPTIONS),
 #   QUIET_BUSY=25 / QUIET_WAIT=30 (before each run, wait at most QUIET_WAIT s for the CPUs to be < QUIET_BUSY % busy).
 # Needs `npm run build` first, node, pgbench and psql (PostgreSQL client 15+); pgbouncer optional.
 set -euo pipefail
@@ -192,7 +194,8 @@ tls_check "$PG_PORT" direct || die "cannot connect directly with sslmode=verify-
 
 # --- 2. gatehouse ---------------------------------------------------------------------------------------------------
 log "starting gatehouse (pool_mode $POOL_MODE) on 127.0.0.1:$GATEHOUSE_PORT"
-node "$ROOT/dist/cli.js" --config "$GATEHOUSE_CONFIG" >"$OUT/gatehouse.log" 2>&1 &
+read -r -a GATEHOUSE_NODE_ARGV <<<"${GATEHOUSE_NODE_ARGS:-}"
+node "${GATEHOUSE_NODE_ARGV[@]}" "$ROOT/dist/cli.js" --config "$GATEHOUSE_CONFIG" >"$OUT/gatehouse.log" 2>&1 &
 GATEHOUSE_PID=$!
 if ! await_exec "$GATEHOUSE_PID" "$GATEHOUSE_CONFIG" || ! wait_listening "$GATEHOUSE_PORT" 30 "$GATEHOUSE_PID" "$GATEHOUSE_CONFIG"; then
   tail -40 "$OUT/gatehouse.log" >&2
