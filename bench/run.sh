@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh — pgbench through direct PostgreSQL, gatehouse and PgBouncer, in one run, on 127.0.0.1 only.
 #
-#   bash bench/run.sh [--scenario select|connect] [--reps 3] [--duration 15]
-#                     [--pool-mode session|transaction] [--pgbouncer-modes "session transaction"] [--no-pgbouncer]
+#   bash bench/run.sh [--scenario select|connect] [--protocol simple|extended|prepared] [--reps 3] [--duration 15]
+#                     [--protocols "simple prepared"] [--pool-mode session|transaction] [--pgbouncer-modes "session transaction"] [--no-pgbouncer]
 #                     [--flavor system15|embedded18] [--scale 10] [--pool-size 20] [--warmup 5] [--out DIR]
 #                     [--baseline DIR]
 #
@@ -10,13 +10,18 @@
 # PostgreSQL cluster (ssl=on, hostssl + scram-sha-256, user/database bench, pgbench -i -s 10 over TLS), gatehouse
 # (`node dist/cli.js --config FILE`: tls_mode require, server_tls_mode verify-full, pool size 20, log_level warn)
 # and, when `pgbouncer` is installed, PgBouncer with the same TLS settings (run as the cluster's OS user when root).
-# Then, for each repetition, every target once, in an order that rotates each repetition:
-#   select    pgbench -n -S    -c 16 -j 2 -T DURATION   persistent connections
-#   connect   pgbench -n -S -C -c 8  -j 2 -T DURATION   a new TLS + SCRAM connection per transaction
+# Then, for each repetition, every target once per protocol, in an order that rotates each repetition:
+#   select    pgbench -n -S    -c 16 -j 2 -M PROTOCOL -T DURATION   persistent connections
+#   connect   pgbench -n -S -C -c 8  -j 2 -M PROTOCOL -T DURATION   a new TLS + SCRAM connection per transaction
 # with PGSSLMODE=require PGGSSENCMODE=disable, recording TPS, latency and the proxy's CPU time (utime+stime).
 # Prints a Markdown summary and keeps everything in bench/results/<timestamp>/ (--out to change).
 #
 # Options:
+#   --protocol P         pgbench's query protocol (-M): simple (default; Query messages), extended (unnamed
+#                        Parse/Bind/Execute per query) or prepared (a named statement per connection, prepared once)
+#   --protocols L        several protocols in one run, space or comma separated ("simple prepared"): every target
+#                        is measured with each, and the summary names them TARGET/PROTOCOL (gatehouse-transaction/
+#                        prepared); ratios vs direct and vs PgBouncer compare the same protocol
 #   --pool-mode M        gatehouse pool_mode (default session)
 #   --pgbouncer-modes L  PgBouncer pool modes to run, space or comma separated (default: the --pool-mode)
 #   --no-pgbouncer       leave PgBouncer out even when installed
@@ -28,6 +33,8 @@
 # Environment: BENCH_SECRETS=scram|plain (what gatehouse and PgBouncer store to authenticate clients: the SCRAM
 #   secret from pg_authid, default, or the password),
 #   GATEHOUSE_LOG_LEVEL=warn (gatehouse's general.log_level; its log is kept in the results folder),
+#   GATEHOUSE_NODE_ARGS (extra node options for gatehouse, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": the profile
+#   is written when gatehouse stops at the end of the run; Node refuses --cpu-prof in NODE_OPTIONS),
 #   QUIET_BUSY=25 / QUIET_WAIT=30 (before each run, wait at most QUIET_WAIT s for the CPUs to be < QUIET_BUSY % busy).
 # Needs `npm run build` first, node, pgbench and psql (PostgreSQL client 15+); pgbouncer optional.
 set -euo pipefail
@@ -37,11 +44,12 @@ ROOT="$(cd "$BENCH_HOME/.." && pwd)"
 . "$BENCH_HOME/lib.sh"
 
 SCENARIO=select; REPS=3; DURATION=15; POOL_MODE=session; PGB_MODES_ARG=""; WITH_PGBOUNCER=1
-FLAVOR=""; SCALE=10; POOL_SIZE=20; WARMUP=5; OUT=""; BASELINE=""
+FLAVOR=""; SCALE=10; POOL_SIZE=20; WARMUP=5; OUT=""; BASELINE=""; PROTOCOLS=simple
 QUIET_BUSY="${QUIET_BUSY:-25}"; QUIET_WAIT="${QUIET_WAIT:-30}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --scenario) SCENARIO="${2:?}"; shift 2 ;;
+    --protocol|--protocols) PROTOCOLS="${2//,/ }"; shift 2 ;;
     --reps) REPS="${2:?}"; shift 2 ;;
     --duration) DURATION="${2:?}"; shift 2 ;;
     --pool-mode) POOL_MODE="${2:?}"; shift 2 ;;
@@ -63,7 +71,12 @@ case "$SCENARIO" in
   connect) LOAD_ARGS=(-n -S -C -c 8 -j 2) ;;
   *) die "--scenario must be select or connect, got $SCENARIO" ;;
 esac
-PGB_ARGS=("${LOAD_ARGS[@]}" -T "$DURATION")
+read -r -a PROTOCOL_LIST <<<"$PROTOCOLS"
+[ "${#PROTOCOL_LIST[@]}" -gt 0 ] || die "--protocol: name at least one of simple, extended, prepared"
+for p in "${PROTOCOL_LIST[@]}"; do
+  case "$p" in simple|extended|prepared) ;; *) die "--protocol must be simple, extended or prepared, got $p" ;; esac
+done
+[ "$(printf '%s\n' "${PROTOCOL_LIST[@]}" | sort -u | wc -l)" = "${#PROTOCOL_LIST[@]}" ] || die "--protocols: $PROTOCOLS names one twice"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] || die "--warmup takes a number of seconds, got $WARMUP"
 for n in "$REPS" "$DURATION" "$SCALE" "$POOL_SIZE"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "--reps, --duration, --scale and --pool-size take positive integers, got $n"
@@ -181,7 +194,8 @@ tls_check "$PG_PORT" direct || die "cannot connect directly with sslmode=verify-
 
 # --- 2. gatehouse ---------------------------------------------------------------------------------------------------
 log "starting gatehouse (pool_mode $POOL_MODE) on 127.0.0.1:$GATEHOUSE_PORT"
-node "$ROOT/dist/cli.js" --config "$GATEHOUSE_CONFIG" >"$OUT/gatehouse.log" 2>&1 &
+read -r -a GATEHOUSE_NODE_ARGV <<<"${GATEHOUSE_NODE_ARGS:-}"
+node "${GATEHOUSE_NODE_ARGV[@]}" "$ROOT/dist/cli.js" --config "$GATEHOUSE_CONFIG" >"$OUT/gatehouse.log" 2>&1 &
 GATEHOUSE_PID=$!
 if ! await_exec "$GATEHOUSE_PID" "$GATEHOUSE_CONFIG" || ! wait_listening "$GATEHOUSE_PORT" 30 "$GATEHOUSE_PID" "$GATEHOUSE_CONFIG"; then
   tail -40 "$OUT/gatehouse.log" >&2
@@ -234,7 +248,7 @@ for mode in $PGB_MODES; do
   MARKER_OF[pgbouncer-$mode]="${!dir_var}/pgbouncer.ini"
 done
 CLK_TCK="$(getconf CLK_TCK)"
-COMMAND="PGSSLMODE=require PGGSSENCMODE=disable pgbench ${PGB_ARGS[*]}"
+COMMAND="PGSSLMODE=require PGGSSENCMODE=disable pgbench ${LOAD_ARGS[*]} -M PROTOCOL -T $DURATION"
 
 REVISION="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [ -z "$(git -C "$ROOT" status --porcelain -- src machines 2>/dev/null)" ] || REVISION+=" (with uncommitted changes)"
@@ -250,8 +264,9 @@ PGB_VERSION="not run"
   echo "client secrets stored by the proxies: $SECRETS_MODE"
   echo "client: $(pgbench --version)"
   echo "scenario: $SCENARIO, reps $REPS, duration ${DURATION}s: $COMMAND"
+  echo "protocols (pgbench -M): ${PROTOCOL_LIST[*]}"
 } >"$OUT/env.txt"
-echo "rep,target,scenario,exit,tps,lat_ms,conn_ms,xacts,failed,proxy_cpu_s,proxy_us_per_xact,cpu_idle_pct,others_cpu_pct,pre_busy_pct,raw" >"$OUT/runs.csv"
+echo "rep,target,protocol,scenario,exit,tps,lat_ms,conn_ms,xacts,failed,proxy_cpu_s,proxy_us_per_xact,cpu_idle_pct,others_cpu_pct,pre_busy_pct,aborted,errors,raw" >"$OUT/runs.csv"
 FAILURES=0
 
 # gatehouse_gone PID: says how gatehouse ended (it is our child, so `wait` still has its exit status).
@@ -263,35 +278,41 @@ gatehouse_gone() {
   log "end of gatehouse's log ($OUT/gatehouse.log):"; tail -40 "$OUT/gatehouse.log" >&2
 }
 
-# run_one TARGET REP: one pgbench run; appends a row to runs.csv.
+# run_one TARGET PROTOCOL REP: one pgbench run; appends a row to runs.csv.
 run_one() {
-  local target="$1" rep="$2" port="${PORT_OF[$1]}" pid="${PID_OF[$1]}" marker="${MARKER_OF[$1]}"
-  local raw="$OUT/raw/$SCENARIO-$target-r$rep.log" rc=0 busy t0="" t1="" tot0 idle0 tot1 idle1 own0 own1
+  local target="$1" proto="$2" rep="$3" port="${PORT_OF[$1]}" pid="${PID_OF[$1]}" marker="${MARKER_OF[$1]}"
+  local raw="$OUT/raw/$SCENARIO-$target-$proto-r$rep.log" rc=0 busy t0="" t1="" tot0 idle0 tot1 idle1 own0 own1
+  local label="$target"
+  [ "${#PROTOCOL_LIST[@]}" = 1 ] || label="$target/$proto"
   if [ -n "$pid" ] && ! pid_is "$pid" "$marker"; then
-    log "$target: its process $pid is gone; skipping rep $rep"
+    log "$label: its process $pid is gone; skipping rep $rep"
     case "$target" in gatehouse-*) gatehouse_gone "$pid" ;; esac
-    echo "$rep,$target,$SCENARIO,proxy-gone,,,,,,,,,,," >>"$OUT/runs.csv"
+    echo "$rep,$target,$proto,$SCENARIO,proxy-gone,,,,,,,,,,,,," >>"$OUT/runs.csv"
     FAILURES=$((FAILURES + 1))
     return
   fi
   admin_psql -c CHECKPOINT >/dev/null
   busy="$(wait_quiet)"
-  echo "# PGPORT=$port $COMMAND" >"$raw"
+  echo "# PGPORT=$port ${COMMAND/PROTOCOL/$proto}" >"$raw"
   [ -z "$pid" ] || t0="$(proc_ticks "$pid")"
   own0="$(tree_ticks $$ "${PGB_PID[@]}")"
   read -r tot0 idle0 < <(sys_cpu)
-  run_bounded $((DURATION + 60)) "$raw" "${CLIENT_ENV[@]}" PGPORT="$port" pgbench "${PGB_ARGS[@]}" || rc=$?
+  run_bounded $((DURATION + 60)) "$raw" "${CLIENT_ENV[@]}" PGPORT="$port" pgbench "${LOAD_ARGS[@]}" -M "$proto" -T "$DURATION" || rc=$?
   read -r tot1 idle1 < <(sys_cpu)
   own1="$(tree_ticks $$ "${PGB_PID[@]}")"
   [ -z "$pid" ] || t1="$(proc_ticks "$pid")"
 
-  local tps lat conn xacts failed idle others cpu_s="" us=""
+  local tps lat conn xacts failed idle others cpu_s="" us="" aborted errors
   tps="$(pgbench_value "$raw" 'tps = ' 3)"
   lat="$(pgbench_value "$raw" 'latency average = ' 4)"
   conn="$(pgbench_value "$raw" 'average connection time = ' 5)"
   [ -n "$conn" ] || conn="$(pgbench_value "$raw" 'initial connection time = ' 5)"
   xacts="$(pgbench_value "$raw" 'number of transactions actually processed: ' 6)"
   failed="$(pgbench_value "$raw" 'number of failed transactions: ' 5)"
+  # pgbench 15 counts only serialization and deadlock failures as "failed"; any other error aborts the client
+  # (exit 2), and an error of a PQprepare (-M prepared) is only printed. Both are counted from its output.
+  aborted="$(grep -cE 'client [0-9]+ (script [0-9]+ )?aborted' "$raw" || true)"
+  errors="$(grep -c 'ERROR:' "$raw" || true)"
   idle="$(awk -v t=$((tot1 - tot0)) -v i=$((idle1 - idle0)) 'BEGIN { if (t > 0) printf "%.1f", 100 * i / t }')"
   # What processes other than ours used, in % of the machine (loopback softirq time lands here too).
   others="$(awk -v t=$((tot1 - tot0)) -v i=$((idle1 - idle0)) -v o=$((own1 - own0)) \
@@ -300,12 +321,13 @@ run_one() {
     cpu_s="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz }')"
     if [ "${xacts:-0}" -gt 0 ]; then us="$(awk -v c="$cpu_s" -v x="$xacts" 'BEGIN { printf "%.1f", 1e6 * c / x }')"; fi
   fi
-  echo "$rep,$target,$SCENARIO,$rc,$tps,$lat,$conn,$xacts,$failed,$cpu_s,$us,$idle,$others,$busy,raw/$(basename "$raw")" >>"$OUT/runs.csv"
-  printf '  rep %s %-22s tps=%-8.0f latency=%-7s ms  proxy CPU=%-6s µs/xact  idle=%s%% others=%s%%  exit=%s\n' \
-    "$rep" "$target" "${tps:-0}" "${lat:-?}" "${us:--}" "${idle:-?}" "$others" "$rc" >&2
+  echo "$rep,$target,$proto,$SCENARIO,$rc,$tps,$lat,$conn,$xacts,$failed,$cpu_s,$us,$idle,$others,$busy,$aborted,$errors,raw/$(basename "$raw")" >>"$OUT/runs.csv"
+  printf '  rep %s %-31s tps=%-8.0f latency=%-7s ms  proxy CPU=%-6s µs/xact  idle=%s%% others=%s%%  exit=%s%s\n' \
+    "$rep" "$label" "${tps:-0}" "${lat:-?}" "${us:--}" "${idle:-?}" "$others" "$rc" \
+    "$([ "$errors" = 0 ] || echo "  pgbench errors=$errors aborted clients=$aborted")" >&2
   if [ "$rc" != 0 ] || [ -z "$tps" ] || [ "${failed:-0}" != 0 ]; then
     FAILURES=$((FAILURES + 1))
-    log "$target rep $rep failed (exit $rc); end of pgbench's output ($raw):"
+    log "$label rep $rep failed (exit $rc); end of pgbench's output ($raw):"
     tail -15 "$raw" >&2
     case "$target" in
       gatehouse-*)
@@ -316,18 +338,26 @@ run_one() {
 }
 
 if [ "$WARMUP" -gt 0 ]; then
-  for target in "${TARGETS[@]}"; do
-    log "warm-up: ${WARMUP}s of pgbench ${LOAD_ARGS[*]} against $target (not recorded)"
-    run_bounded $((WARMUP + 60)) "$OUT/raw/warmup-$target.log" "${CLIENT_ENV[@]}" PGPORT="${PORT_OF[$target]}" \
-      pgbench "${LOAD_ARGS[@]}" -T "$WARMUP" || log "warm-up against $target failed; see $OUT/raw/warmup-$target.log"
+  for proto in "${PROTOCOL_LIST[@]}"; do
+    for target in "${TARGETS[@]}"; do
+      log "warm-up: ${WARMUP}s of pgbench ${LOAD_ARGS[*]} -M $proto against $target (not recorded)"
+      run_bounded $((WARMUP + 60)) "$OUT/raw/warmup-$target-$proto.log" "${CLIENT_ENV[@]}" PGPORT="${PORT_OF[$target]}" \
+        pgbench "${LOAD_ARGS[@]}" -M "$proto" -T "$WARMUP" || log "warm-up against $target -M $proto failed; see $OUT/raw/warmup-$target-$proto.log"
+    done
   done
 fi
 
-n=${#TARGETS[@]}
-log "$SCENARIO: $REPS repetition(s) × ${TARGETS[*]}, ${DURATION}s each"
+# Every (target, protocol) pair once per repetition; the order rotates by one each repetition.
+RUNS=()
+for proto in "${PROTOCOL_LIST[@]}"; do
+  for target in "${TARGETS[@]}"; do RUNS+=("$target $proto"); done
+done
+n=${#RUNS[@]}
+log "$SCENARIO: $REPS repetition(s) × ${TARGETS[*]} × -M ${PROTOCOL_LIST[*]}, ${DURATION}s each"
 for ((rep = 1; rep <= REPS; rep++)); do
   for ((k = 0; k < n; k++)); do
-    run_one "${TARGETS[$(((k + rep - 1) % n))]}" "$rep"
+    # shellcheck disable=SC2086 # "target protocol"
+    run_one ${RUNS[$(((k + rep - 1) % n))]} "$rep"
   done
 done
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // bench/summarize.mjs RESULTS_DIR — the Markdown summary of one bench/run.sh run, from RESULTS_DIR/runs.csv and
-// RESULTS_DIR/env.txt. Failed runs are counted but left out of the medians. Ratios are ratios of medians.
+// RESULTS_DIR/env.txt. Failed runs are counted but left out of the medians. Ratios are ratios of medians, and
+// compare runs with the same pgbench protocol (-M); with several protocols, targets are named TARGET/PROTOCOL.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -33,11 +34,14 @@ function range(values, digits) {
   return xs.length === 0 ? '–' : `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 }
 
-function summarizeTarget(target, rows) {
+function summarizeTarget({ target, protocol, label }, rows) {
   const ok = rows.filter((r) => r.exit === '0' && r.tps !== '' && (r.failed === '' || r.failed === '0'));
   const tps = ok.map((r) => num(r.tps));
   return {
     target,
+    protocol,
+    label,
+    rows,
     runs: rows.length,
     failed: rows.length - ok.length,
     tps: median(tps),
@@ -50,47 +54,87 @@ function summarizeTarget(target, rows) {
   };
 }
 
-const runs = readRuns(path.join(dir, 'runs.csv'));
+// runs.csv from before --protocol has no protocol column: those runs used pgbench's default, simple.
+const runs = readRuns(path.join(dir, 'runs.csv')).map((r) => ({ ...r, protocol: r.protocol || 'simple' }));
 const scenario = runs[0]?.scenario ?? 'select';
+const PROTOCOL_ORDER = ['simple', 'extended', 'prepared'];
+const protocols = [...new Set(runs.map((r) => r.protocol))].sort((a, b) => PROTOCOL_ORDER.indexOf(a) - PROTOCOL_ORDER.indexOf(b));
+const several = protocols.length > 1;
 function rank(target) {
   if (target === 'direct') return 0;
   return target.startsWith('gatehouse') ? 1 : 2;
 }
-const order = [...new Set(runs.map((r) => r.target))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-const stats = order.map((t) => summarizeTarget(t, runs.filter((r) => r.target === t)));
-const direct = stats.find((s) => s.target === 'direct');
+const targets = [...new Set(runs.map((r) => r.target))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+const stats = protocols.flatMap((protocol) =>
+  targets
+    .filter((target) => runs.some((r) => r.target === target && r.protocol === protocol))
+    .map((target) =>
+      summarizeTarget(
+        { target, protocol, label: several ? `${target}/${protocol}` : target },
+        runs.filter((r) => r.target === target && r.protocol === protocol),
+      ),
+    ),
+);
+const directOf = (s) => stats.find((d) => d.target === 'direct' && d.protocol === s.protocol);
 
 const out = [];
 const envFile = path.join(dir, 'env.txt');
 if (fs.existsSync(envFile)) out.push('```', fs.readFileSync(envFile, 'utf8').trim(), '```', '');
 const connect = scenario === 'connect';
 out.push(
+  ...(several ? [] : [`pgbench protocol (-M): ${protocols[0]}`, '']),
   `| target | runs | TPS median | TPS min–max | latency ms median |${connect ? ' connect ms median |' : ''} proxy CPU µs/xact median | TPS vs direct | others' CPU % median (max) |`,
   `|---|---|---|---|---|${connect ? '---|' : ''}---|---|---|`,
 );
 for (const s of stats) {
   const runsCell = s.failed > 0 ? `${s.runs} (${s.failed} failed)` : `${s.runs}`;
   out.push(
-    `| ${s.target} | ${runsCell} | ${fmt(s.tps, 0)} | ${s.tpsRange} | ${fmt(s.latency, 3)} |${connect ? ` ${fmt(s.conn, 3)} |` : ''}` +
-      ` ${s.target === 'direct' ? 'n/a' : fmt(s.proxyUs, 1)} | ${ratio(s.tps, direct?.tps ?? null)} | ${fmt(s.others, 0)} (${fmt(s.othersMax, 0)}) |`,
+    `| ${s.label} | ${runsCell} | ${fmt(s.tps, 0)} | ${s.tpsRange} | ${fmt(s.latency, 3)} |${connect ? ` ${fmt(s.conn, 3)} |` : ''}` +
+      ` ${s.target === 'direct' ? 'n/a' : fmt(s.proxyUs, 1)} | ${ratio(s.tps, directOf(s)?.tps ?? null)} | ${fmt(s.others, 0)} (${fmt(s.othersMax, 0)}) |`,
   );
 }
 
 out.push(
   '',
   "proxy CPU: the proxy process's utime+stime during the run ÷ transactions. others' CPU: share of the machine used " +
-    'by processes this run did not start (noise from a shared machine; loopback softirq time counts here too).',
+    'by processes this run did not start (noise from a shared machine; loopback softirq time counts here too).' +
+    (several ? ' TPS vs direct: against direct PostgreSQL with the same protocol.' : ''),
 );
+
+// pgbench 15 aborts a client on any error but a serialization or deadlock failure, and only prints the error of
+// a failed PQprepare (-M prepared): runs.csv counts both from its output (columns aborted, errors).
+const withErrors = stats.filter((s) => s.rows.some((r) => num(r.errors) > 0 || num(r.aborted) > 0));
+if (withErrors.length > 0) {
+  out.push('', "errors in pgbench's output (all runs of the target, failed ones included):", '');
+  for (const s of withErrors) {
+    const sum = (col) => s.rows.reduce((n, r) => n + (num(r[col]) ?? 0), 0);
+    const messages = new Map();
+    for (const r of s.rows) {
+      const file = path.join(dir, r.raw ?? '');
+      if (!r.raw || !fs.existsSync(file)) continue;
+      for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+        const at = line.indexOf('ERROR:');
+        if (at < 0) continue;
+        const message = line.slice(at).replace(/\s+/g, ' ');
+        messages.set(message, (messages.get(message) ?? 0) + 1);
+      }
+    }
+    const listed = [...messages].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([m, n]) => `${n}× \`${m}\``).join('; ');
+    const xacts = s.rows.map((r) => num(r.xacts)).filter((x) => x !== null);
+    const done = xacts.length > 0 ? `, ${Math.min(...xacts)}–${Math.max(...xacts)} transactions per run` : '';
+    out.push(`- ${s.label}: ${sum('aborted')} client(s) aborted, ${sum('errors')} error line(s) in ${s.rows.length} run(s)${done}${listed ? `: ${listed}` : ''}`);
+  }
+}
 
 const gatehouses = stats.filter((s) => s.target.startsWith('gatehouse'));
 const bouncers = stats.filter((s) => s.target.startsWith('pgbouncer'));
 if (gatehouses.length > 0 && bouncers.length > 0) {
   out.push('', 'gatehouse vs PgBouncer (ratios of medians; TPS > 1× and latency/CPU < 1× favour gatehouse):', '');
   for (const g of gatehouses) {
-    for (const b of bouncers) {
+    for (const b of bouncers.filter((x) => x.protocol === g.protocol)) {
       const same = g.target.split('-')[1] === b.target.split('-')[1] ? '' : ' (different pool modes)';
       out.push(
-        `- ${g.target} ÷ ${b.target}${same}: TPS ${ratio(g.tps, b.tps)}, latency ${ratio(g.latency, b.latency)}, ` +
+        `- ${g.label} ÷ ${b.label}${same}: TPS ${ratio(g.tps, b.tps)}, latency ${ratio(g.latency, b.latency)}, ` +
           `proxy CPU per transaction ${ratio(g.proxyUs, b.proxyUs)}`,
       );
     }
@@ -101,9 +145,18 @@ const baselines = gatehouses.filter((s) => s.target.includes('@'));
 if (current.length > 0 && baselines.length > 0) {
   out.push('', 'this build vs the baseline build (run.sh --baseline; CPU < 1× favours this build):', '');
   for (const g of current) {
-    for (const b of baselines) {
-      out.push(`- ${g.target} ÷ ${b.target}: TPS ${ratio(g.tps, b.tps)}, latency ${ratio(g.latency, b.latency)}, proxy CPU per transaction ${ratio(g.proxyUs, b.proxyUs)}`);
+    for (const b of baselines.filter((x) => x.protocol === g.protocol)) {
+      out.push(`- ${g.label} ÷ ${b.label}: TPS ${ratio(g.tps, b.tps)}, latency ${ratio(g.latency, b.latency)}, proxy CPU per transaction ${ratio(g.proxyUs, b.proxyUs)}`);
     }
+  }
+}
+if (several) {
+  out.push('', `each protocol vs ${protocols[0]}, per target (ratios of medians; CPU per transaction < 1× is cheaper):`, '');
+  for (const s of stats.filter((x) => x.protocol !== protocols[0])) {
+    const base = stats.find((x) => x.target === s.target && x.protocol === protocols[0]);
+    if (!base) continue;
+    const cpu = s.target === 'direct' ? '' : `, proxy CPU per transaction ${ratio(s.proxyUs, base.proxyUs)}`;
+    out.push(`- ${s.label} ÷ ${base.label}: TPS ${ratio(s.tps, base.tps)}, latency ${ratio(s.latency, base.latency)}${cpu}`);
   }
 }
 process.stdout.write(`${out.join('\n')}\n`);
