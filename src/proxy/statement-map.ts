@@ -14,7 +14,7 @@ import { BackendType, encodeErrorResponse, FrontendType, readyForQuery } from '.
 import { MessageWriter, readCString } from '../protocol/wire.js';
 import { STATEMENT_PREFIX, type PooledStatement, type StatementCache } from '../pool/prepared-statements.js';
 import type { ServerConnection } from '../pool/server-connection.js';
-import { Reply, type ReplyKind, type ReplyQueue } from './reply-queue.js';
+import { Reply, type Pending, type ReplyKind, type ReplyQueue } from './reply-queue.js';
 import { touchesSession } from './session-state.js';
 
 const PARSE_COMPLETE = Buffer.from([BackendType.ParseComplete, 0, 0, 0, 4]);
@@ -49,7 +49,23 @@ function localError(sqlstate: string, message: string): () => Buffer {
 const UNUSED_NAME = `${STATEMENT_PREFIX}0`;
 const NO_SUCH_STATEMENT = describeStatement(UNUSED_NAME);
 const NO_UNNAMED = errorBytes('26000', 'unnamed prepared statement does not exist');
-const SENT = { forward: true, local: null, undo: null, refused: null } as const;
+const NOTHING_MORE: Partial<Pending> = {};
+
+/**
+ * A reply-queue entry, every field always present: one object shape for all of them keeps the
+ * queue's property reads monomorphic (and a spread completed by a missing field is slow in V8).
+ */
+function entry(kind: ReplyKind, more: Partial<Omit<Pending, 'kind'>> = NOTHING_MORE): Pending {
+  return {
+    kind,
+    forward: more.forward ?? true,
+    local: more.local ?? null,
+    undo: more.undo ?? null,
+    refused: more.refused ?? null,
+    done: more.done,
+    error: more.error,
+  };
+}
 
 function commandComplete(tag: string): Buffer {
   return new MessageWriter(BackendType.CommandComplete, Buffer.byteLength(tag) + 1).cstring(tag, 'command tag').done();
@@ -202,7 +218,7 @@ export class StatementMap {
     this.unnamed = null;
     this.unnamedOn = null;
     t.out.push(m);
-    this.queue.push({ ...SENT, kind: Reply.Query, undo: () => void ([this.unnamed, this.unnamedOn] = restore) }, t.replies, t.status);
+    this.queue.push(entry(Reply.Query, { undo: () => void ([this.unnamed, this.unnamedOn] = restore) }), t.replies, t.status);
   }
 
   private parseUnnamed(m: Buffer, t: MapTarget, text: string): number {
@@ -212,13 +228,11 @@ export class StatementMap {
     this.unnamedOn = t.server;
     t.out.push(m);
     this.queue.push(
-      {
-        ...SENT,
-        kind: Reply.Parse,
+      entry(Reply.Parse, {
         // PostgreSQL drops the old unnamed statement before it parses the new one: a refused Parse leaves none.
         refused: () => void (restore = [null, null]),
         undo: () => void ([this.unnamed, this.unnamedOn] = restore),
-      },
+      }),
       t.replies,
       t.status,
     );
@@ -230,25 +244,25 @@ export class StatementMap {
     if (this.unnamedOn !== t.server) {
       if (this.unnamed === null) {
         t.out.push(NO_SUCH_STATEMENT);
-        this.queue.push({ ...SENT, kind: Reply.Describe, error: { sqlstate: '26000', bytes: NO_UNNAMED } }, t.replies, t.status);
+        this.queue.push(entry(Reply.Describe, { error: { sqlstate: '26000', bytes: NO_UNNAMED } }), t.replies, t.status);
         return 0;
       }
       const before = this.unnamedOn;
       this.unnamedOn = t.server;
       t.out.push(this.unnamed);
-      this.queue.push({ ...SENT, kind: Reply.Parse, forward: false, undo: () => void (this.unnamedOn = before) }, t.replies, t.status);
+      this.queue.push(entry(Reply.Parse, { forward: false, undo: () => void (this.unnamedOn = before) }), t.replies, t.status);
     }
     return this.pass(m, t, kind);
   }
 
   private pass(m: Buffer, t: MapTarget, kind: ReplyKind): number {
     t.out.push(m);
-    this.queue.push({ kind, forward: true, local: null, undo: null, refused: null }, t.replies, t.status);
+    this.queue.push(entry(kind), t.replies, t.status);
     return 0;
   }
 
   private answer(local: (status: number) => Buffer, kind: ReplyKind, undo: (() => void) | null, t: MapTarget): void {
-    this.queue.push({ kind, forward: true, local, undo, refused: null }, t.replies, t.status);
+    this.queue.push(entry(kind, { local, undo }), t.replies, t.status);
   }
 
   private parse(m: Buffer, t: MapTarget): number {
@@ -267,7 +281,7 @@ export class StatementMap {
         target = stmt!.name;
       }
       t.out.push(renamed(m, 5, queryAt, target));
-      this.queue.push({ ...SENT, kind: Reply.Parse, error: { sqlstate: '42P05', bytes: errorBytes('42P05', `prepared statement "${name}" already exists`) } }, t.replies, t.status);
+      this.queue.push(entry(Reply.Parse, { error: { sqlstate: '42P05', bytes: errorBytes('42P05', `prepared statement "${name}" already exists`) } }), t.replies, t.status);
       return 0;
     }
     const key = `${this.searchPath()}\0${m.toString('latin1', queryAt)}`;
@@ -285,7 +299,7 @@ export class StatementMap {
     if (statements.has(stmt.name)) {
       // In a failed transaction PostgreSQL refuses the Parse (25P02): let the server say so.
       t.out.push(renamed(m, 5, queryAt, stmt.name));
-      this.queue.push({ ...SENT, kind: Reply.Parse, undo: forget }, t.replies, t.status);
+      this.queue.push(entry(Reply.Parse, { undo: forget }), t.replies, t.status);
       return 0;
     }
     this.prepare(stmt, t, true, forget);
@@ -299,7 +313,7 @@ export class StatementMap {
     if (victim !== null) {
       statements.delete(victim);
       t.out.push(closeStatement(victim));
-      this.queue.push({ kind: Reply.Close, forward: false, local: null, undo: () => statements.add(victim), refused: null }, t.replies, t.status);
+      this.queue.push(entry(Reply.Close, { forward: false, undo: () => statements.add(victim) }), t.replies, t.status);
     }
     statements.add(stmt.name);
     t.out.push(stmt.parse);
@@ -307,7 +321,7 @@ export class StatementMap {
       statements.delete(stmt.name);
       undo?.();
     };
-    this.queue.push({ kind: Reply.Parse, forward, local: null, undo: unprepare, refused: null, done: () => void (stmt.confirmed = true) }, t.replies, t.status);
+    this.queue.push(entry(Reply.Parse, { forward, undo: unprepare, done: () => void (stmt.confirmed = true) }), t.replies, t.status);
   }
 
   /**
@@ -362,7 +376,7 @@ export class StatementMap {
     if (stmt === 'answered') return 0;
     if (stmt === null) return this.pass(m, t, Reply.Bind);
     t.out.push(renamed(m, portal.next, name.next, stmt.name));
-    this.queue.push({ kind: Reply.Bind, forward: true, local: null, undo: null, refused: this.retireOn(name.value, stmt) }, t.replies, t.status);
+    this.queue.push(entry(Reply.Bind, { refused: this.retireOn(name.value, stmt) }), t.replies, t.status);
     return stmt.touchesSession ? Handled.TouchesSession : 0;
   }
 
@@ -385,7 +399,7 @@ export class StatementMap {
     const stmt = this.resolve(name.value, kind, t);
     if (stmt === 'answered') return 0;
     t.out.push(renamed(m, 6, name.next, stmt!.name));
-    this.queue.push({ kind, forward: true, local: null, undo: null, refused: this.retireOn(name.value, stmt!) }, t.replies, t.status);
+    this.queue.push(entry(kind, { refused: this.retireOn(name.value, stmt!) }), t.replies, t.status);
     return 0;
   }
 
