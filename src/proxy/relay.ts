@@ -27,7 +27,7 @@ import { ClientFramer } from './client-framer.js';
 import { MessageScanner } from './message-scanner.js';
 import { ReplyQueue } from './reply-queue.js';
 import { ReplyScanner } from './reply-scanner.js';
-import { INSPECT_SQL, sessionSnapshot, tagEffect, type PinReason } from './session-state.js';
+import { INSPECT_SQL, mayChangeSession, sessionSnapshot, tagEffect, type PinReason, type TagEffect } from './session-state.js';
 import { Handled, StatementMap, type MapTarget } from './statement-map.js';
 import { MessageWriter } from '../protocol/wire.js';
 
@@ -126,6 +126,11 @@ export class Relay {
   /** Something this transaction did may have changed session state: look when it ends. */
   private inspectArmed = false;
   private pins: PinReason[] = [];
+  /** Answers due at a server message's end (reused), and that message, rebuilt only if an error held back must go on. */
+  private readonly due: Buffer[] = [];
+  private lastType = 0;
+  private lastHead: Buffer = Buffer.alloc(0);
+  private readonly lastMessage = () => new MessageWriter(this.lastType, this.lastHead.length).bytes(this.lastHead).done();
   /** Since the last Sync, only Parses answered without a server were sent (see answeredWithoutServer). */
   private parsedWithoutServer = false;
 
@@ -346,18 +351,26 @@ export class Relay {
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = head[0];
     } else if (type === BackendType.CommandComplete) {
-      const effect = tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0));
-      if (effect.inspect && (this.tx.cleanup || !effect.settingsOnly)) this.inspectArmed = true;
-      if (effect.statementsGone) {
-        this.server!.statements.clear();
-        this.map.forgetAll();
-      }
+      if (mayChangeSession(head)) this.tagSeen(tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0)));
     } else if (type === BackendType.ErrorResponse) {
       sqlstate = errorCode(head);
     }
-    const due: Buffer[] = [];
-    this.queue.answered(type, sqlstate, due, this.txStatus, () => new MessageWriter(type, head.length).bytes(head).done());
-    for (const m of due) this.replies.insert(m);
+    // Most messages (DataRows) complete nothing: no work and no allocation for them.
+    if (!this.queue.owes) return;
+    this.lastType = type;
+    this.lastHead = head;
+    this.queue.answered(type, sqlstate, this.due, this.txStatus, this.lastMessage);
+    if (this.due.length === 0) return;
+    for (const m of this.due) this.replies.insert(m);
+    this.due.length = 0;
+  }
+
+  private tagSeen(effect: TagEffect): void {
+    if (effect.inspect && (this.tx.cleanup || !effect.settingsOnly)) this.inspectArmed = true;
+    if (effect.statementsGone) {
+      this.server!.statements.clear();
+      this.map.forgetAll();
+    }
   }
 
   private idle(): boolean {

@@ -24,6 +24,22 @@ export function touchesSession(text: string): boolean {
 /** Tags after which the session must be inspected at the transaction's end. */
 const INSPECT_TAGS = /^(SET|RESET|LISTEN|UNLISTEN|DECLARE CURSOR|CLOSE CURSOR|PREPARE|DEALLOCATE|DISCARD|CREATE TABLE|DROP TABLE)\b/;
 
+/** First letters of the tags INSPECT_TAGS knows (S R L U D C P). */
+const TAG_LETTERS = new Set([0x53, 0x52, 0x4c, 0x55, 0x44, 0x43, 0x50]);
+
+/**
+ * Whether a CommandComplete tag (its raw bytes) can be one tagEffect() acts on, read from its first
+ * bytes without making a string: the commonest tags (SELECT, INSERT, UPDATE, DELETE, COMMIT, COPY,
+ * BEGIN) are ruled out at once.
+ */
+export function mayChangeSession(tag: Buffer): boolean {
+  const [a, b, c] = tag;
+  if (!TAG_LETTERS.has(a)) return false;
+  if (b === 0x45 && c === 0x4c) return false; // SEL(ECT), DEL(ETE)
+  if (a === 0x43 && b === 0x4f) return false; // CO(MMIT), CO(PY)
+  return !(a === 0x55 && b === 0x50); // UP(DATE)
+}
+
 export interface TagEffect {
   inspect: boolean;
   /** Only settings changed (SET, RESET): nothing to look for unless settings are followed (cleanup_server_connections). */

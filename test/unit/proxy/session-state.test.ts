@@ -3,7 +3,7 @@
  * for the next client, or the client loses its server under a LISTEN or a lock.
  */
 import { describe, expect, it } from 'vitest';
-import { sessionSnapshot, tagEffect, touchesSession } from '../../../src/proxy/session-state.js';
+import { mayChangeSession, sessionSnapshot, tagEffect, touchesSession } from '../../../src/proxy/session-state.js';
 
 describe('session-state signals', () => {
   it.each([
@@ -34,6 +34,16 @@ describe('session-state signals', () => {
     for (const tag of ['DISCARD ALL', 'DEALLOCATE ALL']) expect(tagEffect(tag), tag).toEqual({ inspect: true, settingsOnly: false, statementsGone: true });
     for (const tag of ['SELECT 1', 'INSERT 0 1', 'UPDATE 3', 'BEGIN', 'COMMIT', 'SETTINGS', 'CREATE INDEX']) {
       expect(tagEffect(tag), tag).toEqual({ inspect: false, settingsOnly: false, statementsGone: false });
+    }
+  });
+
+  it('the byte-level pre-check of a tag lets every tag that arms a look through, and stops the commonest that cannot', () => {
+    const raw = (tag: string) => Buffer.from(`${tag}\0`, 'latin1');
+    for (const tag of ['SET', 'RESET', 'LISTEN', 'UNLISTEN', 'DECLARE CURSOR', 'CLOSE CURSOR', 'CLOSE CURSOR ALL', 'PREPARE', 'DEALLOCATE', 'DEALLOCATE ALL', 'DISCARD ALL', 'DISCARD TEMP', 'CREATE TABLE', 'DROP TABLE']) {
+      expect(mayChangeSession(raw(tag)), tag).toBe(true);
+    }
+    for (const tag of ['SELECT 1', 'INSERT 0 1', 'UPDATE 3', 'DELETE 2', 'COMMIT', 'COPY 5', 'BEGIN', 'FETCH 3', 'MOVE 1']) {
+      expect(mayChangeSession(raw(tag)), tag).toBe(false);
     }
   });
 
