@@ -12,9 +12,9 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
 import { BackendType, MessageFramer, parseBackendMessage, query, type ErrorFields } from '../protocol/index.js';
+import { MessageWriter } from '../protocol/wire.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import { ServerStatements } from './prepared-statements.js';
-import { MessageWriter } from '../protocol/wire.js';
 
 export interface BackendKey {
   processId: number;
@@ -57,7 +57,6 @@ export interface SimpleQueryResult {
   /** DataRow values in text format (null for SQL NULL), in order. */
   rows: Array<Array<string | null>>;
 }
-
 
 /** The text-format values of a DataRow body. */
 function dataRowValues(body: Buffer): Array<string | null> {

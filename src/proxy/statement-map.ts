@@ -47,7 +47,7 @@ function localError(sqlstate: string, message: string): () => Buffer {
 
 /** A statement name gatehouse never gives out: Describe of it makes the server refuse with 26000. */
 const UNUSED_NAME = `${STATEMENT_PREFIX}0`;
-const NO_SUCH_STATEMENT = describeStatement(UNUSED_NAME);
+const NO_SUCH_STATEMENT = ofStatement(FrontendType.Describe, UNUSED_NAME);
 const NO_UNNAMED = errorBytes('26000', 'unnamed prepared statement does not exist');
 const NOTHING_MORE: Partial<Pending> = {};
 
@@ -312,7 +312,7 @@ export class StatementMap {
     const victim = statements.victim(this.serverCapacity);
     if (victim !== null) {
       statements.delete(victim);
-      t.out.push(closeStatement(victim));
+      t.out.push(ofStatement(FrontendType.Close, victim));
       this.queue.push(entry(Reply.Close, { forward: false, undo: () => statements.add(victim) }), t.replies, t.status);
     }
     statements.add(stmt.name);
@@ -447,10 +447,7 @@ function bindParameterCount(m: Buffer, at: number): number {
   return countAt + 2 <= m.length ? m.readInt16BE(countAt) : -1;
 }
 
-function describeStatement(name: string): Buffer {
-  return new MessageWriter(FrontendType.Describe, 1 + Buffer.byteLength(name) + 1).byte(STATEMENT).cstring(name, 'statement name').done();
-}
-
-function closeStatement(name: string): Buffer {
-  return new MessageWriter(FrontendType.Close, 1 + Buffer.byteLength(name) + 1).byte(STATEMENT).cstring(name, 'statement name').done();
+/** Describe or Close (`type`) of the prepared statement `name`. */
+function ofStatement(type: typeof FrontendType.Describe | typeof FrontendType.Close, name: string): Buffer {
+  return new MessageWriter(type, 1 + Buffer.byteLength(name) + 1).byte(STATEMENT).cstring(name, 'statement name').done();
 }
