@@ -9,7 +9,7 @@ import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from 
 import { backendPid, connectPg } from '../fixtures/clients.js';
 import { clientTls, metricValue, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { ServerSteering } from '../fixtures/transaction-pool.js';
+import { OpenClients, ServerSteering } from '../fixtures/transaction-pool.js';
 import { waitUntil } from '../fixtures/wait.js';
 
 const TX = 'tx'; // transaction pool of app_user, pool_size 2
@@ -60,7 +60,7 @@ describe.each(FLAVORS)('transaction pooling in front of %s: pinning instead of b
   // A gatehouse (and so two fresh backends, and metrics from zero) per test.
   let gh: RunningGatehouse;
   let steering: ServerSteering;
-  let clients: pg.Client[];
+  let clients: OpenClients;
 
   beforeEach(async () => {
     gh = await startGatehouse({
@@ -75,20 +75,16 @@ describe.each(FLAVORS)('transaction pooling in front of %s: pinning instead of b
       },
     });
     steering = await ServerSteering.start(gh, pki, { database: TX });
-    clients = [];
+    clients = new OpenClients(gh, pki);
   });
 
   afterEach(async () => {
-    await Promise.all(clients.map((c) => c.end()));
+    await clients?.endAll();
     await steering?.end();
     await gh?.stop();
   });
 
-  async function connect(): Promise<pg.Client> {
-    const client = await connectPg(gh, pki, { database: TX });
-    clients.push(client);
-    return client;
-  }
+  const connect = (): Promise<pg.Client> => clients.connect({ database: TX });
 
   const exported = (text: string) => /^# TYPE gatehouse_pinned_clients gauge$/m.test(text);
 

@@ -9,7 +9,7 @@ import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from 
 import { connectPg } from '../fixtures/clients.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { ServerSteering } from '../fixtures/transaction-pool.js';
+import { OpenClients, ServerSteering } from '../fixtures/transaction-pool.js';
 
 const TX = 'tx'; // transaction pool of app_user, pool_size 2, server_prepared_statements_cache_size 100
 const SERVER_CACHE = 100;
@@ -48,7 +48,7 @@ describe.each(FLAVORS)('transaction pooling in front of %s: named prepared state
   describe('with prepared_statements on (the default)', () => {
     let gh: RunningGatehouse;
     let steering: ServerSteering;
-    let clients: pg.Client[];
+    let clients: OpenClients;
 
     beforeEach(async () => {
       gh = await startGatehouse({
@@ -56,20 +56,16 @@ describe.each(FLAVORS)('transaction pooling in front of %s: named prepared state
         pools: { [TX]: txPool({ server_prepared_statements_cache_size: SERVER_CACHE }) },
       });
       steering = await ServerSteering.start(gh, pki, { database: TX });
-      clients = [];
+      clients = new OpenClients(gh, pki);
     });
 
     afterEach(async () => {
-      await Promise.all(clients.map((c) => c.end()));
+      await clients?.endAll();
       await steering?.end();
       await gh?.stop();
     });
 
-    async function connect(): Promise<pg.Client> {
-      const client = await connectPg(gh, pki, { database: TX });
-      clients.push(client);
-      return client;
-    }
+    const connect = (): Promise<pg.Client> => clients.connect({ database: TX });
 
     /** `SELECT count(*) FROM pg_prepared_statements` on the backend that runs it: every name that backend holds. */
     async function preparedOnBackend(client: pg.Client): Promise<{ pid: number; n: number }> {

@@ -5,10 +5,10 @@
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from '../fixtures/clusters.js';
-import { connectPg, type PgClientOptions } from '../fixtures/clients.js';
+import type { PgClientOptions } from '../fixtures/clients.js';
 import { clientTls, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
-import { connectWatched, ServerSteering, type WatchedClient } from '../fixtures/transaction-pool.js';
+import { OpenClients, ServerSteering, type WatchedClient } from '../fixtures/transaction-pool.js';
 
 const TX = 'tx'; // transaction pool of app_user, pool_size 2
 const TX_SU = 'tx_su'; // transaction pool of a superuser, pool_size 2
@@ -73,7 +73,7 @@ describe.each(FLAVORS)('transaction pooling in front of %s: session state stays 
   // A gatehouse (and so two fresh backends) per test: what one test leaks cannot fail the next one.
   let gh: RunningGatehouse;
   let steering: ServerSteering;
-  let clients: pg.Client[];
+  let clients: OpenClients;
 
   beforeEach(async () => {
     const pool = (username: string, password: string) =>
@@ -83,26 +83,17 @@ describe.each(FLAVORS)('transaction pooling in front of %s: session state stays 
       pools: { [TX]: pool(APP_USER.name, APP_USER.password), [TX_SU]: pool(SUPERUSER.name, SUPERUSER.password) },
     });
     steering = await ServerSteering.start(gh, pki, APP);
-    clients = [];
+    clients = new OpenClients(gh, pki);
   });
 
   afterEach(async () => {
-    await Promise.all(clients.map((c) => c.end()));
+    await clients?.endAll();
     await steering?.end();
     await gh?.stop();
   });
 
-  async function connect(opts: PgClientOptions = APP): Promise<pg.Client> {
-    const client = await connectPg(gh, pki, opts);
-    clients.push(client);
-    return client;
-  }
-
-  async function watched(opts: PgClientOptions): Promise<WatchedClient> {
-    const w = await connectWatched(gh, pki, opts);
-    clients.push(w.client);
-    return w;
-  }
+  const connect = (opts: PgClientOptions = APP): Promise<pg.Client> => clients.connect(opts);
+  const watched = (opts: PgClientOptions): Promise<WatchedClient> => clients.watched(opts);
 
   /** `probe` run by `client` on each backend of the pool in turn (the first, then the second). */
   async function onEachBackend(client: pg.Client, probe: Probe, via: ServerSteering = steering): Promise<Row[]> {
