@@ -38,7 +38,7 @@ export type {
 } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 7;
+export const CLIENT_SESSION_VERSION = 8;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -159,6 +159,8 @@ export const clientSessionMachine = setup({
     // CVE-2021-23214: bytes that arrived unencrypted after an SSLRequest, before the handshake,
     // may have been injected by a man in the middle; they must never be interpreted.
     hasUnencryptedTrailingBytes: ({ event }) => event.type === 'client.sslRequest' && event.trailingBytes > 0,
+    // Only general.admin_username may use the admin console (PgBouncer's admin_users, PgDoorman's admin_username).
+    isAdminConsoleForOtherUser: ({ event }) => event.type === 'client.startup' && event.adminConsole === 'forbidden',
     isUnknownDatabase: ({ event }) => event.type === 'client.startup' && !event.databaseKnown,
     // PostgreSQL's clientcert=verify-full: the certificate must name the user it logs in as.
     isCertificateIdentityMismatch: ({ context, event }) =>
@@ -302,6 +304,18 @@ export const clientSessionMachine = setup({
                         message: `certificate authentication failed for user "${event.user}": certificate CN is ${
                           context.peer?.commonName ? `"${context.peer.commonName}"` : 'missing'
                         }`,
+                      }),
+                    },
+                  },
+                  {
+                    guard: 'isAdminConsoleForOtherUser',
+                    target: '#client-session.failed',
+                    actions: {
+                      type: 'refuse',
+                      params: ({ event }) => ({
+                        reason: 'admin_forbidden',
+                        sqlstate: SqlState.INVALID_AUTHORIZATION_SPECIFICATION,
+                        message: `user "${event.user}" is not allowed to use the admin console (only general.admin_username is)`,
                       }),
                     },
                   },
@@ -562,6 +576,18 @@ export const clientSessionMachine = setup({
             'session.pinned': {
               description: 'Transaction pooling: the client now holds (or no longer holds) what pins it to its server.',
               actions: 'recordPins',
+            },
+            // KILL <db> in the admin console: PostgreSQL's words for pg_terminate_backend().
+            'admin.kill': {
+              target: '#client-session.failed',
+              actions: {
+                type: 'refuse',
+                params: ({ event }) => ({
+                  reason: 'admin_kill',
+                  sqlstate: SqlState.ADMIN_SHUTDOWN,
+                  message: `terminating connection due to administrator command (KILL from ${event.by})`,
+                }),
+              },
             },
             'backend.lost': {
               target: '#client-session.failed',

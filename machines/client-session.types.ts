@@ -73,6 +73,11 @@ export type ClientEvent =
       /** The peer's IP address as pg_hba matched it, or "[local]" on the Unix socket. */
       address: string;
       hba: HbaVerdict;
+      /**
+       * The database is the admin console's (pgdoorman, pgbouncer, with general.admin_password set): 'admin' when
+       * the user is general.admin_username, 'forbidden' for anyone else; null for every other database.
+       */
+      adminConsole: 'admin' | 'forbidden' | null;
     }
   | { type: 'client.invalidPacket'; sqlstate: AnySqlState; message: string }
   /** After login: a message the relay cannot frame (a length out of bounds). */
@@ -106,6 +111,8 @@ export type ClientEvent =
    * it keeps that server while `pins` is not empty, and lets it go when it is.
    */
   | { type: 'session.pinned'; pins: PinReason[] }
+  /** The admin console's KILL for the client's database; `by` is the admin connection's id. */
+  | { type: 'admin.kill'; by: string }
   | { type: 'timer.expired'; timer: 'login' }
   | { type: 'socket.closed' };
 

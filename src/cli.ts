@@ -6,11 +6,9 @@
  *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
  *   gatehouse replay FILE           rebuild connections from a journal file, step by step
  */
-import { readFileSync } from 'node:fs';
 import { compatibilityReport, ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
-import { Gateway, ListenError } from './proxy/gateway.js';
-import { packageRoot } from './package-root.js';
+import { Gateway, ListenError, packageVersion } from './proxy/gateway.js';
 
 const USAGE = `usage:
   gatehouse [run] --config FILE [--inspect]   run the proxy (foreground); --inspect streams machine events to the Stately inspector
@@ -19,11 +17,6 @@ const USAGE = `usage:
   gatehouse diagrams [--out DIR]    write Mermaid diagrams of the machines (default: diagrams/)
   gatehouse replay FILE [--connection ID]   rebuild connections from a journal_file and explain each step
   gatehouse --version | --help`;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('package.json', packageRoot()), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function option(args: string[], ...names: string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
@@ -67,7 +60,8 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => gateway.reload());
+  process.on('SIGHUP', () => void gateway.reload());
+  gateway.on('shutdown', () => stop('SHUTDOWN'));
   try {
     await gateway.listen();
   } catch (err) {
@@ -79,7 +73,7 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
 async function main(argv: string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === '--help' || first === '-h' || first === 'help') return void process.stdout.write(`${USAGE}\n`);
-  if (first === '--version' || first === '-V') return void process.stdout.write(`${version()}\n`);
+  if (first === '--version' || first === '-V') return void process.stdout.write(`${packageVersion()}\n`);
   if (first === 'check-config') {
     const config = load(rest[0] ?? option(rest, '--config', '-c'));
     // The PgDoorman keys without effect are the compatibility report (stdout); other warnings go to stderr.

@@ -1,10 +1,10 @@
 /**
  * PgDoorman settings that gatehouse accepts so that a PgDoorman configuration loads unchanged, but that have no
- * effect here (gatehouse has no admin console, no Patroni fallback, …). They are
+ * effect here (no Patroni fallback, no Talos, …). They are
  * reported through Config.ignoredKeys so the caller can warn. Their values are not validated.
  */
 export const IGNORED_GENERAL_KEYS: readonly string[] = [
-  'admin_username', 'admin_password', 'backlog', 'client_anonymous_prepared_cache_size',
+  'backlog', 'client_anonymous_prepared_cache_size',
   'client_prepared_statements_cache_size', 'daemon_pid_file', 'fallback_connect_timeout', 'fallback_cooldown',
   'fallback_lifetime', 'log_client_connections', 'log_client_disconnections', 'max_blocking_threads',
   'max_concurrent_creates', 'max_memory_usage', 'message_size_to_be_stream', 'patroni_api_timeout',
@@ -54,7 +54,6 @@ export const UNSUPPORTED_KEYS: Readonly<Record<'root' | 'general' | 'user', Read
 };
 
 const WHY = {
-  admin: 'gatehouse has no admin console (metrics and the machine viewer are on the web listener)',
   prepared: 'anonymous statements pass through unchanged, so there is no per-client anonymous cache to size',
   threads: 'gatehouse is one Node.js process with one event loop: there are no worker threads to tune',
   tcp: "socket options are the operating system's defaults (Nagle is off on every gatehouse socket)",
@@ -76,8 +75,6 @@ const WHY = {
 } as const;
 
 const REASONS: Readonly<Record<string, string>> = {
-  admin_username: WHY.admin,
-  admin_password: WHY.admin,
   backlog: WHY.backlog,
   client_anonymous_prepared_cache_size: WHY.prepared,
   client_prepared_statements_cache_size: WHY.prepared,

@@ -45,6 +45,8 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
     client_login_timeout: raw.client_login_timeout,
     max_connections: raw.max_connections,
     log_level: raw.log_level,
+    admin_username: raw.admin_username,
+    admin_password: raw.admin_password ?? null,
     journal_size: raw.journal_size,
     journal_file: path(raw.journal_file),
     pg_hba: hba,

@@ -2,6 +2,7 @@ import { serverTlsModesWhere } from '../../machines/server-tls-policy.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { isMap, type PathProblem, type PlainMap } from './prepare.js';
 import { generalTlsRules, poolNegotiationRule } from './tls-rules.js';
+import { ADMIN_DATABASES } from './types.js';
 
 // Rules that involve more than one key. They read the prepared document directly (not the schema's output) so
 // that they are reported together with type errors elsewhere in the file; a value of the wrong type counts as
@@ -120,6 +121,10 @@ export function crossFieldProblems(document: unknown): PathProblem[] {
       const pool = pools[name];
       if (name === '' || name === '__proto__') {
         out.add(['pools', name], name === '' ? 'a pool name cannot be empty' : 'this name cannot be used for a pool');
+        continue;
+      }
+      if (isSet(general, 'admin_password') && ADMIN_DATABASES.includes(name)) {
+        out.add(['pools', name], `this name is the admin console's database (general.admin_password is set): rename the pool`);
         continue;
       }
       if (!isMap(pool)) continue;

@@ -35,6 +35,11 @@ const serverTlsOverrides = {
   server_tls_negotiation: enumField(SERVER_TLS_NEGOTIATIONS).optional(),
 };
 
+const password = stringField({ secret: true }).superRefine((value, ctx) => {
+  const problem = scramSecretProblem(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 export const generalShape = {
   host: stringField().default('0.0.0.0'),
   port: portField().default(6432),
@@ -64,6 +69,9 @@ export const generalShape = {
   client_login_timeout: durationField().default(60_000),
   max_connections: positiveIntField().default(8192),
   log_level: enumField(LOG_LEVELS).default('info'),
+  // The admin console (database pgdoorman or pgbouncer): on only when admin_password is set.
+  admin_username: stringField().default('admin'),
+  admin_password: password.optional(),
   journal_size: nonNegativeIntField().default(1000),
   // Its directory is checked in journal-file.ts (with the TLS files, unless checkFiles is false).
   journal_file: stringField().optional(),
@@ -82,11 +90,6 @@ export const webShape = {
   inspect: booleanField().default(false),
   viewer: booleanField().default(false),
 };
-
-const password = stringField({ secret: true }).superRefine((value, ctx) => {
-  const problem = scramSecretProblem(value);
-  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
-});
 
 export const userShape = {
   username: stringField(),

@@ -15,6 +15,8 @@ export const TLS13_CIPHERSUITE_NAMES = [
   'TLS_AES_128_CCM_SHA256',
   'TLS_AES_128_CCM_8_SHA256',
 ] as const;
+/** Databases that reach the admin console instead of a pool (PgDoorman's and PgBouncer's names). */
+export const ADMIN_DATABASES: readonly string[] = ['pgdoorman', 'pgbouncer'];
 export const CLIENT_CERT_IDENTITIES = ['none', 'cn'] as const;
 
 export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
@@ -88,6 +90,13 @@ export interface GeneralConfig {
   client_login_timeout: number;
   max_connections: number;
   log_level: LogLevel;
+  /** Who may log in to the admin console (databases pgdoorman and pgbouncer); 'admin' by default. */
+  admin_username: string;
+  /**
+   * The admin's password: plaintext, `md5<32 hex>` or a SCRAM secret. null (default): there is no admin console,
+   * and pgdoorman/pgbouncer are unknown databases like any other.
+   */
+  admin_password: string | null;
   /** How many ended connections keep their event journal in memory (oldest dropped first); 0 keeps none. */
   journal_size: number;
   /**

@@ -29,7 +29,7 @@ import type { ClientTlsProvider } from '../tls/client-tls.js';
 import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { finalState, hostActor, type ActorHost } from './actor-host.js';
 import { ClientAuthenticator } from './client-auth.js';
-import type { OpenSession, SessionHandle } from './session-port.js';
+import type { ClientInfo, OpenSession, SessionHandle } from './session-port.js';
 import { realTimers, type Timers } from './timers.js';
 
 /** How long a refused client may take to close after its FATAL before the socket is destroyed. */
@@ -55,6 +55,8 @@ export interface ClientDriverDeps {
   /** The pg_hba verdict for a connection's facts (src/config/hba.ts); the machine decides what it means. */
   matchHba(facts: HbaFacts): HbaVerdict;
   databaseExists(database: string): boolean;
+  /** Whether `database` is the admin console's, and whether `user` may use it (see client.startup's adminConsole). */
+  adminConsole(database: string, user: string): 'admin' | 'forbidden' | null;
   /**
    * The configured password of a user, null when the pool has no such user, or 'auth_query' when the pool looks
    * its users up (lookupUser).
@@ -111,6 +113,10 @@ export class ClientDriver {
   private readonly log: Logger;
   /** What pg_hba matches and refusals name: the IP address, or "[local]" on the Unix socket. */
   private readonly peerAddress: string;
+  private readonly remotePort: number | undefined;
+  private readonly connectedAt = Date.now();
+  /** The session took over (session.start). */
+  private started = false;
 
   private readonly onData = (chunk: Buffer) => this.received(chunk);
   private readonly onClose = () => this.send({ type: 'socket.closed' });
@@ -128,6 +134,7 @@ export class ClientDriver {
       hbaCertRules: deps.hbaCertRules,
     };
     this.peerAddress = deps.transport === 'unix' ? '[local]' : peerAddress(socket.remoteAddress);
+    this.remotePort = socket.remotePort;
     this.journal = deps.journals.open(deps.id, 'client-session', CLIENT_SESSION_VERSION, input);
     this.loginDeadline = performance.now() + deps.loginTimeoutMs;
     this.timers = deps.timers ?? realTimers;
@@ -140,6 +147,32 @@ export class ClientDriver {
 
   get actor() {
     return this.host.actor;
+  }
+
+  /** What the admin console shows of this client (SHOW CLIENTS). */
+  describe(): ClientInfo {
+    const startup = this.startup;
+    return {
+      id: this.deps.id,
+      user: startup?.user ?? null,
+      database: startup?.database ?? null,
+      applicationName: startup?.settings.get('application_name') ?? '',
+      address: this.deps.transport === 'unix' ? '[local]' : `${this.peerAddress}:${this.remotePort}`,
+      tls: this.socket instanceof TLSSocket,
+      connectedAt: this.connectedAt,
+      activity: this.session && this.started ? this.session.activity() : 'login',
+    };
+  }
+
+  /**
+   * KILL from the admin console (`by`: the admin connection's id): the machine decides whether this client, in the
+   * state it is in, is terminated, and journals it.
+   */
+  kill(by: string): boolean {
+    const event = { type: 'admin.kill' as const, by };
+    if (!this.host.actor.getSnapshot().can(event)) return false;
+    this.send(event);
+    return true;
   }
 
   private send(event: ClientEvent): void {
@@ -264,6 +297,7 @@ export class ClientDriver {
           password: configured === 'auth_query' ? 'auth_query' : passwordKind(configured),
           address: this.peerAddress,
           hba: this.deps.matchHba({ local, address: this.peerAddress, tls, user, database }),
+          adminConsole: this.deps.adminConsole(database, user),
         });
         return true;
       }
@@ -456,6 +490,7 @@ export class ClientDriver {
     this.socket.off('error', this.onError);
     const early = this.pending;
     this.pending = Buffer.alloc(0);
+    this.started = true;
     this.session!.start(early);
   }
 

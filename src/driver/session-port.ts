@@ -27,7 +27,26 @@ export type SessionEvent = Extract<
   { type: 'pool.acquired' | 'pool.failed' | 'backend.lost' | 'socket.closed' | 'client.invalidMessage' | 'internal.error' | 'session.pinned' }
 >;
 
+/** What a client is doing, as the admin console shows it (SHOW CLIENTS state, SHOW POOLS cl_*). */
+export type ClientActivity = 'login' | 'idle' | 'active' | 'waiting';
+
+/** A client connection as the admin console lists it. */
+export interface ClientInfo {
+  id: string;
+  /** From the startup packet; null before it arrived. */
+  user: string | null;
+  database: string | null;
+  applicationName: string;
+  /** "ip:port", or "[local]" on the Unix socket. */
+  address: string;
+  tls: boolean;
+  connectedAt: number;
+  activity: ClientActivity;
+}
+
 export interface SessionHandle {
+  /** idle: nothing in progress; active: it holds a server; waiting: it waits for one. */
+  activity(): Exclude<ClientActivity, 'login'>;
   /** `session.start`: welcome the client and relay; `early` holds bytes it sent after its last authentication message. */
   start(early: Buffer): void;
   /** The machine reached a final state: give back the server, the cancel key, everything. Idempotent. */

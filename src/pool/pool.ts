@@ -60,11 +60,20 @@ export class ServerPool {
   private connecting = 0;
   private readonly waiters: Waiter[] = [];
   private closed = false;
+  /** PAUSE: no server is handed out (waiters queue up to query_wait_timeout) until RESUME. */
+  private pausedNow = false;
+  /** RECONNECT: connections in use when it came, closed instead of reused when they are released. */
+  private readonly retired = new WeakSet<ServerConnection>();
   /** Clients' named statements, shared by query (transaction pooling). */
   readonly statements: StatementCache;
 
   constructor(readonly opts: PoolOptions) {
     this.statements = new StatementCache(opts.statementCacheSize ?? 8192);
+  }
+
+  /** Every server connection that is not closing (the admin console's SHOW SERVERS). */
+  get connections(): Iterable<ServerConnection> {
+    return this.servers;
   }
 
   get stats(): PoolStats {
@@ -82,6 +91,7 @@ export class ServerPool {
    * no promise and no round trip, which is what a transaction-pooled client pays per transaction.
    */
   acquireIdleMatching(settings: Map<string, string>, holder: string | null): ServerConnection | null {
+    if (this.pausedNow) return null;
     // No check for waiters or shutdown is needed: a server goes idle only when nobody waits (park()
     // serves waiters first), and close() closes every idle one.
     for (let i = this.idle.length - 1; i >= 0; i--) {
@@ -111,9 +121,11 @@ export class ServerPool {
 
   private checkout(settings: Map<string, string>, holder: string | null): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(shuttingDown());
-    const reusable = this.takeIdle(holder);
-    if (reusable) return Promise.resolve(reusable);
-    if (this.servers.size + this.connecting < this.opts.size) return this.create(holder);
+    if (!this.pausedNow) {
+      const reusable = this.takeIdle(holder);
+      if (reusable) return Promise.resolve(reusable);
+      if (this.servers.size + this.connecting < this.opts.size) return this.create(holder);
+    }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         settings,
@@ -176,7 +188,7 @@ export class ServerPool {
 
   /** Give a connection back; see ReleaseAction. */
   release(conn: ServerConnection, action: ReleaseAction): void {
-    if (action === 'close' || !conn.alive || this.closed || this.expired(conn)) {
+    if (action === 'close' || !conn.alive || this.closed || this.expired(conn) || this.retired.has(conn)) {
       conn.close();
       return;
     }
@@ -196,7 +208,7 @@ export class ServerPool {
   }
 
   private park(conn: ServerConnection): void {
-    const waiter = this.waiters.shift();
+    const waiter = this.pausedNow ? undefined : this.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
       conn.toActive(waiter.holder);
@@ -218,6 +230,7 @@ export class ServerPool {
   /** A slot freed up: the first waiter gets a new connection. */
   private serveWaiter(): void {
     // forget() just freed a slot; after close() nobody waits.
+    if (this.pausedNow) return;
     const waiter = this.waiters.shift();
     if (!waiter) return;
     clearTimeout(waiter.timer);
@@ -233,6 +246,39 @@ export class ServerPool {
     for (const conn of [...this.idle]) {
       if (now - conn.lastUsedAt > this.opts.idleTimeoutMs || this.expired(conn)) conn.close();
     }
+  }
+
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
+  /** PAUSE (PgDoorman's): running transactions go on; no server is handed out until resume(). */
+  pause(): void {
+    this.pausedNow = true;
+  }
+
+  /** RESUME: waiters get servers again, in the order they came. */
+  resume(): void {
+    if (!this.pausedNow) return;
+    this.pausedNow = false;
+    while (this.waiters.length > 0) {
+      const conn = this.takeIdle(this.waiters[0].holder);
+      if (conn) {
+        this.park(conn);
+        continue;
+      }
+      if (this.servers.size + this.connecting >= this.opts.size) return;
+      this.serveWaiter();
+    }
+  }
+
+  /**
+   * RECONNECT: idle connections close now; those in use close when released, so every transaction from now on runs
+   * on a new backend.
+   */
+  reconnect(): void {
+    for (const conn of this.servers) if (conn.state !== 'idle') this.retired.add(conn);
+    for (const conn of [...this.idle]) conn.close();
   }
 
   close(): void {

@@ -31,6 +31,17 @@ export class PooledStatement {
     /** Parameters it takes as PostgreSQL counts them: the types declared, or the highest $n if above. */
     readonly params: number,
   ) {}
+
+  /** The Parse body after the name: the NUL-terminated query text, then the parameter types. */
+  get queryAndTypes(): Buffer {
+    return this.parse.subarray(5 + Buffer.byteLength(this.name) + 1);
+  }
+
+  /** The query text, as the client's Parse carried it. */
+  get query(): string {
+    const body = this.queryAndTypes;
+    return body.toString('utf8', 0, body.indexOf(0));
+  }
 }
 
 /** The declared parameter types, or the highest `$n` in the text when it is higher (PostgreSQL infers those). */
@@ -61,6 +72,11 @@ export class StatementCache {
     return this.entries.size;
   }
 
+  /** The shared statements, least recently prepared first (SHOW PREPARED_STATEMENTS). */
+  values(): Iterable<PooledStatement> {
+    return this.entries.values();
+  }
+
   /**
    * The shared statement for a key, made on first use. `query` is the NUL-terminated query text and
    * `types` the parameter count and OIDs, both as the client's Parse carried them.
@@ -89,7 +105,7 @@ export class StatementCache {
   replacement(old: PooledStatement): PooledStatement {
     old.retired = true;
     if (this.entries.get(old.key) === old) this.entries.delete(old.key);
-    const body = old.parse.subarray(5 + Buffer.byteLength(old.name) + 1);
+    const body = old.queryAndTypes;
     const nul = body.indexOf(0);
     return this.statement(old.key, body.subarray(0, nul + 1), body.subarray(nul + 1), old.touchesSession);
   }

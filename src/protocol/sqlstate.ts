@@ -19,6 +19,13 @@ export const SqlState = {
   CONFIGURATION_LIMIT_EXCEEDED: '53400',
   /** system_error: PgDoorman's code for an auth_query that cannot answer ("Authentication service unavailable"). */
   SYSTEM_ERROR: '58000',
+  SYNTAX_ERROR: '42601',
+  /** invalid_parameter_value: an admin SET with a value that is not allowed. */
+  INVALID_PARAMETER_VALUE: '22023',
+  /** config_file_error: a reload found the configuration file invalid. */
+  CONFIGURATION_FILE_ERROR: 'F0000',
+  /** undefined_object: SHOW JOURNAL of a connection that no journal holds. */
+  UNDEFINED_OBJECT: '42704',
 } as const;
 
 export type SqlStateCode = (typeof SqlState)[keyof typeof SqlState];

@@ -2,13 +2,15 @@
  * The running proxy: listener, pools, TLS material, cancel routing and the web endpoint, built
  * from one validated Config. `gatehouse run` creates one; tests create as many as they like.
  */
-import { lstatSync, unlinkSync, chmodSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { lstatSync, unlinkSync, chmodSync, readFileSync } from 'node:fs';
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
 import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
 import { hbaWarnings, reloadHba } from '../config/index.js';
-import type { Config } from '../config/types.js';
+import { parseStoredPassword } from '../auth/index.js';
+import { ADMIN_DATABASES, type Config, type LogLevel } from '../config/types.js';
 import { unixSocketPath } from '../config/unix-socket.js';
 import { ClientDriver } from '../driver/client-driver.js';
 import { JournalBook } from '../journal/journal.js';
@@ -21,11 +23,18 @@ import { packageRoot } from '../package-root.js';
 import { ClientTlsProvider } from '../tls/client-tls.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
+import { AdminConsole } from './admin/console.js';
+import type { ConsoleHost } from './admin/console-data.js';
+import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 
-export class Gateway {
+/**
+ * Emits 'shutdown' when the admin console asks for one (SHUTDOWN); `gatehouse run` exits on it. With no listener
+ * the gateway just closes.
+ */
+export class Gateway extends EventEmitter {
   readonly metrics = new Metrics();
   readonly journals: JournalBook;
   private readonly clientTls: ClientTlsProvider;
@@ -33,7 +42,8 @@ export class Gateway {
   private readonly pools: PoolDirectory;
   private readonly limiter: HandshakeLimiter;
   private readonly cancels: CancelRegistry;
-  private readonly clients = new Set<Socket>();
+  private readonly clients = new Map<Socket, ClientDriver>();
+  private readonly console: AdminConsole;
   private readonly listener: Server;
   /** The Unix-domain socket listener (general.unix_socket_dir), and the socket file it made. */
   private unixListener: Server | null = null;
@@ -51,6 +61,7 @@ export class Gateway {
     readonly config: Config,
     private readonly logger: Logger,
   ) {
+    super();
     const g = config.general;
     this.journals = new JournalBook(g.journal_size);
     if (g.journal_file) {
@@ -73,6 +84,7 @@ export class Gateway {
       nextServerId: () => `s${++this.nextId}`,
       inspect: () => this.inspector?.inspect,
     });
+    this.console = new AdminConsole(this.consoleHost(), logger.child({ admin: true }));
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
   }
@@ -92,9 +104,7 @@ export class Gateway {
     const id = `c${++this.nextId}`;
     const peer = transport === 'unix' ? '[local]' : `${socket.remoteAddress}:${socket.remotePort}`;
     const overCapacity = this.clients.size >= this.config.general.max_connections;
-    this.clients.add(socket);
-    this.metrics.clientsActive.set(this.clients.size);
-    new ClientDriver(socket, {
+    const driver = new ClientDriver(socket, {
       id,
       logger: this.logger.child({ conn: id, peer }),
       metrics: this.metrics,
@@ -108,13 +118,20 @@ export class Gateway {
       transport,
       hbaCertRules: this.hbaCertRules,
       matchHba: this.matchHba,
-      databaseExists: (database) => database in this.config.pools,
-      userPassword: (database, user) => this.pools.userPassword(database, user),
+      databaseExists: (database) => database in this.config.pools || this.isAdminDatabase(database),
+      adminConsole: (database, user) => (this.isAdminDatabase(database) ? (user === this.config.general.admin_username ? 'admin' : 'forbidden') : null),
+      userPassword: (database, user) =>
+        this.isAdminDatabase(database)
+          ? user === this.config.general.admin_username
+            ? parseStoredPassword(this.config.general.admin_password!)
+            : null
+          : this.pools.userPassword(database, user),
       lookupUser: (database, user) => this.pools.lookupUser(database, user),
       passwordRejected: (database, user) => this.pools.passwordRejected(database, user),
       learnClientKey: (database, user, clientKey) => this.pools.learnClientKey(database, user, clientKey),
       forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
       openSession: (login, report) => {
+        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.console, `${packageVersion()}/gatehouse`);
         const entry = this.pools.entryFor(login.database, login.user);
         return new Session(login, report, {
           pool: entry.pool,
@@ -129,6 +146,42 @@ export class Gateway {
         this.metrics.clientsActive.set(this.clients.size);
       },
     });
+    this.clients.set(socket, driver);
+    this.metrics.clientsActive.set(this.clients.size);
+  }
+
+  /** pgdoorman and pgbouncer reach the admin console, when general.admin_password turns it on. */
+  private isAdminDatabase(database: string): boolean {
+    return this.config.general.admin_password !== null && ADMIN_DATABASES.includes(database);
+  }
+
+  /** What the admin console reads and does. */
+  private consoleHost(): ConsoleHost {
+    const gateway = this;
+    return {
+      get config() {
+        return gateway.config;
+      },
+      version: packageVersion(),
+      journals: this.journals,
+      metrics: this.metrics,
+      clients: () => [...this.clients.values()].map((d) => d.describe()),
+      pools: () => this.pools.entries(),
+      kill: (database, by) => {
+        let killed = 0;
+        for (const driver of this.clients.values()) if (driver.describe().database === database && driver.kill(by)) killed++;
+        return killed;
+      },
+      reload: async () => ({ ...this.reload(), needRestart: [] }),
+      shutdown: () => {
+        if (this.listenerCount('shutdown') > 0) this.emit('shutdown');
+        else void this.close();
+      },
+      setLogLevel: (level: LogLevel) => {
+        this.logger.level = level;
+        this.config.general.log_level = level;
+      },
+    };
   }
 
   /** New connections are matched against `rules` (connections already past their startup keep their verdict). */
@@ -253,7 +306,7 @@ export class Gateway {
     for (const pool of this.pools.serverPools()) pool.close();
     const deadline = Date.now() + this.config.general.shutdown_timeout;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const socket of this.clients) socket.destroy();
+    for (const socket of this.clients.keys()) socket.destroy();
     for (const pool of this.pools.serverPools()) pool.closeAll();
     await stopped;
     await unixStopped;
@@ -262,6 +315,13 @@ export class Gateway {
     await this.journalSink?.close();
     await this.inspector?.close();
   }
+}
+
+let version: string | null = null;
+/** gatehouse's version (SHOW VERSION, the admin console's server_version). */
+export function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(new URL('package.json', packageRoot()), 'utf8')) as { version: string }).version;
+  return version;
 }
 
 /** A listener that could not start; `keyPath` names the setting it comes from. */

@@ -113,6 +113,15 @@ export class PoolDirectory {
     }
   }
 
+  /** Every (pool, user) clients log in to, with its backend pool (the admin console's SHOW POOLS, SHOW DATABASES). */
+  *entries(): Iterable<{ database: string; user: string; entry: PoolEntry }> {
+    for (const entry of this.listed.values()) yield { database: entry.pool.opts.name, user: entry.pool.opts.user, entry };
+    for (const entry of this.lookedUp.values()) yield { database: entry.pool.opts.name, user: entry.pool.opts.user, entry };
+    for (const aq of this.authQueries.values()) {
+      if (aq.shared) yield { database: aq.config.name, user: aq.shared.pool.opts.user, entry: aq.shared };
+    }
+  }
+
   /** A listed user's password, 'auth_query' when the pool looks unlisted users up, or null. Listed users win. */
   userPassword(database: string, user: string): StoredPassword | null | 'auth_query' {
     const listed = this.listed.get(key(database, user));

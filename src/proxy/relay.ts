@@ -165,6 +165,15 @@ export class Relay {
     if (!this.ended && !this.holdsInput() && !this.clientHeld) client.resume();
   }
 
+  /**
+   * waiting: a server is being acquired; active: a transaction or a query is in progress on the attached server;
+   * idle: neither (a session-pooled client between transactions holds its server and is idle).
+   */
+  get activity(): 'idle' | 'active' | 'waiting' {
+    if (this.acquiring) return 'waiting';
+    return this.server && !this.idle() ? 'active' : 'idle';
+  }
+
   /** The session is over for a reason the relay did not see: let the server go. */
   stop(): void {
     this.end({ kind: 'stopped' });

@@ -66,6 +66,10 @@ export class Session implements SessionHandle {
     this.report({ type: 'internal.error', where });
   }
 
+  activity(): 'idle' | 'active' | 'waiting' {
+    return this.relay ? this.relay.activity : this.server ? 'active' : 'waiting';
+  }
+
   start(early: Buffer): void {
     const server = this.server!;
     this.server = null;

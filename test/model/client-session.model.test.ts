@@ -57,6 +57,12 @@ const UNDRIVABLE: Undrivable[] = [
     when: pinned,
     why: 'the model pins a session once, with LISTEN; letting go (UNLISTEN) is covered end to end (transaction-pooling-pinning.test.ts)',
   },
+  {
+    state: 'connected.ready',
+    event: 'admin.kill',
+    when: pinned,
+    why: 'the model kills an unpinned session; KILL of sessions of every kind is covered end to end (admin-console.test.ts)',
+  },
   ...['pool.failed', 'internal.error'].map((event) => ({
     state: 'connected.ready',
     event,
@@ -83,7 +89,8 @@ const UNDRIVABLE: Undrivable[] = [
 
 const FACTS: Record<string, string[]> = {
   'client.sslRequest': ['trailingBytes'],
-  'client.startup': ['user', 'database', 'databaseKnown', 'password', 'address', 'hba'],
+  'client.startup': ['user', 'database', 'databaseKnown', 'password', 'address', 'hba', 'adminConsole'],
+  'admin.kill': ['by'],
   'client.invalidPacket': ['sqlstate'],
   'tls.established': ['alpnProtocol', 'authorized'],
   'auth.failed': ['sqlstate'],
@@ -210,7 +217,7 @@ function label(event: ClientEvent): string {
       return event.trailingBytes > 0 ? 'SSLRequest+injected bytes' : 'SSLRequest';
     case 'client.startup': {
       const hba = event.hba.kind === 'match' ? `hba ${event.hba.method}` : event.hba.kind === 'no-match' ? 'no hba match' : '';
-      return `startup(${[event.user, `${event.databaseKnown ? 'known' : 'unknown'} db`, hba].filter(Boolean).join(', ')})`;
+      return `startup(${[event.user, event.adminConsole ? 'admin db' : `${event.databaseKnown ? 'known' : 'unknown'} db`, hba].filter(Boolean).join(', ')})`;
     }
     case 'tls.established':
       return `TLS up(${[event.alpnProtocol ? 'alpn' : 'no alpn', event.peerCertificate ? (event.authorized ? 'trusted cert' : 'untrusted cert') : ''].filter(Boolean).join(', ')})`;

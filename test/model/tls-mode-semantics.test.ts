@@ -119,7 +119,7 @@ describe('tls_mode (client side) follows PgDoorman and PostgreSQL', () => {
     databaseKnown: true,
     password: 'plain',
     address: '127.0.0.1',
-    hba: { kind: 'unconfigured' },
+    hba: { kind: 'unconfigured' }, adminConsole: null
   };
   const granted: ClientEvent = { type: 'tls.slotGranted' };
   const tlsUp = (authorized: boolean, withCert: boolean, alpn: string | null = 'postgresql'): ClientEvent => ({

@@ -8,7 +8,11 @@ import type { ClientEvent, ClientSessionContext, HbaMethod, HbaVerdict, PeerCert
 
 export const KNOWN_DATABASE = 'app';
 export const UNKNOWN_DATABASE = 'nowhere';
+/** The admin console's database; the model's users are not its admin_username. */
+export const ADMIN_DATABASE = 'pgdoorman';
 export const CLIENT_USER = 'alice';
+/** The admin console connection whose KILL the model's sessions receive. */
+export const ADMIN_CONNECTION = 'c-admin';
 /** A user whose name is not the CN of CLIENT_USER's certificate (tls_client_cert_identity: cn refuses it). */
 export const OTHER_USER = 'bob';
 export const CLIENT_PASSWORD = 'correct horse';
@@ -103,15 +107,17 @@ function startupSamples(context: ClientSessionContext): ClientEvent[] {
     type: 'client.startup',
     user,
     database,
-    databaseKnown: database === KNOWN_DATABASE,
+    databaseKnown: database === KNOWN_DATABASE || database === ADMIN_DATABASE,
     password: lookedUp ? 'auth_query' : storedKindOf(user),
     address,
     hba,
+    adminConsole: database === ADMIN_DATABASE ? 'forbidden' : null,
   });
   const none: HbaVerdict = { kind: 'unconfigured' };
   return [
     startup(CLIENT_USER, none),
     startup(CLIENT_USER, none, UNKNOWN_DATABASE),
+    startup(CLIENT_USER, none, ADMIN_DATABASE),
     // Logging in as someone else than the certificate names matters only when the certificate identity is checked.
     ...(context.certIdentity === 'cn' ? [startup(OTHER_USER, none)] : []),
     startup(CLIENT_USER, { kind: 'no-match' }),
@@ -152,6 +158,7 @@ export function clientSamples(context: ClientSessionContext): ClientEvent[] {
     { type: 'pool.acquired', serverId: 'backend-1' },
     { type: 'pool.failed', sqlstate: POOL_FAILURE_SQLSTATE, message: 'could not connect to server' },
     { type: 'backend.lost', message: 'server closed the connection' },
+    { type: 'admin.kill', by: ADMIN_CONNECTION },
     // What a transaction-pooled session reports once a LISTEN pinned it (an unpinned session, in the model).
     ...(context.pins.length === 0 ? [{ type: 'session.pinned', pins: ['listen'] } satisfies ClientEvent] : []),
     { type: 'client.directTls' },

@@ -38,6 +38,7 @@ import {
   HBA_SOURCE,
   hbaRulesFor,
   INJECTED_BYTES,
+  ADMIN_DATABASE,
   KNOWN_DATABASE,
   MD5_USER,
   MD5_USER_PASSWORD,
@@ -139,7 +140,8 @@ export class ClientWorld {
             this.hbaMatched.push(facts);
             return this.matchHba(facts);
           },
-          databaseExists: (database) => database === KNOWN_DATABASE,
+          databaseExists: (database) => database === KNOWN_DATABASE || database === ADMIN_DATABASE,
+          adminConsole: (database) => (database === ADMIN_DATABASE ? 'forbidden' : null),
           userPassword: (_database, user) =>
             user === CLIENT_USER
               ? this.lookedUpUser
@@ -305,6 +307,9 @@ export class ClientWorld {
         return this.write(Buffer.from([0x51, 0, 0, 0, 2]));
       case 'backend.lost':
         return void this.server!.peer.destroy();
+      case 'admin.kill':
+        expect(this.driver.kill(event.by), 'the machine takes KILL in this state').toBe(true);
+        return;
       case 'session.pinned':
         return this.pinByListen();
       case 'socket.closed':

@@ -62,15 +62,13 @@ pools:
     );
     const report = compatibilityReport(config);
     expect(report).toEqual([
-      `PgDoorman settings in ${FILE} that gatehouse accepts without effect (5):`,
-      '  general.admin_username: gatehouse has no admin console (metrics and the machine viewer are on the web listener)',
-      '  general.admin_password: gatehouse has no admin console (metrics and the machine viewer are on the web listener)',
+      `PgDoorman settings in ${FILE} that gatehouse accepts without effect (3):`,
       "  general.tcp_keepalives_idle: socket options are the operating system's defaults (Nagle is off on every gatehouse socket)",
       '  pools.app.idle_timeout: gatehouse takes it from general only (general.idle_timeout; a per-pool value is not supported)',
       '  pools.app.users[0].server_lifetime: gatehouse takes it from general only (general.server_lifetime; a per-user value is not supported)',
     ]);
     expect(report.join('\n')).not.toContain('s3cret');
-    expect(configWarnings(config)).toHaveLength(5);
+    expect(configWarnings(config)).toHaveLength(3);
     expect(configWarnings(config, { ignoredKeys: false })).toEqual([]);
   });
 });

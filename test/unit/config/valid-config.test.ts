@@ -40,6 +40,8 @@ describe('defaults', () => {
       client_login_timeout: 60_000,
       max_connections: 8192,
       log_level: 'info',
+      admin_username: 'admin',
+      admin_password: null,
       journal_size: 1000,
       journal_file: null,
       pg_hba: null,
@@ -227,8 +229,6 @@ pools:
 `);
     expect(config.ignoredKeys).toEqual([
       'talos',
-      'general.admin_username',
-      'general.admin_password',
       'general.worker_threads',
       'web.ui',
       'pools.app.max_db_connections',
@@ -238,6 +238,14 @@ pools:
     expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse: gatehouse is one Node.js process with one event loop: there are no worker threads to tune`);
     expect(warnings).toContain(`${FILE}: general.tls_certificate: ignored because general.tls_mode is disable`);
     expect(warnings.join('\n')).not.toContain('admin_password: admin');
+  });
+
+  test('admin_username and admin_password turn the admin console on; a pool cannot take its database name', () => {
+    const config = parse(`general:\n  admin_username: ops\n  admin_password: s3cret\n${ONE_POOL}`);
+    expect([config.general.admin_username, config.general.admin_password]).toEqual(['ops', 's3cret']);
+    expect(() => parse(`general:\n  admin_password: s3cret\npools:\n  pgbouncer:\n    users: [{ username: a, password: x }]\n`)).toThrow(
+      "pools.pgbouncer: this name is the admin console's database (general.admin_password is set): rename the pool",
+    );
   });
 
   test('suggests a PgDoorman key for a near miss', () => {

@@ -13,7 +13,7 @@ import { Metrics } from '../../../src/observability/metrics.js';
 
 const input = { tlsMode: 'require' as const, tlsAvailable: true, overCapacity: false, certIdentity: 'none' as const, transport: 'tcp' as const, hbaCertRules: false };
 const plainUnderRequire: ClientEvent[] = [
-  { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' } },
+  { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' }, adminConsole: null },
 ];
 
 function record(book: JournalBook, id: string, events: ClientEvent[]) {
@@ -67,7 +67,7 @@ describe('journal replay', () => {
       { type: 'client.sslRequest', trailingBytes: 0 },
       tls,
       { type: 'tls.established', protocol: 'TLSv1.3', cipher: 'x', alpnProtocol: null, authorized: false, authorizationError: null, peerCertificate: null },
-      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '10.1.2.3', hba },
+      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '10.1.2.3', hba, adminConsole: null },
     ];
     const rejected = record(book, 'c1', startup({ kind: 'match', source: '/etc/gatehouse/pg_hba.conf', line: 3, text: 'hostssl all all 10.0.0.0/8 reject', method: 'reject' }));
     const text = formatReplay(replayConnection({ id: 'c1', machine: 'client-session', machineVersion: CLIENT_SESSION_VERSION, input, events: rejected.entries }));
