@@ -118,8 +118,11 @@ export const VIEWER_SCRIPT = String.raw`
     $('title').innerHTML = '<h1>' + text(c.id) + ' — ' + text(c.machine) + ' — <span class="state" id="current-state">' +
       text(c.state) + '</span> (' + (c.live ? 'live' : 'ended') + ')</h1>';
     if (shown.flowSvg !== c.flowSvg) {
-      $('flow').innerHTML = c.flowSvg;
+      const frame = $('flow');
+      frame.innerHTML = c.flowSvg;
       shown.flowSvg = c.flowSvg;
+      const natural = frame.querySelector('svg').viewBox.baseVal;
+      frame.classList.toggle('tall', natural.height * Math.min(1, frame.clientWidth / natural.width) > 2 * frame.clientHeight);
     }
     verdict(c);
     const holder = $('machine');

@@ -28,6 +28,8 @@ export const VIEWER_PAGE = `<!doctype html>
   .failure { color: #b91c1c; font-size: 12px; }
   #flow { border: 1px solid #e5e7eb; border-radius: 6px; min-height: 0; overflow: hidden; display: flex; justify-content: center; align-items: flex-start; }
   #flow svg { width: 100%; height: 100%; }
+  /* A long journal (a session pinned and unpinned many times) is fitted to the width and scrolls. */
+  #flow.tall { overflow-y: auto; } #flow.tall svg { height: auto; }
   #side { min-height: 0; overflow-x: hidden; overflow-y: auto; }
   #verdict { border-radius: 6px; padding: 0.5rem 0.75rem; border: 1px solid #e5e7eb; }
   #verdict.refused { border: 2px solid #b91c1c; background: #fef2f2; }

@@ -102,12 +102,24 @@ describe.skipIf(!CHROMIUM)('the handshake flow in the viewer', () => {
     expect(verdict).not.toContain('by guard');
   });
 
-  it('a 1280×800 screenshot shows the flow in amber and a refusal in red', async () => {
+  it('draws the flow of gatehouse’s own TLS handshake to PostgreSQL (server-handshake) through to ready', async () => {
+    const server = gh.gateway.journals.endedRecords().find((r) => r.machine === 'server-handshake');
+    expect(server).toBeDefined();
+    const dom = await dumpDom(page(server!.id));
+    const rows = server!.entries.map((e) => String(e.seq));
+    expect(attrsOf(dom, /class="flow-step walked"/, 'data-seq')).toEqual(rows);
+    expect(dom).toMatch(/<g class="flow-state walked" data-state="ready">/);
+    expect(attrsOf(dom, /<polyline class="edge walked"/, 'data-steps').length).toBeGreaterThan(2);
+  });
+
+  it('1280×800 screenshots show the walked flow in amber and a refusal in red', async () => {
     const ok = path.join(shots, 'viewer-ok.png');
     const refused = path.join(shots, 'viewer-refused.png');
+    const wrongPassword = path.join(shots, 'viewer-wrong-password.png');
     await screenshot(page(ids.ok), ok);
     await screenshot(page(ids.plain), refused);
-    for (const file of [ok, refused]) {
+    await screenshot(page(ids.wrongPassword), wrongPassword);
+    for (const file of [ok, refused, wrongPassword]) {
       const png = readPng(file);
       expect([png.width, png.height]).toEqual([1280, 800]);
       expect(statSync(file).size).toBeGreaterThan(30_000);
@@ -117,8 +129,11 @@ describe.skipIf(!CHROMIUM)('the handshake flow in the viewer', () => {
     expect(countColour(readPng(ok), AMBER, flowColumn)).toBeGreaterThan(1500);
     expect(countColour(readPng(ok), RED, flowColumn)).toBeLessThan(50);
     expect(countColour(readPng(refused), RED, flowColumn)).toBeGreaterThan(1500);
+    // A wrong password walked the TLS handshake (amber) before auth.failed refused it (red).
+    expect(countColour(readPng(wrongPassword), AMBER, flowColumn)).toBeGreaterThan(1500);
+    expect(countColour(readPng(wrongPassword), RED, flowColumn)).toBeGreaterThan(1500);
     // To look at them: GATEHOUSE_SCREENSHOTS=<dir> keeps a copy.
     const keep = process.env.GATEHOUSE_SCREENSHOTS;
-    if (keep) for (const file of [ok, refused]) copyFileSync(file, path.join(keep, path.basename(file)));
+    if (keep) for (const file of [ok, refused, wrongPassword]) copyFileSync(file, path.join(keep, path.basename(file)));
   });
 });
