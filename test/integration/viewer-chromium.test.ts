@@ -5,6 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_SESSION_VERSION, machineRegistry, type ClientEvent } from '../../machines/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { encodeStartupMessage } from '../../src/protocol/index.js';
 import { Gateway } from '../../src/proxy/gateway.js';
@@ -44,6 +45,21 @@ describe.skipIf(!CHROMIUM)('machine viewer in headless Chromium', () => {
     expect(dom).toContain('<span class="state" id="current-state">connected.negotiating.authenticating</span>');
     expect(dom).toMatch(/<g class="node [^"]*\bactive\b[^"]*" data-id="connected_negotiating_authenticating"/);
     expect(dom).not.toMatch(/<g class="node [^"]*\bactive\b[^"]*" data-id="connected_ready"/);
+  });
+
+  it('fits a long journal to the frame’s width and lets it scroll, so its labels stay legible', async () => {
+    // A transaction-pooled session that was pinned and unpinned many times: the journal rows the viewer reads.
+    const journal = gateway.journals.open('long1', 'client-session', CLIENT_SESSION_VERSION, machineRegistry['client-session'].modes.disable);
+    const events: ClientEvent[] = [
+      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' } },
+      { type: 'auth.succeeded' },
+      { type: 'pool.acquired', serverId: 's1' },
+      ...Array.from({ length: 40 }, (_, i): ClientEvent => ({ type: 'session.pinned', pins: i % 2 ? [] : ['advisory_lock'] })),
+    ];
+    for (const event of events) journal.append(event);
+    const dom = await dumpDom(`http://127.0.0.1:${gateway.webAddress!.port}/machines?connection=long1`);
+    expect(dom).toContain('<div id="flow" class="tall">');
+    expect(dom).toMatch(/<g class="flow-step walked" data-seq="43" data-event="session.pinned">/);
   });
 
   it('serves nothing that needs the internet', async () => {
