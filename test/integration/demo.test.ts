@@ -10,10 +10,10 @@ import { embeddedPostgresInstalled, freePort } from '../../src/dev/index.js';
 import type { ConnectionView } from '../../src/observability/viewer-state.js';
 import type { ConnectionFlow } from '../../src/observability/viewer-flow.js';
 import { ensureBuilt, spawnCli } from '../fixtures/cli.js';
-import { psqlQuery, psqlValue } from '../fixtures/psql.js';
+import { PSQL, psqlQuery, psqlValue } from '../fixtures/psql.js';
 import { waitUntil } from '../fixtures/wait.js';
 
-describe.skipIf(!embeddedPostgresInstalled())('gatehouse demo', () => {
+describe.skipIf(!embeddedPostgresInstalled() || !existsSync(PSQL))('gatehouse demo', () => {
   let child: ChildProcess;
   let stdout = '';
   let stderr = '';
