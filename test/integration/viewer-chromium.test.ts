@@ -2,33 +2,15 @@
  * The self-hosted viewer, loaded by headless Chromium with no network: it lists a live connection,
  * shows its state and highlights it on the machine's diagram.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_SESSION_VERSION, machineRegistry, type ClientEvent } from '../../machines/index.js';
 import { parseConfig } from '../../src/config/index.js';
 import { encodeStartupMessage } from '../../src/protocol/index.js';
 import { Gateway } from '../../src/proxy/gateway.js';
 import { freePort } from '../../src/dev/index.js';
-
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-
-async function dumpDom(url: string): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    CHROMIUM!,
-    [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(path.join(tmpdir(), 'gh-chromium-'))}`,
-      '--virtual-time-budget=5000', '--dump-dom', url,
-    ],
-    { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
-  );
-  return stdout;
-}
+import { CHROMIUM, dumpDom } from '../fixtures/chromium.js';
 
 describe.skipIf(!CHROMIUM)('machine viewer in headless Chromium', () => {
   let gateway: Gateway;
@@ -61,8 +43,23 @@ describe.skipIf(!CHROMIUM)('machine viewer in headless Chromium', () => {
     const dom = await dumpDom(`http://127.0.0.1:${gateway.webAddress!.port}/machines`);
     expect(dom).toMatch(/<ul id="live"><li data-id="c\d+" class="selected">/);
     expect(dom).toContain('<span class="state" id="current-state">connected.negotiating.authenticating</span>');
-    expect(dom).toMatch(/<g class="node active" data-id="connected_negotiating_authenticating"/);
-    expect(dom).not.toMatch(/<g class="node active" data-id="connected_ready"/);
+    expect(dom).toMatch(/<g class="node [^"]*\bactive\b[^"]*" data-id="connected_negotiating_authenticating"/);
+    expect(dom).not.toMatch(/<g class="node [^"]*\bactive\b[^"]*" data-id="connected_ready"/);
+  });
+
+  it('fits a long journal to the frame’s width and lets it scroll, so its labels stay legible', async () => {
+    // A transaction-pooled session that was pinned and unpinned many times: the journal rows the viewer reads.
+    const journal = gateway.journals.open('long1', 'client-session', CLIENT_SESSION_VERSION, machineRegistry['client-session'].modes.disable);
+    const events: ClientEvent[] = [
+      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' } },
+      { type: 'auth.succeeded' },
+      { type: 'pool.acquired', serverId: 's1' },
+      ...Array.from({ length: 40 }, (_, i): ClientEvent => ({ type: 'session.pinned', pins: i % 2 ? [] : ['advisory_lock'] })),
+    ];
+    for (const event of events) journal.append(event);
+    const dom = await dumpDom(`http://127.0.0.1:${gateway.webAddress!.port}/machines?connection=long1`);
+    expect(dom).toContain('<div id="flow" class="tall">');
+    expect(dom).toMatch(/<g class="flow-step walked" data-seq="43" data-event="session.pinned">/);
   });
 
   it('serves nothing that needs the internet', async () => {
