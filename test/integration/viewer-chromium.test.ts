@@ -51,7 +51,7 @@ describe.skipIf(!CHROMIUM)('machine viewer in headless Chromium', () => {
     // A transaction-pooled session that was pinned and unpinned many times: the journal rows the viewer reads.
     const journal = gateway.journals.open('long1', 'client-session', CLIENT_SESSION_VERSION, machineRegistry['client-session'].modes.disable);
     const events: ClientEvent[] = [
-      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' } },
+      { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' }, adminConsole: null },
       { type: 'auth.succeeded' },
       { type: 'pool.acquired', serverId: 's1' },
       ...Array.from({ length: 40 }, (_, i): ClientEvent => ({ type: 'session.pinned', pins: i % 2 ? [] : ['advisory_lock'] })),

@@ -5,7 +5,7 @@ import { renderFlowSvg } from '../../../src/observability/viewer-flow-svg.js';
 import { connectionFlow } from '../../../src/observability/viewer-flow.js';
 
 const input: ClientSessionInput = { tlsMode: 'require', tlsAvailable: true, overCapacity: false, certIdentity: 'none', transport: 'tcp', hbaCertRules: false };
-const startup: ClientEvent = { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' } };
+const startup: ClientEvent = { type: 'client.startup', user: 'alice', database: 'app', databaseKnown: true, password: 'plain', address: '127.0.0.1', hba: { kind: 'unconfigured' }, adminConsole: null };
 const established: ClientEvent = {
   type: 'tls.established', protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', alpnProtocol: null, authorized: false, authorizationError: null, peerCertificate: null,
 };
