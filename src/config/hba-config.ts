@@ -7,7 +7,6 @@ import { hbaFromAddressList, parseHba, type HbaRuleSet } from './hba.js';
 import type { KeySegment } from './key-path.js';
 import { isMap, type PathProblem, type PlainMap } from './prepare.js';
 import { resolveConfigPath } from './tls-files.js';
-import type { GeneralConfig } from './types.js';
 
 export interface HbaSetting {
   rules: HbaRuleSet | null;
@@ -80,24 +79,8 @@ function certProblems(rules: HbaRuleSet, general: PlainMap): PathProblem[] {
   return problems;
 }
 
-/**
- * On a reload, cert rules against the TLS settings gatehouse runs with: those are read at start only, so a CA or a
- * tls_mode added to the file since does not help yet.
- */
-function runningCertProblems(rules: HbaRuleSet, running: GeneralConfig): PathProblem[] {
-  const cert = rules.rules.find((r) => r.method === 'cert');
-  if (!cert) return [];
-  const where = rules.source.startsWith('general.') ? `line ${cert.line}` : `${rules.source}: line ${cert.line}`;
-  const missing = running.tls_mode === 'disable' ? 'tls_mode disable' : running.tls_certificate === null ? 'no tls_certificate' : running.tls_ca_cert === null ? 'no tls_ca_cert' : null;
-  if (!missing) return [];
-  return [{ path: ['general', 'pg_hba'], problem: `${where} uses cert, but gatehouse was started with ${missing}: TLS settings take a restart` }];
-}
-
-/**
- * Reads whichever of general.pg_hba and general.hba is set (both is an error). `running`: a reload, whose cert rules
- * must work with the TLS settings gatehouse was started with rather than those in the document.
- */
-export function hbaSetting(document: unknown, baseDir: string, running?: GeneralConfig): HbaSetting {
+/** Reads whichever of general.pg_hba and general.hba is set (both is an error); cert rules need the file's TLS settings. */
+export function hbaSetting(document: unknown, baseDir: string): HbaSetting {
   const general = isMap(document) && isMap(document.general) ? document.general : {};
   const hasPgHba = general.pg_hba !== undefined;
   const hasHba = general.hba !== undefined;
@@ -105,6 +88,6 @@ export function hbaSetting(document: unknown, baseDir: string, running?: General
     return { rules: null, problems: [{ path: ['general', 'hba'], problem: 'cannot be used together with general.pg_hba (hba is the old list of addresses; keep one)' }] };
   }
   const setting = hasPgHba ? pgHba(general.pg_hba, baseDir) : hasHba ? legacyHba(general.hba) : { rules: null, problems: [] };
-  if (setting.rules) setting.problems.push(...(running ? runningCertProblems(setting.rules, running) : certProblems(setting.rules, general)));
+  if (setting.rules) setting.problems.push(...certProblems(setting.rules, general));
   return setting;
 }

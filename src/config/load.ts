@@ -133,18 +133,3 @@ function readConfigFile(file: string): string {
     throw new ConfigError(file, [{ keyPath: '', problem: `cannot read the configuration file: ${reason}` }]);
   }
 }
-
-/**
- * SIGHUP: the pg_hba rules as the configuration file says now: general.pg_hba (inline, `{ content }`, or the
- * `{ path }` file read again) or the legacy general.hba list, or null when neither is set any more. Only these keys
- * are read again (the rest of the file takes a restart), and checked as at start-up, with `cert` rules checked
- * against the TLS settings gatehouse is running with. Throws a ConfigError naming the file, the key and, for rule
- * text, the rules' file and line; the caller keeps its previous rules then.
- */
-export function reloadHba(config: Config): HbaRuleSet | null {
-  const { doc, document } = parseYaml(readConfigFile(config.file), config.file);
-  const prepared = prepare(document);
-  const setting = hbaSetting(prepared.data, config.baseDir, config.general);
-  if (setting.problems.length > 0) throw new ConfigError(config.file, toConfigProblems(doc, setting.problems));
-  return setting.rules;
-}

@@ -17,6 +17,13 @@ export function needsRestart(keyPath: string): boolean {
 
 const shown = (value: unknown) => JSON.stringify(value);
 
+/** The new general section, with the restart-only settings kept as they run (they are what is in force). */
+export function generalInForce(running: Config, next: Config): Config['general'] {
+  const general = { ...next.general };
+  for (const key of RESTART_GENERAL) (general as Record<string, unknown>)[key] = running.general[key as keyof Config['general']];
+  return general;
+}
+
 /** The restart-only settings that differ between the configuration in force and a newly read one. */
 export function restartChanges(running: Config, next: Config): string[] {
   const changes: string[] = [];

@@ -68,6 +68,12 @@ export class Metrics {
     labelNames: ['side'] as const,
     registers: [this.registry],
   });
+  readonly configReloads = new Counter({
+    name: 'gatehouse_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP, admin RELOAD) by result: ok, partial (some TLS files kept their previous material), failed (the file was invalid; nothing changed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly hbaReloadFailures = new Counter({
     name: 'gatehouse_hba_reload_failures_total',
     help: 'SIGHUP reloads of pg_hba rules that failed (the previous rules stay in use).',

@@ -26,7 +26,15 @@ export interface PoolOptions {
   logger: Logger;
   /** Shared prepared statements the pool remembers (transaction pooling); default 8192. */
   statementCacheSize?: number;
+  /**
+   * The cache to share, from the pool this one replaces after a reload: sessions that still name the old pool get
+   * servers from this one, so statement names must stay unique across both.
+   */
+  statements?: StatementCache;
 }
+
+/** What a reload may change in a pool without replacing it. */
+export type PoolLimits = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idleTimeoutMs' | 'serverLifetimeMs'>;
 
 /**
  * What a session hands back:
@@ -64,11 +72,15 @@ export class ServerPool {
   private pausedNow = false;
   /** RECONNECT: connections in use when it came, closed instead of reused when they are released. */
   private readonly retired = new WeakSet<ServerConnection>();
+  /** A reload replaced or removed this pool: it keeps no server once it is released. */
+  private retiring = false;
+  /** The pool that replaced this one: sessions still holding this one get their servers there. */
+  private successor: ServerPool | null = null;
   /** Clients' named statements, shared by query (transaction pooling). */
   readonly statements: StatementCache;
 
   constructor(readonly opts: PoolOptions) {
-    this.statements = new StatementCache(opts.statementCacheSize ?? 8192);
+    this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
   }
 
   /** Every server connection that is not closing (the admin console's SHOW SERVERS). */
@@ -91,6 +103,7 @@ export class ServerPool {
    * no promise and no round trip, which is what a transaction-pooled client pays per transaction.
    */
   acquireIdleMatching(settings: Map<string, string>, holder: string | null): ServerConnection | null {
+    if (this.successor) return this.successor.acquireIdleMatching(settings, holder);
     if (this.pausedNow) return null;
     // No check for waiters or shutdown is needed: a server goes idle only when nobody waits (park()
     // serves waiters first), and close() closes every idle one.
@@ -107,6 +120,7 @@ export class ServerPool {
 
   /** A server connection whose settings match the client's. */
   async acquire(settings: Map<string, string>, holder: string | null = null): Promise<ServerConnection> {
+    if (this.successor) return this.successor.acquire(settings, holder);
     const fast = this.acquireIdleMatching(settings, holder);
     if (fast) return fast;
     const conn = await this.checkout(settings, holder);
@@ -188,7 +202,8 @@ export class ServerPool {
 
   /** Give a connection back; see ReleaseAction. */
   release(conn: ServerConnection, action: ReleaseAction): void {
-    if (action === 'close' || !conn.alive || this.closed || this.expired(conn) || this.retired.has(conn)) {
+    if (this.successor && !this.servers.has(conn)) return this.successor.release(conn, action);
+    if (action === 'close' || !conn.alive || this.closed || this.expired(conn) || this.retired.has(conn) || this.retiring) {
       conn.close();
       return;
     }
@@ -208,6 +223,8 @@ export class ServerPool {
   }
 
   private park(conn: ServerConnection): void {
+    // A reload shrank the pool: the connections beyond its new size close as they come back.
+    if (this.servers.size > this.opts.size && this.waiters.length === 0) return conn.close();
     const waiter = this.pausedNow ? undefined : this.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
@@ -248,6 +265,11 @@ export class ServerPool {
     }
   }
 
+  /** No connection, handshake or waiter left (a retired pool can be forgotten). */
+  get empty(): boolean {
+    return this.servers.size === 0 && this.connecting === 0 && this.waiters.length === 0;
+  }
+
   get paused(): boolean {
     return this.pausedNow;
   }
@@ -279,6 +301,30 @@ export class ServerPool {
   reconnect(): void {
     for (const conn of this.servers) if (conn.state !== 'idle') this.retired.add(conn);
     for (const conn of [...this.idle]) conn.close();
+  }
+
+  /** A reload changed limits this pool can take in place (pool_size, timeouts). */
+  configure(limits: PoolLimits): void {
+    const grew = limits.size > this.opts.size;
+    Object.assign(this.opts, limits);
+    if (grew) while (this.waiters.length > 0 && !this.pausedNow && this.servers.size + this.connecting < this.opts.size) this.serveWaiter();
+    for (const conn of [...this.idle]) if (this.servers.size > this.opts.size) conn.close();
+  }
+
+  /**
+   * A reload removed this pool (successor null) or replaced it: its idle connections close now and those in use
+   * when they are released. Sessions that still hold this pool get their next servers from `successor`, or, for a
+   * removed pool, a fresh connection each time until they end.
+   */
+  retire(successor: ServerPool | null): void {
+    this.retiring = true;
+    this.successor = successor;
+    for (const conn of [...this.idle]) conn.close();
+    if (!successor) return;
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      successor.acquire(waiter.settings, waiter.holder).then(waiter.resolve, waiter.reject);
+    }
   }
 
   close(): void {

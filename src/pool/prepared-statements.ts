@@ -66,7 +66,17 @@ export class StatementCache {
   private readonly entries = new Map<string, PooledStatement>();
   private counter = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(private limit: number) {}
+
+  get capacity(): number {
+    return this.limit;
+  }
+
+  /** A reload changed prepared_statements_cache_size: the least recently prepared beyond it stop being shared. */
+  set capacity(limit: number) {
+    this.limit = limit;
+    while (this.entries.size > limit) this.entries.delete(this.entries.keys().next().value!);
+  }
 
   get size(): number {
     return this.entries.size;

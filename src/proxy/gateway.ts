@@ -8,7 +8,8 @@ import { connect as netConnect, createServer, type AddressInfo, type Server, typ
 import type { Logger } from 'pino';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
 import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
-import { hbaWarnings, reloadHba } from '../config/index.js';
+import { ConfigError, configWarnings, hbaWarnings, parseConfig } from '../config/index.js';
+import { generalInForce, restartChanges } from '../config/reload-scope.js';
 import { parseStoredPassword } from '../auth/index.js';
 import { ADMIN_DATABASES, type Config, type LogLevel } from '../config/types.js';
 import { unixSocketPath } from '../config/unix-socket.js';
@@ -24,7 +25,7 @@ import { ClientTlsProvider } from '../tls/client-tls.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { AdminConsole } from './admin/console.js';
-import type { ConsoleHost } from './admin/console-data.js';
+import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { PoolDirectory } from './pool-directory.js';
@@ -172,7 +173,7 @@ export class Gateway extends EventEmitter {
         for (const driver of this.clients.values()) if (driver.describe().database === database && driver.kill(by)) killed++;
         return killed;
       },
-      reload: async () => ({ ...this.reload(), needRestart: [] }),
+      reload: () => this.reload(),
       shutdown: () => {
         if (this.listenerCount('shutdown') > 0) this.emit('shutdown');
         else void this.close();
@@ -191,42 +192,58 @@ export class Gateway extends EventEmitter {
     this.hbaCertRules = rules?.rules.some((rule) => rule.method === 'cert') ?? false;
   }
 
-  /** SIGHUP: the TLS files of both sides and the pg_hba rules, read again. */
-  reload(): { failures: string[] } {
-    return { failures: [...this.reloadTls().failures, ...this.reloadHba().failures] };
+  /**
+   * SIGHUP and the admin console's RELOAD: the whole configuration file, read again and applied. An invalid file
+   * changes nothing (its problems are logged with key and file, and counted). A valid one is in force at once for new
+   * connections: pools added, removed, resized or rebuilt (PoolDirectory.reconcile), users and passwords, pg_hba,
+   * the TLS settings and files of both sides, log level and the rest of general; what needs a restart (the
+   * listeners, the journal, the web listener) is reported and keeps its running value. Open sessions keep working.
+   */
+  async reload(): Promise<ReloadOutcome> {
+    const running = this.config;
+    let next: Config;
+    try {
+      // TLS files are loaded below, side by side, so that one broken file keeps only its own side's old material.
+      next = parseConfig(readFileSync(running.file, 'utf8'), running.file, { baseDir: running.baseDir, checkFiles: false });
+    } catch (err) {
+      return this.reloadRefused(err);
+    }
+    const needRestart = restartChanges(running, next);
+    const general = generalInForce(running, next);
+    const clientTlsChanged = CLIENT_TLS_KEYS.some((k) => JSON.stringify(general[k]) !== JSON.stringify(running.general[k]));
+    running.general = general;
+    running.pools = next.pools;
+    running.ignoredKeys = next.ignoredKeys;
+    this.logger.level = general.log_level;
+    this.useHba(general.pg_hba);
+    if (general.pg_hba) for (const warning of hbaWarnings(running, general.pg_hba)) this.logger.warn({ file: running.file }, warning);
+    const pools = this.pools.reconcile();
+    const { failures } = this.reloadTls(clientTlsChanged);
+    for (const change of needRestart) this.logger.warn({ file: running.file, change }, `reload: ${change} needs a restart to take effect`);
+    for (const warning of configWarnings(running)) this.logger.warn({ file: running.file }, warning);
+    this.metrics.configReloads.inc({ result: failures.length > 0 ? 'partial' : 'ok' });
+    this.logger.info({ file: running.file, ...pools, needRestart, failures }, 'configuration reloaded');
+    return { applied: true, failures, needRestart };
   }
 
-  /**
-   * SIGHUP: read general.pg_hba (or general.hba) from the configuration file again, and its { path } file. New
-   * connections are matched against the new rules; if anything is wrong with them, the previous rules stay.
-   */
-  reloadHba(): { failures: string[] } {
-    const before = this.config.general.pg_hba;
-    let rules: HbaRuleSet | null;
-    try {
-      rules = reloadHba(this.config);
-    } catch (err) {
+  /** An invalid file on reload: nothing changes; pg_hba problems are also counted as such. */
+  private reloadRefused(err: unknown): ReloadOutcome {
+    if (!(err instanceof ConfigError)) throw err;
+    this.metrics.configReloads.inc({ result: 'failed' });
+    const problems = err.message.split('\n');
+    this.logger.error({ file: err.file, problems }, `configuration reload failed; keeping the running configuration: ${err.message}`);
+    if (err.problems.some((p) => /^general\.(pg_hba|hba)\b/.test(p.keyPath))) {
       this.metrics.hbaReloadFailures.inc();
-      const problems = (err as Error).message;
-      this.logger.error({ file: this.config.file, problems: problems.split('\n') }, `pg_hba reload failed; keeping the previous rules: ${problems}`);
-      return { failures: [problems] };
+      this.logger.error({ file: err.file, problems }, `pg_hba reload failed; keeping the previous rules: ${err.message}`);
     }
-    if (rules === null && before === null) return { failures: [] };
-    this.useHba(rules);
-    if (rules === null) {
-      this.logger.warn({ file: this.config.file }, 'pg_hba reloaded: the configuration sets no rules any more; every client may try its password');
-    } else {
-      this.logger.info({ source: rules.source, rules: rules.rules.length }, 'pg_hba reloaded');
-      for (const warning of hbaWarnings(this.config, rules)) this.logger.warn({ file: this.config.file }, warning);
-    }
-    return { failures: [] };
+    return { applied: false, failures: problems, needRestart: [] };
   }
 
   /**
    * SIGHUP: re-read the TLS files of both sides. New handshakes use the new material; established
    * connections keep theirs. A side whose files fail to load keeps its previous material.
    */
-  reloadTls(): { failures: string[] } {
+  reloadTls(clientSettingsChanged = false): { failures: string[] } {
     const failures: string[] = [];
     const attempt = (side: 'client' | 'server', what: string, load: () => void) => {
       try {
@@ -238,9 +255,14 @@ export class Gateway extends EventEmitter {
         this.logger.error({ side, what, err: (err as Error).message }, 'TLS reload failed; keeping the previous material');
       }
     };
-    if (this.clientTls.available) attempt('client', 'general.tls_*', () => this.clientTls.reload());
+    const g = this.config.general;
+    if (clientSettingsChanged) attempt('client', 'general.tls_*', () => this.clientTls.reconfigure(g.tls_mode, g));
+    else if (this.clientTls.available) attempt('client', 'general.tls_*', () => this.clientTls.reload());
     for (const pool of Object.values(this.config.pools)) {
-      if (pool.server_tls.mode === 'disable') continue;
+      if (pool.server_tls.mode === 'disable') {
+        this.serverTls.set(pool.name, null);
+        continue;
+      }
       attempt('server', `pools.${pool.name}.server_tls_*`, () => this.serverTls.set(pool.name, loadServerTls(pool.server_tls)));
     }
     return { failures };
@@ -316,6 +338,11 @@ export class Gateway extends EventEmitter {
     await this.inspector?.close();
   }
 }
+
+/** The general keys of client-side TLS: a change builds new material for new handshakes. */
+const CLIENT_TLS_KEYS = [
+  'tls_mode', 'tls_certificate', 'tls_private_key', 'tls_ca_cert', 'tls_min_version', 'tls_max_version', 'tls_ciphers', 'tls13_ciphersuites',
+] as const;
 
 let version: string | null = null;
 /** gatehouse's version (SHOW VERSION, the admin console's server_version). */

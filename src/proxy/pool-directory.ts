@@ -18,6 +18,8 @@ import { AuthQuery, type LookedUpUser } from './auth-query.js';
 
 export interface PoolEntry {
   pool: ServerPool;
+  /** The settings its backends are made with; a reload that changes them replaces the pool (see reconcile). */
+  fingerprint: string;
   mode: PoolMode;
   stored: StoredPassword;
   /** How this pool's backends log in; passthrough keys live here, in memory, for this (pool, user) only. */
@@ -61,6 +63,10 @@ function serverCredential(user: UserConfig, stored: StoredPassword): ServerCrede
   }
 }
 
+function label(entry: PoolEntry): string {
+  return `${entry.pool.opts.name}/${entry.pool.opts.user}`;
+}
+
 /** A stored password as text, to notice that a looked-up one changed. */
 function storedText(stored: StoredPassword): string {
   return stored.kind === 'md5' ? stored.hash : stored.kind === 'scram' ? formatScramSecret(stored) : `plain:${stored.password}`;
@@ -88,10 +94,35 @@ function key(pool: string, user: string): string {
   return `${pool}\u0000${user}`;
 }
 
+/** What a pool's backends are made with, and how its sessions run: a change needs a new pool. */
+function poolFingerprint(pool: PoolConfig): string {
+  const { server_host, server_port, server_database, pool_mode, server_tls, prepared_statements, cleanup_server_connections } = pool;
+  return JSON.stringify({ server_host, server_port, server_database, pool_mode, server_tls, prepared_statements, cleanup_server_connections });
+}
+
+function entryFingerprint(pool: PoolConfig, user: UserConfig): string {
+  // A passthrough credential comes from the stored hash itself; otherwise the client-facing password changes nothing on servers.
+  const passthrough = user.server_auth === 'md5-passthrough' || user.server_auth === 'scram-passthrough';
+  const server = { name: user.server_username, password: user.server_password, auth: user.server_auth, hash: passthrough ? user.password : null };
+  return `${poolFingerprint(pool)}\u0000${JSON.stringify(server)}`;
+}
+
+/** What a reload did to the pools, for its log line. */
+export interface ReconcileReport {
+  added: string[];
+  removed: string[];
+  /** Replaced because their server settings changed: new backends use the new ones. */
+  rebuilt: string[];
+  /** Resized or retimed in place. */
+  resized: string[];
+}
+
 export class PoolDirectory {
   private readonly listed = new Map<string, PoolEntry>();
   private readonly lookedUp = new Map<string, PoolEntry & { text: string }>();
   private readonly authQueries = new Map<string, AuthQueryPool>();
+  /** Pools a reload replaced or removed, kept (for reaping and shutdown) until their last server is gone. */
+  private readonly retired = new Set<ServerPool>();
 
   constructor(
     private readonly config: Config,
@@ -105,11 +136,92 @@ export class PoolDirectory {
 
   /** Every backend pool (reaping, shutdown). */
   *serverPools(): Iterable<ServerPool> {
+    for (const pool of this.retired) {
+      if (pool.empty) this.retired.delete(pool);
+      else yield pool;
+    }
     for (const entry of this.listed.values()) yield entry.pool;
     for (const entry of this.lookedUp.values()) yield entry.pool;
     for (const aq of this.authQueries.values()) {
       yield aq.executors;
       if (aq.shared) yield aq.shared.pool;
+    }
+  }
+
+  /**
+   * A reload: the configuration object now holds the new file's settings. Pools of (pool, user)s that are gone
+   * retire; those whose backend settings changed are replaced by a new pool that shares the old one's statement
+   * cache and takes over its sessions' next acquires; a changed pool_size or timeout is applied in place; a changed
+   * client password is used for the next login. Open sessions keep working throughout.
+   */
+  reconcile(): ReconcileReport {
+    const report: ReconcileReport = { added: [], removed: [], rebuilt: [], resized: [] };
+    const wanted = new Map<string, { pool: PoolConfig; user: UserConfig }>();
+    for (const pool of Object.values(this.config.pools)) for (const user of pool.users) wanted.set(key(pool.name, user.username), { pool, user });
+    for (const [k, entry] of this.listed) {
+      if (wanted.has(k)) continue;
+      this.retire(entry.pool, null);
+      this.listed.delete(k);
+      report.removed.push(label(entry));
+    }
+    for (const [k, { pool, user }] of wanted) {
+      const existing = this.listed.get(k);
+      const stored = parseStoredPassword(user.password);
+      if (!existing) {
+        this.listed.set(k, this.createEntry(pool, user, stored));
+        report.added.push(`${pool.name}/${user.username}`);
+      } else if (existing.fingerprint !== entryFingerprint(pool, user)) {
+        const next = this.createEntry(pool, user, stored, existing.pool);
+        next.pool.statements.capacity = pool.prepared_statements.cache_size;
+        this.retire(existing.pool, next.pool);
+        this.listed.set(k, next);
+        report.rebuilt.push(label(next));
+      } else {
+        existing.stored = stored;
+        if (this.configurePool(existing, pool, user.pool_size)) report.resized.push(label(existing));
+      }
+    }
+    this.reconcileAuthQueries(report);
+    return report;
+  }
+
+  /** Applies pool_size and the general timeouts in place; true when something changed. */
+  private configurePool(entry: PoolEntry, pool: PoolConfig, size: number): boolean {
+    const g = this.config.general;
+    const limits = { size, queryWaitTimeoutMs: g.query_wait_timeout, idleTimeoutMs: g.idle_timeout, serverLifetimeMs: g.server_lifetime };
+    const o = entry.pool.opts;
+    const changed = o.size !== size || o.queryWaitTimeoutMs !== g.query_wait_timeout || o.idleTimeoutMs !== g.idle_timeout || o.serverLifetimeMs !== g.server_lifetime;
+    entry.pool.configure(limits);
+    entry.pool.statements.capacity = pool.prepared_statements.cache_size;
+    // A new object, so that sessions already running keep the options they started with.
+    entry.transaction = { ...entry.transaction, inspectTimeoutMs: g.query_wait_timeout };
+    return changed;
+  }
+
+  private retire(pool: ServerPool, successor: ServerPool | null): void {
+    pool.retire(successor);
+    this.retired.add(pool);
+  }
+
+  /** auth_query pools whose settings changed are built again; looked-up users are then looked up again at login. */
+  private reconcileAuthQueries(report: ReconcileReport): void {
+    for (const [name, aq] of this.authQueries) {
+      const pool = this.config.pools[name];
+      if (pool?.auth_query && JSON.stringify(pool.auth_query) === JSON.stringify(aq.config.auth_query) && poolFingerprint(pool) === poolFingerprint(aq.config)) continue;
+      this.retire(aq.executors, null);
+      if (aq.shared) this.retire(aq.shared.pool, null);
+      for (const [k, entry] of this.lookedUp) {
+        if (entry.pool.opts.name !== name) continue;
+        this.retire(entry.pool, null);
+        this.lookedUp.delete(k);
+      }
+      this.authQueries.delete(name);
+      report.removed.push(`${name} (auth_query)`);
+    }
+    for (const pool of Object.values(this.config.pools)) {
+      if (!pool.auth_query || this.authQueries.has(pool.name)) continue;
+      this.authQueries.set(pool.name, this.createAuthQuery(pool));
+      report.added.push(`${pool.name} (auth_query)`);
     }
   }
 
@@ -204,11 +316,12 @@ export class PoolDirectory {
     return { config: pool, lookup, executors, shared };
   }
 
-  private createEntry(pool: PoolConfig, user: UserConfig, stored: StoredPassword): PoolEntry {
+  private createEntry(pool: PoolConfig, user: UserConfig, stored: StoredPassword, replaces: ServerPool | null = null): PoolEntry {
     const g = this.config.general;
     const { metrics } = this.deps;
     const entry: PoolEntry = {
       pool: null as unknown as ServerPool,
+      fingerprint: entryFingerprint(pool, user),
       mode: pool.pool_mode,
       stored,
       credential: serverCredential(user, stored),
@@ -228,6 +341,7 @@ export class PoolDirectory {
       idleTimeoutMs: g.idle_timeout,
       serverLifetimeMs: g.server_lifetime,
       statementCacheSize: pool.prepared_statements.cache_size,
+      statements: replaces?.statements,
       logger: this.deps.logger,
       connect: async () => {
         const conn = await connectServer({
@@ -242,7 +356,8 @@ export class PoolDirectory {
           // Read at each connect: a looked-up user's password may have been replaced since the pool was made.
           credential: entry.credential,
           startupParameters: { ...entry.startupParameters, user: user.server_username, database: pool.server_database },
-          connectTimeoutMs: g.connect_timeout,
+          // Read at each connect: a reload may have changed it.
+          connectTimeoutMs: this.config.general.connect_timeout,
           logger: this.deps.logger.child({ pool: pool.name }),
           metrics,
           journals: this.deps.journals,

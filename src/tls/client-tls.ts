@@ -24,10 +24,26 @@ export class ClientTlsProvider {
   private material: ClientTlsMaterial | null;
 
   constructor(
-    readonly mode: ClientTlsMode,
-    private readonly settings: ClientTlsSettings,
+    private tlsMode: ClientTlsMode,
+    private settings: ClientTlsSettings,
   ) {
-    this.material = mode === 'disable' ? null : loadClientTls(settings);
+    this.material = tlsMode === 'disable' ? null : loadClientTls(settings);
+  }
+
+  /** tls_mode as new connections get it. */
+  get mode(): ClientTlsMode {
+    return this.tlsMode;
+  }
+
+  /**
+   * A reload changed tls_mode or a tls_* setting: new handshakes use the new ones. If the new files do not load,
+   * the error is thrown and the previous mode, settings and material stay.
+   */
+  reconfigure(mode: ClientTlsMode, settings: ClientTlsSettings): void {
+    const material = mode === 'disable' ? null : loadClientTls(settings);
+    this.tlsMode = mode;
+    this.settings = settings;
+    this.material = material;
   }
 
   /** TLS can be offered: a certificate and key are configured and the mode is not disable. */
@@ -41,7 +57,7 @@ export class ClientTlsProvider {
 
   /** Re-read the files; on failure the previous material stays in use and the error is thrown. */
   reload(): ClientTlsMaterial | null {
-    if (this.mode === 'disable') return null;
+    if (this.tlsMode === 'disable') return null;
     const next = loadClientTls(this.settings);
     this.material = next;
     return next;

@@ -102,7 +102,7 @@ describe(`SIGHUP re-reads the pg_hba file of a running gatehouse in front of ${F
     try {
       expect((await open.query<{ u: string }>('SELECT current_user AS u')).rows).toEqual([{ u: APP_USER.name }]);
       await fs.writeFile(hbaFile, 'host all all 127.0.0.1/32 reject\n');
-      await hup('pg_hba reloaded');
+      await hup('configuration reloaded');
       expect(await refusal(port)).toMatchObject({ code: '28000', message: REJECTED });
       expect((await open.query<{ n: number }>('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
     } finally {
@@ -120,7 +120,7 @@ describe(`SIGHUP re-reads the pg_hba file of a running gatehouse in front of ${F
     expect(child.exitCode).toBeNull();
 
     await fs.writeFile(hbaFile, 'host all all 127.0.0.1/32 trust\n');
-    await hup('pg_hba reloaded');
+    await hup('configuration reloaded');
     const client = await connect(port);
     expect((await client.query<{ u: string }>('SELECT current_user AS u')).rows).toEqual([{ u: APP_USER.name }]);
     await client.end();
@@ -145,13 +145,15 @@ describe('a reload reads the legacy general.hba list in the configuration file a
   it('an address taken off the list is refused after the reload; a broken list keeps the one before', async () => {
     expect(await refusal(gh.port, 'wrong')).toMatchObject({ code: '28P01' });
     await fs.writeFile(gh.config.file, gh.yaml.replace('127.0.0.0/8', '10.0.0.0/8'));
-    expect(gh.gateway.reloadHba()).toEqual({ failures: [] });
+    expect(await gh.gateway.reload()).toMatchObject({ applied: true, failures: [] });
     expect(await refusal(gh.port, 'wrong')).toMatchObject({ code: '28000', message: expect.stringContaining('no pg_hba.conf entry for host "127.0.0.1"') });
 
     await fs.writeFile(gh.config.file, gh.yaml.replace('127.0.0.0/8', '127.0.0.1'));
-    expect(gh.gateway.reloadHba().failures).toEqual([
-      `${gh.config.file}: general.hba[0]: expected an address with a CIDR mask like 10.0.0.0/8 (got "127.0.0.1")`,
-    ]);
+    expect(await gh.gateway.reload()).toEqual({
+      applied: false,
+      failures: [`${gh.config.file}: general.hba[0]: expected an address with a CIDR mask like 10.0.0.0/8 (got "127.0.0.1")`],
+      needRestart: [],
+    });
     expect(await refusal(gh.port, 'wrong')).toMatchObject({ code: '28000' });
     expect(gh.logs.find((l) => String(l.msg).startsWith('pg_hba reload failed'))).toMatchObject({ file: gh.config.file });
   });

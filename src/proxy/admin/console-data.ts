@@ -12,7 +12,9 @@ export interface ConsolePool {
 }
 
 export interface ReloadOutcome {
-  /** Problems that kept the running configuration (each names its key and file). */
+  /** false: the file was invalid and nothing changed. */
+  applied: boolean;
+  /** Why nothing changed (each names its file and key), or, when applied, the TLS files that kept their old material. */
   failures: string[];
   /** Changed settings that take effect only after a restart. */
   needRestart: string[];

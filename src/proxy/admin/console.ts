@@ -61,10 +61,13 @@ export class AdminConsole {
       }
       case 'RELOAD': {
         const outcome = await this.host.reload();
-        if (outcome.failures.length > 0) {
+        if (!outcome.applied) {
           throw new AdminError(SqlState.CONFIGURATION_FILE_ERROR, `reload failed; the running configuration stays in force:\n${outcome.failures.join('\n')}`);
         }
-        return done('RELOAD', outcome.needRestart.map((change) => `needs a restart to take effect: ${change}`));
+        return done('RELOAD', [
+          ...outcome.needRestart.map((change) => `needs a restart to take effect: ${change}`),
+          ...outcome.failures.map((failure) => `kept the previous TLS material: ${failure}`),
+        ]);
       }
       case 'SHUTDOWN':
         return { result: { columns: columns('success'), rows: [['t']], tag: 'SHUTDOWN' }, notices: [], after: () => this.host.shutdown() };

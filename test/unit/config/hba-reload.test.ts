@@ -1,15 +1,18 @@
-// reloadHba: what a SIGHUP reads as the new pg_hba rules: each form (inline string, { content }, the { path } file,
+// pg_hba as a reload (SIGHUP, RELOAD) reads the file again: the new pg_hba rules: each form (inline string, { content }, the { path } file,
 // the legacy general.hba list), no rules when the keys are gone, and errors that name the file, the key and the
 // rules' line, so the caller can keep its previous rules. Only pg_hba is read again.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ConfigError, parseConfig, reloadHba, type Config } from '../../../src/config/index.js';
+import { ConfigError, parseConfig, type Config } from '../../../src/config/index.js';
 
 const POOL = 'pools:\n  app:\n    users: [{ username: app, password: app-secret }]\n';
 
-describe('reloadHba', () => {
+/** What Gateway.reload() parses: the whole file again, TLS files loaded separately. */
+const reloadHba = (config: Config) => parseConfig(readFileSync(config.file, 'utf8'), config.file, { baseDir: config.baseDir, checkFiles: false }).general.pg_hba;
+
+describe('pg_hba on reload', () => {
   let dir: string;
   let configFile: string;
   let rulesFile: string;
@@ -88,9 +91,11 @@ describe('reloadHba', () => {
     expect(problemOf(config)).toContain('general.hba: cannot be used together with general.pg_hba');
   });
 
-  test('cert rules need the TLS settings gatehouse was started with: a CA added to the file since does not count', () => {
+  test('cert rules are checked against the TLS settings of the file read again, which the reload applies with them', () => {
     const config = started('  pg_hba: "host all all 0.0.0.0/0 md5"');
+    rewrite('  pg_hba: "hostssl all all 0.0.0.0/0 cert"');
+    expect(problemOf(config)).toContain("general.tls_certificate: required when pg_hba uses cert (line 1)");
     rewrite('  tls_mode: allow\n  tls_certificate: s.crt\n  tls_private_key: s.key\n  tls_ca_cert: ca.crt\n  pg_hba: "hostssl all all 0.0.0.0/0 cert"');
-    expect(problemOf(config)).toBe(`${configFile}: general.pg_hba: line 1 uses cert, but gatehouse was started with no tls_certificate: TLS settings take a restart`);
+    expect(summary(config)).toEqual({ source: 'general.pg_hba', rules: ['1: hostssl all all 0.0.0.0/0 cert'] });
   });
 });
