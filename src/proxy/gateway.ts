@@ -15,6 +15,7 @@ import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
 import type { InspectorBridge } from '../observability/inspector.js';
+import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js';
 import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
@@ -73,6 +74,7 @@ export class Gateway {
       nextServerId: () => `s${++this.nextId}`,
       inspect: () => this.inspector?.inspect,
     });
+    registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
   }
@@ -122,6 +124,7 @@ export class Gateway {
           transaction: entry.transaction,
           cancels: this.cancels,
           pinned: (delta) => this.metrics.pinnedClients.inc({ pool: login.database }, delta),
+          idleTransactionTimeoutMs: entry.idleTransactionTimeoutMs,
         });
       },
       onClosed: () => {

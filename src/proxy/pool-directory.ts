@@ -11,6 +11,7 @@ import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.j
 import { connectServer } from '../driver/server-driver.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
+import { DatabaseLimit, type DatabaseLimitStats } from '../pool/database-limit.js';
 import { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
@@ -26,6 +27,8 @@ export interface PoolEntry {
   transaction: TransactionOptions;
   /** Sent in each new backend's StartupMessage besides user and database (auth_query's startup_parameters). */
   startupParameters: Record<string, string>;
+  /** idle_transaction_timeout for this user's clients (ms; 0: never). */
+  idleTransactionTimeoutMs: number;
 }
 
 interface AuthQueryPool {
@@ -72,12 +75,14 @@ function parametersText(parameters: Record<string, string>): string {
 }
 
 /** A looked-up user as if it were listed: logged in as itself, by passthrough from the hash the query returned. */
-function lookedUpUser(name: string, stored: StoredPassword, poolSize: number): UserConfig {
+function lookedUpUser(name: string, stored: StoredPassword, pool: PoolConfig): UserConfig {
   const plain = stored.kind === 'plain' ? stored.password : null;
   return {
     username: name,
     password: storedText(stored),
-    pool_size: poolSize,
+    pool_size: pool.auth_query!.pool_size,
+    min_pool_size: pool.auth_query!.min_pool_size,
+    idle_transaction_timeout: pool.idle_transaction_timeout,
     server_username: name,
     server_password: plain,
     server_auth: plain !== null ? 'password' : stored.kind === 'md5' ? 'md5-passthrough' : 'scram-passthrough',
@@ -92,12 +97,16 @@ export class PoolDirectory {
   private readonly listed = new Map<string, PoolEntry>();
   private readonly lookedUp = new Map<string, PoolEntry & { text: string }>();
   private readonly authQueries = new Map<string, AuthQueryPool>();
+  /** Per pool name: max_db_connections and the reserve, shared by its users' pools (auth_query executors aside). */
+  private readonly limits = new Map<string, DatabaseLimit>();
 
   constructor(
     private readonly config: Config,
     private readonly deps: PoolDirectoryDeps,
   ) {
     for (const pool of Object.values(config.pools)) {
+      const { name, max_db_connections, reserve_pool_size, reserve_pool_timeout } = pool;
+      this.limits.set(name, new DatabaseLimit({ database: name, maxConnections: max_db_connections, reserveSize: reserve_pool_size, reserveTimeoutMs: reserve_pool_timeout }));
       for (const user of pool.users) this.listed.set(key(pool.name, user.username), this.createEntry(pool, user, parseStoredPassword(user.password)));
       if (pool.auth_query) this.authQueries.set(pool.name, this.createAuthQuery(pool));
     }
@@ -111,6 +120,11 @@ export class PoolDirectory {
       yield aq.executors;
       if (aq.shared) yield aq.shared.pool;
     }
+  }
+
+  /** Per pool name (database): its max_db_connections, server connections of all its users, and reserve (SHOW DATABASES, metrics). */
+  *databaseLimits(): Iterable<DatabaseLimitStats> {
+    for (const limit of this.limits.values()) yield limit.stats;
   }
 
   /** A listed user's password, 'auth_query' when the pool looks unlisted users up, or null. Listed users win. */
@@ -153,7 +167,7 @@ export class PoolDirectory {
     const text = `${storedText(stored)}\u0000${parametersText(startupParameters)}`;
     const existing = this.lookedUp.get(key(pool.name, user));
     if (existing?.text === text) return;
-    const config = lookedUpUser(user, stored, pool.auth_query!.pool_size);
+    const config = lookedUpUser(user, stored, pool);
     if (existing) {
       existing.stored = stored;
       existing.credential = serverCredential(config, stored);
@@ -174,17 +188,22 @@ export class PoolDirectory {
       username: aq.user,
       password: aq.password,
       pool_size: aq.workers,
+      min_pool_size: 0,
+      idle_transaction_timeout: 0,
       server_username: aq.user,
       server_password: aq.password,
       server_auth: 'password',
     };
-    const executors = this.createEntry({ ...pool, server_database: aq.database }, executorUser, { kind: 'plain', password: aq.password }).pool;
+    // Executors are gatehouse's own lookups, outside max_db_connections: a full database must not block logins.
+    const executors = this.createEntry({ ...pool, server_database: aq.database }, executorUser, { kind: 'plain', password: aq.password }, null).pool;
     let shared: PoolEntry | null = null;
     if (aq.server_user !== null) {
       const dedicated: UserConfig = {
         username: aq.server_user,
         password: aq.server_password ?? '',
         pool_size: aq.pool_size,
+        min_pool_size: aq.min_pool_size,
+        idle_transaction_timeout: pool.idle_transaction_timeout,
         server_username: aq.server_user,
         server_password: aq.server_password,
         server_auth: aq.server_password !== null ? 'password' : 'none',
@@ -195,7 +214,7 @@ export class PoolDirectory {
     return { config: pool, lookup, executors, shared };
   }
 
-  private createEntry(pool: PoolConfig, user: UserConfig, stored: StoredPassword): PoolEntry {
+  private createEntry(pool: PoolConfig, user: UserConfig, stored: StoredPassword, limit: DatabaseLimit | null = this.limits.get(pool.name) ?? null): PoolEntry {
     const g = this.config.general;
     const { metrics } = this.deps;
     const entry: PoolEntry = {
@@ -210,6 +229,7 @@ export class PoolDirectory {
         inspectTimeoutMs: g.query_wait_timeout,
       },
       startupParameters: {},
+      idleTransactionTimeoutMs: user.idle_transaction_timeout,
     };
     entry.pool = new ServerPool({
       name: pool.name,
@@ -219,6 +239,10 @@ export class PoolDirectory {
       idleTimeoutMs: g.idle_timeout,
       serverLifetimeMs: g.server_lifetime,
       statementCacheSize: pool.prepared_statements.cache_size,
+      minSize: user.min_pool_size,
+      limit: limit ?? undefined,
+      // SCRAM passthrough logs in with the ClientKey a client's login revealed: no warm-up before the first login.
+      canWarm: () => entry.credential.kind !== 'scram-passthrough' || entry.credential.keys.ready,
       logger: this.deps.logger,
       connect: async () => {
         const conn = await connectServer({
