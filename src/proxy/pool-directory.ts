@@ -127,6 +127,11 @@ export class PoolDirectory {
     for (const limit of this.limits.values()) yield limit.stats;
   }
 
+  /** One pool name's numbers (see databaseLimits), or null for a name no pool has. */
+  databaseLimit(database: string): DatabaseLimitStats | null {
+    return this.limits.get(database)?.stats ?? null;
+  }
+
   /** A listed user's password, 'auth_query' when the pool looks unlisted users up, or null. Listed users win. */
   userPassword(database: string, user: string): StoredPassword | null | 'auth_query' {
     const listed = this.listed.get(key(database, user));
