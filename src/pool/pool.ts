@@ -175,8 +175,10 @@ export class ServerPool implements DatabaseMember {
   private drawOnReserve(waiter: Waiter): void {
     if (this.closed || !this.limit.hasReserve() || this.connectionCount >= this.opts.size + this.limit.opts.reserveSize) return;
     this.waiters.remove(waiter);
-    this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
-    this.create(waiter.holder, true).then(waiter.resolve, waiter.reject);
+    // A pool left below its limits (a connect failed) gets an ordinary connection: only one beyond them is reserve.
+    const reserve = this.connectionCount >= this.opts.size || !this.limit.hasRoom();
+    if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
+    this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
   }
 
   private usable(conn: ServerConnection): boolean {

@@ -11,13 +11,13 @@ describe('pool limits', () => {
   app:
     max_db_connections: 10
     reserve_pool_size: 2
-    reserve_pool_timeout: 5s
+    reserve_pool_timeout: 2s
     users:
       - { username: a, password: x, pool_size: 8, min_pool_size: 3 }
     auth_query: { query: q, user: u, pool_size: 4, min_pool_size: 1 }
 `);
     const app = config.pools.app;
-    expect({ max: app.max_db_connections, reserve: app.reserve_pool_size, timeout: app.reserve_pool_timeout }).toEqual({ max: 10, reserve: 2, timeout: 5000 });
+    expect({ max: app.max_db_connections, reserve: app.reserve_pool_size, timeout: app.reserve_pool_timeout }).toEqual({ max: 10, reserve: 2, timeout: 2000 });
     expect(app.users[0]).toMatchObject({ pool_size: 8, min_pool_size: 3 });
     expect(app.auth_query).toMatchObject({ pool_size: 4, min_pool_size: 1 });
     expect(config.ignoredKeys).toEqual([]);
@@ -86,4 +86,19 @@ pools:
     expectProblem(error, 'pools.defaults.users[0].min_pool_size', 'must be at most pool_size (40) (got 41)');
     expect(error.problems.map((p) => p.keyPath)).not.toContain('pools.app.users[0].min_pool_size');
   });
+
+  test('warns when reserve_pool_timeout is not below query_wait_timeout, since no client would wait long enough', () => {
+    const config = parse(`general:
+  query_wait_timeout: 2s
+pools:
+  app:
+    reserve_pool_size: 1
+    reserve_pool_timeout: 2s
+    users: [{ username: a, password: x }]
+`);
+    expect(configWarnings(config)).toEqual([
+      `${FILE}: pools.app.reserve_pool_timeout: 2000ms is not below general.query_wait_timeout (2000ms): clients give up waiting before the reserve is used`,
+    ]);
+  });
 });
+
