@@ -38,7 +38,7 @@ export type {
 } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 8;
+export const CLIENT_SESSION_VERSION = 9;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -119,6 +119,12 @@ const MISPLACED_TLS_RECORD: ClientFailure = {
   reason: 'invalid_startup',
   sqlstate: SqlState.PROTOCOL_VIOLATION,
   message: 'unexpected TLS record during startup',
+};
+// PostgreSQL's own words for idle_in_transaction_session_timeout.
+const IDLE_IN_TRANSACTION: ClientFailure = {
+  reason: 'idle_transaction_timeout',
+  sqlstate: SqlState.IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+  message: 'terminating connection due to idle-in-transaction timeout',
 };
 const INTERNAL_ERROR: ClientFailure = { reason: 'internal_error', message: 'internal error in the session (logged with its stack)' };
 const UNENCRYPTED_AFTER_SSL_REQUEST: ClientFailure = {
@@ -572,6 +578,11 @@ export const clientSessionMachine = setup({
               },
             },
             'internal.error': { target: '#client-session.failed', actions: { type: 'drop', params: INTERNAL_ERROR } },
+            // idle_transaction_timeout: the relay closed the server inside the transaction; the client hears why, as from PostgreSQL.
+            'client.idleInTransaction': {
+              target: '#client-session.failed',
+              actions: { type: 'refuse', params: IDLE_IN_TRANSACTION },
+            },
             // The session keeps or lets go of its server itself; the journal records why, and when.
             'session.pinned': {
               description: 'Transaction pooling: the client now holds (or no longer holds) what pins it to its server.',

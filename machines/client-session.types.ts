@@ -82,6 +82,8 @@ export type ClientEvent =
   | { type: 'client.invalidPacket'; sqlstate: AnySqlState; message: string }
   /** After login: a message the relay cannot frame (a length out of bounds). */
   | { type: 'client.invalidMessage'; message: string }
+  /** After login: the client sent nothing for idle_transaction_timeout inside a transaction (its server is already closed). */
+  | { type: 'client.idleInTransaction' }
   | { type: 'tls.slotGranted' }
   | { type: 'tls.slotDenied' }
   | {

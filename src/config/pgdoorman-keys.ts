@@ -21,16 +21,16 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
 export const IGNORED_POOL_KEYS: readonly string[] = [
   'application_name', 'connect_timeout', 'fallback_connect_timeout',
   'fallback_cooldown', 'fallback_lifetime', 'idle_timeout', 'log_client_parameter_status_changes',
-  'max_db_connections', 'min_connection_lifetime', 'min_guaranteed_pool_size', 'patroni_api_timeout',
-  'patroni_api_urls', 'reserve_pool_size', 'reserve_pool_timeout',
+  'min_connection_lifetime', 'min_guaranteed_pool_size', 'patroni_api_timeout',
+  'patroni_api_urls',
   'scaling_cooldown_sleep', 'scaling_fast_retries', 'scaling_warm_pool_ratio',
   'server_lifetime', 'startup_parameters',
 ];
 
-export const IGNORED_USER_KEYS: readonly string[] = ['auth_pam_service', 'min_pool_size', 'server_lifetime'];
+export const IGNORED_USER_KEYS: readonly string[] = ['auth_pam_service', 'server_lifetime'];
 
-/** auth_query keys of PgDoorman's that gatehouse has no use for: it keeps no warm minimum of dynamic pools. */
-export const IGNORED_AUTH_QUERY_KEYS: readonly string[] = ['min_pool_size'];
+/** auth_query keys of PgDoorman's that gatehouse has no use for (none at present: every one has its effect). */
+export const IGNORED_AUTH_QUERY_KEYS: readonly string[] = [];
 
 export const IGNORED_WEB_KEYS: readonly string[] = [
   'log_tap_max_entries', 'sso_admin_groups', 'sso_allowed_users', 'sso_audience', 'sso_enabled', 'sso_groups_claim',
@@ -58,7 +58,7 @@ const WHY = {
   threads: 'gatehouse is one Node.js process with one event loop: there are no worker threads to tune',
   tcp: "socket options are the operating system's defaults (Nagle is off on every gatehouse socket)",
   fallback: 'there is no Patroni-assisted fallback: server_host is the only server',
-  scaling: 'pools open server connections on demand, up to pool_size, and keep no warm reserve',
+  scaling: 'pools open server connections on demand (beyond min_pool_size); there is no pre-replacement, burst scaling or eviction-age tuning',
   daemon: 'gatehouse runs in the foreground and logs JSON to stdout (run it under systemd or a container runtime)',
   logging: 'every connection is journaled (journal_file, gatehouse replay) and logged at info',
   memory: 'the relay forwards messages as they arrive, without buffering whole messages',
@@ -71,7 +71,6 @@ const WHY = {
   web: 'the web listener serves /metrics and the machine viewer only: no web UI, no SSO',
   talos: 'there is no Talos/JWT authentication',
   pam: 'there is no PAM authentication',
-  warm: "looked-up users' pools are not kept warm: they open connections on demand",
 } as const;
 
 const REASONS: Readonly<Record<string, string>> = {
@@ -101,12 +100,8 @@ const REASONS: Readonly<Record<string, string>> = {
   scaling_fast_retries: WHY.scaling,
   scaling_max_parallel_creates: WHY.scaling,
   scaling_warm_pool_ratio: WHY.scaling,
-  max_db_connections: WHY.scaling,
   min_connection_lifetime: WHY.scaling,
   min_guaranteed_pool_size: WHY.scaling,
-  reserve_pool_size: WHY.scaling,
-  reserve_pool_timeout: WHY.scaling,
-  min_pool_size: WHY.scaling,
   max_memory_usage: WHY.memory,
   message_size_to_be_stream: WHY.memory,
   proxy_copy_data_timeout: WHY.memory,
@@ -130,13 +125,12 @@ const REASONS: Readonly<Record<string, string>> = {
 
 /**
  * Why an accepted PgDoorman key has no effect in gatehouse, for the compatibility report. `keyPath` is the key's
- * path in the file (`general.worker_threads`, `pools.app.users[0].min_pool_size`, `web.ui`).
+ * path in the file (`general.worker_threads`, `pools.app.users[0].server_lifetime`, `web.ui`).
  */
 export function ignoredKeyReason(keyPath: string): string {
   const segments = keyPath.split('.');
   const key = segments[segments.length - 1];
   if (segments[0] === 'web' || segments[0] === 'prometheus') return WHY.web;
-  if (keyPath.includes('.auth_query.')) return WHY.warm;
   if (segments[0] === 'pools' && ['connect_timeout', 'idle_timeout', 'server_lifetime'].includes(key)) {
     return `${WHY.perPool} (general.${key}; a per-${keyPath.includes('.users[') ? 'user' : 'pool'} value is not supported)`;
   }

@@ -41,6 +41,7 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
     query_wait_timeout: raw.query_wait_timeout,
     idle_timeout: raw.idle_timeout,
     server_lifetime: raw.server_lifetime,
+    idle_transaction_timeout: raw.idle_transaction_timeout,
     shutdown_timeout: raw.shutdown_timeout,
     client_login_timeout: raw.client_login_timeout,
     max_connections: raw.max_connections,
@@ -55,7 +56,7 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
   };
 }
 
-function resolveUser(raw: RawUser): UserConfig {
+function resolveUser(raw: RawUser, idleTransactionTimeout: number): UserConfig {
   const kind = passwordKind(raw.password);
   const server_username = raw.server_username ?? raw.username;
   // A hash cannot log in to PostgreSQL by itself, so only a plaintext password doubles as the server password.
@@ -64,6 +65,8 @@ function resolveUser(raw: RawUser): UserConfig {
     username: raw.username,
     password: raw.password,
     pool_size: raw.pool_size,
+    min_pool_size: raw.min_pool_size,
+    idle_transaction_timeout: raw.idle_transaction_timeout ?? idleTransactionTimeout,
     server_username,
     server_password,
     server_auth: serverAuth(kind, server_password, server_username === raw.username),
@@ -92,13 +95,14 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
   };
   const server_database = raw.server_database ?? name;
   const aq = raw.auth_query;
+  const idle_transaction_timeout = raw.idle_transaction_timeout ?? general.idle_transaction_timeout;
   return {
     name,
     server_host: raw.server_host,
     server_port: raw.server_port,
     server_database,
     pool_mode: raw.pool_mode,
-    users: (raw.users ?? []).map(resolveUser),
+    users: (raw.users ?? []).map((user) => resolveUser(user, idle_transaction_timeout)),
     auth_query: aq
       ? {
           query: aq.query,
@@ -109,6 +113,7 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
           server_user: aq.server_user ?? null,
           server_password: aq.server_password ?? null,
           pool_size: aq.pool_size,
+          min_pool_size: aq.min_pool_size,
           cache_ttl: aq.cache_ttl,
           cache_failure_ttl: aq.cache_failure_ttl,
           min_interval: aq.min_interval,
@@ -117,6 +122,10 @@ function resolvePool(name: string, raw: RawPool, general: GeneralConfig, baseDir
     server_tls,
     prepared_statements: preparedStatements(raw, general),
     cleanup_server_connections: raw.cleanup_server_connections,
+    max_db_connections: raw.max_db_connections,
+    reserve_pool_size: raw.reserve_pool_size,
+    reserve_pool_timeout: raw.reserve_pool_timeout,
+    idle_transaction_timeout,
   };
 }
 

@@ -1,5 +1,6 @@
 import { serverTlsModesWhere } from '../../machines/server-tls-policy.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
+import { poolLimitRules } from './limit-rules.js';
 import { isMap, type PathProblem, type PlainMap } from './prepare.js';
 import { generalTlsRules, poolNegotiationRule } from './tls-rules.js';
 import { ADMIN_DATABASES } from './types.js';
@@ -130,6 +131,7 @@ export function crossFieldProblems(document: unknown): PathProblem[] {
       if (!isMap(pool)) continue;
       poolTlsRules(out, name, pool, general);
       userRules(out, name, pool);
+      poolLimitRules(name, pool, (path, problem) => out.add(path, problem));
     }
   }
   return out.problems;

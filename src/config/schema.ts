@@ -65,6 +65,8 @@ export const generalShape = {
   query_wait_timeout: durationField().default(5_000),
   idle_timeout: durationField().default(600_000),
   server_lifetime: durationField().default(1_200_000),
+  // PgBouncer's: a client idle inside a transaction this long is disconnected (0: never); pools and users override it.
+  idle_transaction_timeout: durationField().default(0),
   shutdown_timeout: durationField().default(10_000),
   client_login_timeout: durationField().default(60_000),
   max_connections: positiveIntField().default(8192),
@@ -95,6 +97,9 @@ export const userShape = {
   username: stringField(),
   password,
   pool_size: positiveIntField().default(40),
+  // At most pool_size, and the pool's users' together at most max_db_connections: rules in limit-rules.ts.
+  min_pool_size: nonNegativeIntField().default(0),
+  idle_transaction_timeout: durationField().optional(),
   server_username: stringField().optional(),
   // May be empty: a backend that trusts the pooler needs no password.
   server_password: z.string({ error: expected('a string', { secret: true }) }).optional(),
@@ -112,6 +117,7 @@ export const authQueryShape = {
   server_user: stringField().optional(),
   server_password: z.string({ error: expected('a string', { secret: true }) }).optional(),
   pool_size: positiveIntField().default(40),
+  min_pool_size: nonNegativeIntField().default(0),
   cache_ttl: durationField().default(3_600_000),
   cache_failure_ttl: durationField().default(30_000),
   min_interval: durationField().default(1_000),
@@ -128,6 +134,10 @@ export const poolShape = {
   prepared_statements_cache_size: positiveIntField().optional(),
   server_prepared_statements_cache_size: positiveIntField().optional(),
   cleanup_server_connections: booleanField().default(true),
+  max_db_connections: nonNegativeIntField().default(0),
+  reserve_pool_size: nonNegativeIntField().default(0),
+  reserve_pool_timeout: durationField().default(3_000),
+  idle_transaction_timeout: durationField().optional(),
   ...serverTlsOverrides,
 };
 

@@ -86,6 +86,11 @@ export interface GeneralConfig {
   query_wait_timeout: number;
   idle_timeout: number;
   server_lifetime: number;
+  /**
+   * A client that sends nothing this long while its session is inside a transaction (ReadyForQuery T or E) is
+   * disconnected with FATAL 25P03 and its server closed (PgBouncer's idle_transaction_timeout; ms, 0: never).
+   */
+  idle_transaction_timeout: number;
   shutdown_timeout: number;
   client_login_timeout: number;
   max_connections: number;
@@ -135,6 +140,10 @@ export interface UserConfig {
   /** Plaintext, `md5<32 hex>` or `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`. */
   password: string;
   pool_size: number;
+  /** Server connections kept open even when unused (opened within a second of start, or of the first login for SCRAM passthrough). */
+  min_pool_size: number;
+  /** Effective idle_transaction_timeout for this user's clients (ms, 0: never): the user's, else the pool's, else general's. */
+  idle_transaction_timeout: number;
   /** Defaults to `username`. */
   server_username: string;
   /** Defaults to `password` when that is plaintext, otherwise null. */
@@ -170,6 +179,8 @@ export interface AuthQueryConfig {
   server_password: string | null;
   /** Server connections of each looked-up user's pool (passthrough) or of the shared pool (dedicated). */
   pool_size: number;
+  /** Connections each of those pools keeps open (a looked-up user's from its first login on). */
+  min_pool_size: number;
   /** How long a found user is remembered (ms); 0: every login looks up again. */
   cache_ttl: number;
   /** How long a user the query did not find is remembered (ms). */
@@ -196,6 +207,14 @@ export interface PoolConfig {
    * ends, follows the client to its next server and is undone before another client gets the server (default true).
    */
   cleanup_server_connections: boolean;
+  /** Server connections of all this pool's users together (listed, looked up, dedicated); 0: no cap. */
+  max_db_connections: number;
+  /** Extra connections for clients that waited reserve_pool_timeout (beyond pool_size or max_db_connections); 0: none. */
+  reserve_pool_size: number;
+  /** ms; 0 disables the reserve. */
+  reserve_pool_timeout: number;
+  /** Effective idle_transaction_timeout of the pool (its own, else general's); users may override it. */
+  idle_transaction_timeout: number;
 }
 
 export interface PreparedStatementsSettings {

@@ -34,6 +34,13 @@ export function configWarnings(config: Config, opts: { ignoredKeys?: boolean } =
   }
   if (g.pg_hba) warnings.push(...hbaRuleWarnings(config, g.pg_hba));
   for (const pool of Object.values(config.pools)) {
+    // As PgDoorman warns: a client gives up waiting before it could take a reserve connection.
+    if (pool.reserve_pool_size > 0 && pool.reserve_pool_timeout > 0 && pool.reserve_pool_timeout >= g.query_wait_timeout) {
+      warnings.push({
+        keyPath: formatKeyPath(['pools', pool.name, 'reserve_pool_timeout']),
+        problem: `${pool.reserve_pool_timeout}ms is not below general.query_wait_timeout (${g.query_wait_timeout}ms): clients give up waiting before the reserve is used`,
+      });
+    }
     pool.users.forEach((user, i) => {
       if (user.server_auth !== 'none') return;
       warnings.push({

@@ -24,7 +24,17 @@ export interface Login {
 /** The events a session reports; the driver journals them and the machine decides what they lead to. */
 export type SessionEvent = Extract<
   ClientEvent,
-  { type: 'pool.acquired' | 'pool.failed' | 'backend.lost' | 'socket.closed' | 'client.invalidMessage' | 'internal.error' | 'session.pinned' }
+  {
+    type:
+      | 'pool.acquired'
+      | 'pool.failed'
+      | 'backend.lost'
+      | 'socket.closed'
+      | 'client.invalidMessage'
+      | 'client.idleInTransaction'
+      | 'internal.error'
+      | 'session.pinned';
+  }
 >;
 
 /** What a client is doing, as the admin console shows it (SHOW CLIENTS state, SHOW POOLS cl_*). */

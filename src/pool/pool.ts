@@ -4,12 +4,18 @@
  *
  * Each ServerConnection carries its own state (idle, active, resetting, closing); the pool keeps
  * the idle ones in a stack, every live one in `servers`, and counts handshakes in progress.
+ *
+ * Limits (docs/pooling.md): min_pool_size connections are kept open (opened on the reap tick); the
+ * database's max_db_connections caps the pools of one database together (DatabaseLimit); a client that
+ * waited reserve_pool_timeout may get a reserve connection beyond pool_size or max_db_connections.
  */
 import type { Logger } from 'pino';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
+import { DatabaseLimit, type DatabaseMember } from './database-limit.js';
 import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
 import { settingsDiff, settingsMatch } from './startup-parameters.js';
+import { WaitQueue, type Waiter } from './wait-queue.js';
 
 export interface PoolOptions {
   name: string;
@@ -26,6 +32,12 @@ export interface PoolOptions {
   logger: Logger;
   /** Shared prepared statements the pool remembers (transaction pooling); default 8192. */
   statementCacheSize?: number;
+  /** Connections kept open even when unused (min_pool_size); default 0. At most `size` (config rules). */
+  minSize?: number;
+  /** The database this pool shares max_db_connections and the reserve with; default: one of its own, with neither. */
+  limit?: DatabaseLimit;
+  /** Whether a connection can log in with no client around (false for SCRAM passthrough until a client taught the ClientKey). */
+  canWarm?: () => boolean;
   /**
    * The cache to share, from the pool this one replaces after a reload: sessions that still name the old pool get
    * servers from this one, so statement names must stay unique across both.
@@ -34,7 +46,7 @@ export interface PoolOptions {
 }
 
 /** What a reload may change in a pool without replacing it. */
-export type PoolLimits = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idleTimeoutMs' | 'serverLifetimeMs'>;
+export type PoolSettings = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idleTimeoutMs' | 'serverLifetimeMs'> & { minSize: number };
 
 /**
  * What a session hands back:
@@ -44,12 +56,12 @@ export type PoolLimits = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idle
  */
 export type ReleaseAction = 'reuse' | 'reset' | 'close';
 
-interface Waiter {
-  settings: Map<string, string>;
-  holder: string | null;
-  resolve: (conn: ServerConnection) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+/** What SHOW POOLS and SHOW DATABASES show of a pool's limits. */
+export interface PoolLimits {
+  poolSize: number;
+  minPoolSize: number;
+  /** This pool's reserve connections open or opening. */
+  reserveInUse: number;
 }
 
 export interface PoolStats {
@@ -60,14 +72,19 @@ export interface PoolStats {
   waiting: number;
 }
 
-export class ServerPool {
+export class ServerPool implements DatabaseMember {
   /** Idle connections, most recently used last. */
   private readonly idle: ServerConnection[] = [];
   /** Every connection that is not closing, whatever its state. */
   private readonly servers = new Set<ServerConnection>();
   private connecting = 0;
-  private readonly waiters: Waiter[] = [];
+  /** Reserve connections (open, not closing), and reserve handshakes in progress. */
+  private readonly reserve = new Set<ServerConnection>();
+  private reserveConnecting = 0;
+  private readonly waiters = new WaitQueue();
   private closed = false;
+  /** A min_pool_size connect is in flight. */
+  private warming = false;
   /** PAUSE: no server is handed out (waiters queue up to query_wait_timeout) until RESUME. */
   private pausedNow = false;
   /** RECONNECT: connections in use when it came, closed instead of reused when they are released. */
@@ -78,14 +95,36 @@ export class ServerPool {
   private successor: ServerPool | null = null;
   /** Clients' named statements, shared by query (transaction pooling). */
   readonly statements: StatementCache;
+  readonly limit: DatabaseLimit;
+  minPoolSize: number;
 
   constructor(readonly opts: PoolOptions) {
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
+    this.minPoolSize = Math.min(opts.minSize ?? 0, opts.size);
+    this.limit = opts.limit ?? new DatabaseLimit({ database: opts.name, maxConnections: 0, reserveSize: 0, reserveTimeoutMs: 0 });
+    this.limit.join(this);
+  }
+
+  get connectionCount(): number {
+    return this.servers.size + this.connecting;
+  }
+
+  get reserveCount(): number {
+    return this.reserve.size + this.reserveConnecting;
+  }
+
+  get limits(): PoolLimits {
+    return { poolSize: this.opts.size, minPoolSize: this.minPoolSize, reserveInUse: this.reserveCount };
   }
 
   /** Every server connection that is not closing (the admin console's SHOW SERVERS). */
   get connections(): Iterable<ServerConnection> {
     return this.servers;
+  }
+
+  /** No connection, handshake or waiter left (a retired pool can be forgotten). */
+  get empty(): boolean {
+    return this.servers.size === 0 && this.connecting === 0 && this.waiters.length === 0;
   }
 
   get stats(): PoolStats {
@@ -138,27 +177,39 @@ export class ServerPool {
     if (!this.pausedNow) {
       const reusable = this.takeIdle(holder);
       if (reusable) return Promise.resolve(reusable);
-      if (this.servers.size + this.connecting < this.opts.size) return this.create(holder);
+      if (this.connectionCount < this.opts.size) {
+        // At max_db_connections: close another user's least recently used idle connection first (PgBouncer's eviction).
+        if (this.limit.hasRoom() || (this.limit.evictFor(this) && this.limit.hasRoom())) return this.create(holder, false);
+      }
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        settings,
-        holder,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
-          reject(
-            new ProxyError(
-              'pool.wait_timeout',
-              SqlState.TOO_MANY_CONNECTIONS,
-              `no server connection available within query_wait_timeout (${this.opts.queryWaitTimeoutMs} ms): pool_size ${this.opts.size} is in use`,
-            ),
-          );
-        }, this.opts.queryWaitTimeoutMs),
-      };
-      this.waiters.push(waiter);
+    return this.waiters.wait(settings, holder, {
+      waitMs: this.opts.queryWaitTimeoutMs,
+      timedOut: () =>
+        new ProxyError(
+          'pool.wait_timeout',
+          SqlState.TOO_MANY_CONNECTIONS,
+          `no server connection available within query_wait_timeout (${this.opts.queryWaitTimeoutMs} ms): ${this.heldBackBy()} is in use`,
+        ),
+      reserveMs: this.limit.reserveEnabled ? this.limit.opts.reserveTimeoutMs : null,
+      reserveDue: (waiter) => this.drawOnReserve(waiter),
     });
+  }
+
+  /** Which limit keeps a waiting client waiting, for its error message. */
+  private heldBackBy(): string {
+    const { maxConnections, database } = this.limit.opts;
+    if (this.connectionCount < this.opts.size && maxConnections > 0) return `max_db_connections ${maxConnections} of pool "${database}"`;
+    return `pool_size ${this.opts.size}`;
+  }
+
+  /** reserve_pool_timeout passed for a waiting client: a reserve connection, if the reserve has one left. */
+  private drawOnReserve(waiter: Waiter): void {
+    if (this.closed || this.pausedNow || !this.limit.hasReserve() || this.connectionCount >= this.opts.size + this.limit.opts.reserveSize) return;
+    this.waiters.remove(waiter);
+    // A pool left below its limits (a connect failed) gets an ordinary connection: only one beyond them is reserve.
+    const reserve = this.connectionCount >= this.opts.size || !this.limit.hasRoom();
+    if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
+    this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
   }
 
   private usable(conn: ServerConnection): boolean {
@@ -177,15 +228,24 @@ export class ServerPool {
     return null;
   }
 
-  private async create(holder: string | null): Promise<ServerConnection> {
+  private async create(holder: string | null, reserve: boolean): Promise<ServerConnection> {
+    const conn = await this.open(reserve);
+    conn.toActive(holder);
+    return conn;
+  }
+
+  /** A new connection, counted from the start of its handshake. */
+  private async open(reserve: boolean): Promise<ServerConnection> {
     this.connecting++;
+    if (reserve) this.reserveConnecting++;
     try {
       const conn = await this.opts.connect();
       this.servers.add(conn);
-      conn.toActive(holder);
+      if (reserve) this.reserve.add(conn);
       return conn;
     } finally {
       this.connecting--;
+      if (reserve) this.reserveConnecting--;
     }
   }
 
@@ -225,13 +285,15 @@ export class ServerPool {
   private park(conn: ServerConnection): void {
     // A reload shrank the pool: the connections beyond its new size close as they come back.
     if (this.servers.size > this.opts.size && this.waiters.length === 0) return conn.close();
-    const waiter = this.pausedNow ? undefined : this.waiters.shift();
+    const waiter = this.pausedNow ? undefined : this.waiters.take();
     if (waiter) {
-      clearTimeout(waiter.timer);
       conn.toActive(waiter.holder);
       waiter.resolve(conn); // acquire() applies the waiter's settings
       return;
     }
+    // Nobody here needs it: a reserve connection goes back to the reserve, and a slot another user of the
+    // database waits for is handed over (never below min_pool_size).
+    if (this.reserve.has(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
     conn.toIdle();
     this.idle.push(conn);
   }
@@ -239,35 +301,69 @@ export class ServerPool {
   /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
   forget(conn: ServerConnection): void {
     if (!this.servers.delete(conn)) return;
+    this.reserve.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
-    this.serveWaiter();
+    this.limit.slotFreed();
   }
 
-  /** A slot freed up: the first waiter gets a new connection. */
-  private serveWaiter(): void {
-    // forget() just freed a slot; after close() nobody waits.
-    if (this.pausedNow) return;
-    const waiter = this.waiters.shift();
-    if (!waiter) return;
-    clearTimeout(waiter.timer);
-    this.create(waiter.holder).then(waiter.resolve, waiter.reject);
+  blockedSince(): number | null {
+    if (this.pausedNow || this.waiters.length === 0 || this.connectionCount >= this.opts.size) return null;
+    return this.waiters.first!.since;
+  }
+
+  /** The database has a slot for this pool's first waiter: a new connection for it. */
+  serveBlocked(): void {
+    const waiter = this.waiters.take()!;
+    this.create(waiter.holder, false).then(waiter.resolve, waiter.reject);
+  }
+
+  evictionCandidate(): { lastUsedAt: number; close(): void } | null {
+    if (this.idle.length === 0 || this.connectionCount <= this.minPoolSize) return null;
+    // The stack's bottom is the least recently used.
+    return this.idle[0];
   }
 
   private expired(conn: ServerConnection): boolean {
     return Date.now() - conn.createdAt > this.opts.serverLifetimeMs;
   }
 
-  /** Close idle connections past idle_timeout or server_lifetime. */
+  /**
+   * The reap tick (every second): close idle connections past server_lifetime, and past idle_timeout down to
+   * min_pool_size; then open what min_pool_size asks for.
+   */
   reap(now = Date.now()): void {
     for (const conn of [...this.idle]) {
-      if (now - conn.lastUsedAt > this.opts.idleTimeoutMs || this.expired(conn)) conn.close();
+      if (now - conn.createdAt > this.opts.serverLifetimeMs) conn.close();
+      else if (now - conn.lastUsedAt > this.opts.idleTimeoutMs && this.connectionCount > this.minPoolSize) conn.close();
     }
+    this.warm();
   }
 
-  /** No connection, handshake or waiter left (a retired pool can be forgotten). */
-  get empty(): boolean {
-    return this.servers.size === 0 && this.connecting === 0 && this.waiters.length === 0;
+  /**
+   * min_pool_size: open connections until the pool holds that many (idle and active), within max_db_connections
+   * and without evicting anyone (PgBouncer: warm-up never evicts). One at a time; a failure is logged and retried
+   * on the next reap tick.
+   */
+  private warm(): void {
+    if (this.warming || this.closed || this.retiring || this.connectionCount >= this.minPoolSize || !this.limit.hasRoom()) return;
+    if (this.opts.canWarm && !this.opts.canWarm()) return;
+    this.warming = true;
+    this.open(false).then(
+      (conn) => {
+        this.warming = false;
+        conn.toActive(null);
+        if (this.closed) return conn.close();
+        this.park(conn);
+        this.warm();
+      },
+      (err: unknown) => {
+        // Not retried here: a server that is down is tried once a reap tick, not in a loop.
+        this.warming = false;
+        const message = err instanceof Error ? err.message : String(err);
+        this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, err: message }, 'could not open a min_pool_size connection; retrying on the next tick');
+      },
+    );
   }
 
   get paused(): boolean {
@@ -284,13 +380,10 @@ export class ServerPool {
     if (!this.pausedNow) return;
     this.pausedNow = false;
     while (this.waiters.length > 0) {
-      const conn = this.takeIdle(this.waiters[0].holder);
-      if (conn) {
-        this.park(conn);
-        continue;
-      }
-      if (this.servers.size + this.connecting >= this.opts.size) return;
-      this.serveWaiter();
+      const conn = this.takeIdle(this.waiters.first!.holder);
+      if (conn) this.park(conn);
+      else if (this.connectionCount < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
+      else return;
     }
   }
 
@@ -303,11 +396,12 @@ export class ServerPool {
     for (const conn of [...this.idle]) conn.close();
   }
 
-  /** A reload changed limits this pool can take in place (pool_size, timeouts). */
-  configure(limits: PoolLimits): void {
-    const grew = limits.size > this.opts.size;
-    Object.assign(this.opts, limits);
-    if (grew) while (this.waiters.length > 0 && !this.pausedNow && this.servers.size + this.connecting < this.opts.size) this.serveWaiter();
+  /** A reload changed what this pool can take in place (pool_size, min_pool_size, timeouts). */
+  configure(settings: PoolSettings): void {
+    const { minSize, ...rest } = settings;
+    Object.assign(this.opts, rest, { minSize });
+    this.minPoolSize = Math.min(minSize, settings.size);
+    while (this.waiters.length > 0 && !this.pausedNow && this.connectionCount < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
     for (const conn of [...this.idle]) if (this.servers.size > this.opts.size) conn.close();
   }
 
@@ -321,18 +415,15 @@ export class ServerPool {
     this.successor = successor;
     for (const conn of [...this.idle]) conn.close();
     if (!successor) return;
-    for (const waiter of this.waiters.splice(0)) {
-      clearTimeout(waiter.timer);
+    while (this.waiters.length > 0) {
+      const waiter = this.waiters.take()!;
       successor.acquire(waiter.settings, waiter.holder).then(waiter.resolve, waiter.reject);
     }
   }
 
   close(): void {
     this.closed = true;
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(shuttingDown());
-    }
+    this.waiters.rejectAll(shuttingDown);
     for (const conn of [...this.idle]) conn.close();
   }
 

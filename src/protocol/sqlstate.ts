@@ -17,6 +17,8 @@ export const SqlState = {
   FEATURE_NOT_SUPPORTED: '0A000',
   INTERNAL_ERROR: 'XX000',
   CONFIGURATION_LIMIT_EXCEEDED: '53400',
+  /** idle_in_transaction_session_timeout's code; gatehouse's idle_transaction_timeout uses it too. */
+  IDLE_IN_TRANSACTION_SESSION_TIMEOUT: '25P03',
   /** system_error: PgDoorman's code for an auth_query that cannot answer ("Authentication service unavailable"). */
   SYSTEM_ERROR: '58000',
   SYNTAX_ERROR: '42601',

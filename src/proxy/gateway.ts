@@ -18,6 +18,7 @@ import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
 import type { InspectorBridge } from '../observability/inspector.js';
+import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js';
 import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
@@ -86,6 +87,7 @@ export class Gateway extends EventEmitter {
       inspect: () => this.inspector?.inspect,
     });
     this.console = new AdminConsole(this.consoleHost(), logger.child({ admin: true }));
+    registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
   }
@@ -140,6 +142,7 @@ export class Gateway extends EventEmitter {
           transaction: entry.transaction,
           cancels: this.cancels,
           pinned: (delta) => this.metrics.pinnedClients.inc({ pool: login.database }, delta),
+          idleTransactionTimeoutMs: entry.idleTransactionTimeoutMs,
         });
       },
       onClosed: () => {

@@ -11,6 +11,7 @@ import type { Config, PoolConfig, PoolMode, UserConfig } from '../config/types.j
 import { connectServer } from '../driver/server-driver.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
+import { DatabaseLimit, type DatabaseLimitStats } from '../pool/database-limit.js';
 import { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
@@ -28,6 +29,8 @@ export interface PoolEntry {
   transaction: TransactionOptions;
   /** Sent in each new backend's StartupMessage besides user and database (auth_query's startup_parameters). */
   startupParameters: Record<string, string>;
+  /** idle_transaction_timeout for this user's clients (ms; 0: never). */
+  idleTransactionTimeoutMs: number;
 }
 
 interface AuthQueryPool {
@@ -63,6 +66,10 @@ function serverCredential(user: UserConfig, stored: StoredPassword): ServerCrede
   }
 }
 
+function limitOptions(pool: PoolConfig) {
+  return { maxConnections: pool.max_db_connections, reserveSize: pool.reserve_pool_size, reserveTimeoutMs: pool.reserve_pool_timeout };
+}
+
 function label(entry: PoolEntry): string {
   return `${entry.pool.opts.name}/${entry.pool.opts.user}`;
 }
@@ -78,12 +85,14 @@ function parametersText(parameters: Record<string, string>): string {
 }
 
 /** A looked-up user as if it were listed: logged in as itself, by passthrough from the hash the query returned. */
-function lookedUpUser(name: string, stored: StoredPassword, poolSize: number): UserConfig {
+function lookedUpUser(name: string, stored: StoredPassword, pool: PoolConfig): UserConfig {
   const plain = stored.kind === 'plain' ? stored.password : null;
   return {
     username: name,
     password: storedText(stored),
-    pool_size: poolSize,
+    pool_size: pool.auth_query!.pool_size,
+    min_pool_size: pool.auth_query!.min_pool_size,
+    idle_transaction_timeout: pool.idle_transaction_timeout,
     server_username: name,
     server_password: plain,
     server_auth: plain !== null ? 'password' : stored.kind === 'md5' ? 'md5-passthrough' : 'scram-passthrough',
@@ -123,12 +132,15 @@ export class PoolDirectory {
   private readonly authQueries = new Map<string, AuthQueryPool>();
   /** Pools a reload replaced or removed, kept (for reaping and shutdown) until their last server is gone. */
   private readonly retired = new Set<ServerPool>();
+  /** Per pool name: max_db_connections and the reserve, shared by its users' pools (auth_query executors aside). */
+  private readonly limits = new Map<string, DatabaseLimit>();
 
   constructor(
     private readonly config: Config,
     private readonly deps: PoolDirectoryDeps,
   ) {
     for (const pool of Object.values(config.pools)) {
+      this.limits.set(pool.name, new DatabaseLimit({ database: pool.name, ...limitOptions(pool) }));
       for (const user of pool.users) this.listed.set(key(pool.name, user.username), this.createEntry(pool, user, parseStoredPassword(user.password)));
       if (pool.auth_query) this.authQueries.set(pool.name, this.createAuthQuery(pool));
     }
@@ -137,8 +149,12 @@ export class PoolDirectory {
   /** Every backend pool (reaping, shutdown). */
   *serverPools(): Iterable<ServerPool> {
     for (const pool of this.retired) {
-      if (pool.empty) this.retired.delete(pool);
-      else yield pool;
+      if (!pool.empty) {
+        yield pool;
+        continue;
+      }
+      this.retired.delete(pool);
+      pool.limit.leave(pool);
     }
     for (const entry of this.listed.values()) yield entry.pool;
     for (const entry of this.lookedUp.values()) yield entry.pool;
@@ -156,6 +172,12 @@ export class PoolDirectory {
    */
   reconcile(): ReconcileReport {
     const report: ReconcileReport = { added: [], removed: [], rebuilt: [], resized: [] };
+    for (const pool of Object.values(this.config.pools)) {
+      const limit = this.limits.get(pool.name);
+      if (limit) limit.configure(limitOptions(pool));
+      else this.limits.set(pool.name, new DatabaseLimit({ database: pool.name, ...limitOptions(pool) }));
+    }
+    for (const name of this.limits.keys()) if (!(name in this.config.pools)) this.limits.delete(name);
     const wanted = new Map<string, { pool: PoolConfig; user: UserConfig }>();
     for (const pool of Object.values(this.config.pools)) for (const user of pool.users) wanted.set(key(pool.name, user.username), { pool, user });
     for (const [k, entry] of this.listed) {
@@ -178,20 +200,27 @@ export class PoolDirectory {
         report.rebuilt.push(label(next));
       } else {
         existing.stored = stored;
-        if (this.configurePool(existing, pool, user.pool_size)) report.resized.push(label(existing));
+        existing.idleTransactionTimeoutMs = user.idle_transaction_timeout;
+        if (this.configurePool(existing, pool, user)) report.resized.push(label(existing));
       }
     }
     this.reconcileAuthQueries(report);
     return report;
   }
 
-  /** Applies pool_size and the general timeouts in place; true when something changed. */
-  private configurePool(entry: PoolEntry, pool: PoolConfig, size: number): boolean {
+  /** Applies pool_size, min_pool_size and the general timeouts in place; true when something changed. */
+  private configurePool(entry: PoolEntry, pool: PoolConfig, user: UserConfig): boolean {
     const g = this.config.general;
-    const limits = { size, queryWaitTimeoutMs: g.query_wait_timeout, idleTimeoutMs: g.idle_timeout, serverLifetimeMs: g.server_lifetime };
+    const settings = {
+      size: user.pool_size,
+      minSize: user.min_pool_size,
+      queryWaitTimeoutMs: g.query_wait_timeout,
+      idleTimeoutMs: g.idle_timeout,
+      serverLifetimeMs: g.server_lifetime,
+    };
     const o = entry.pool.opts;
-    const changed = o.size !== size || o.queryWaitTimeoutMs !== g.query_wait_timeout || o.idleTimeoutMs !== g.idle_timeout || o.serverLifetimeMs !== g.server_lifetime;
-    entry.pool.configure(limits);
+    const changed = (Object.keys(settings) as Array<keyof typeof settings>).some((k) => (o[k] ?? 0) !== settings[k]);
+    entry.pool.configure(settings);
     entry.pool.statements.capacity = pool.prepared_statements.cache_size;
     // A new object, so that sessions already running keep the options they started with.
     entry.transaction = { ...entry.transaction, inspectTimeoutMs: g.query_wait_timeout };
@@ -234,6 +263,16 @@ export class PoolDirectory {
     }
   }
 
+  /** Per pool name (database): its max_db_connections, server connections of all its users, and reserve (SHOW DATABASES, metrics). */
+  *databaseLimits(): Iterable<DatabaseLimitStats> {
+    for (const limit of this.limits.values()) yield limit.stats;
+  }
+
+  /** One pool name's numbers (see databaseLimits), or null for a name no pool has. */
+  databaseLimit(database: string): DatabaseLimitStats | null {
+    return this.limits.get(database)?.stats ?? null;
+  }
+
   /** A listed user's password, 'auth_query' when the pool looks unlisted users up, or null. Listed users win. */
   userPassword(database: string, user: string): StoredPassword | null | 'auth_query' {
     const listed = this.listed.get(key(database, user));
@@ -274,7 +313,7 @@ export class PoolDirectory {
     const text = `${storedText(stored)}\u0000${parametersText(startupParameters)}`;
     const existing = this.lookedUp.get(key(pool.name, user));
     if (existing?.text === text) return;
-    const config = lookedUpUser(user, stored, pool.auth_query!.pool_size);
+    const config = lookedUpUser(user, stored, pool);
     if (existing) {
       existing.stored = stored;
       existing.credential = serverCredential(config, stored);
@@ -295,17 +334,22 @@ export class PoolDirectory {
       username: aq.user,
       password: aq.password,
       pool_size: aq.workers,
+      min_pool_size: 0,
+      idle_transaction_timeout: 0,
       server_username: aq.user,
       server_password: aq.password,
       server_auth: 'password',
     };
-    const executors = this.createEntry({ ...pool, server_database: aq.database }, executorUser, { kind: 'plain', password: aq.password }).pool;
+    // Executors are gatehouse's own lookups, outside max_db_connections: a full database must not block logins.
+    const executors = this.createEntry({ ...pool, server_database: aq.database }, executorUser, { kind: 'plain', password: aq.password }, null).pool;
     let shared: PoolEntry | null = null;
     if (aq.server_user !== null) {
       const dedicated: UserConfig = {
         username: aq.server_user,
         password: aq.server_password ?? '',
         pool_size: aq.pool_size,
+        min_pool_size: aq.min_pool_size,
+        idle_transaction_timeout: pool.idle_transaction_timeout,
         server_username: aq.server_user,
         server_password: aq.server_password,
         server_auth: aq.server_password !== null ? 'password' : 'none',
@@ -316,7 +360,13 @@ export class PoolDirectory {
     return { config: pool, lookup, executors, shared };
   }
 
-  private createEntry(pool: PoolConfig, user: UserConfig, stored: StoredPassword, replaces: ServerPool | null = null): PoolEntry {
+  private createEntry(
+    pool: PoolConfig,
+    user: UserConfig,
+    stored: StoredPassword,
+    replaces: ServerPool | null = null,
+    limit: DatabaseLimit | null = this.limits.get(pool.name) ?? null,
+  ): PoolEntry {
     const g = this.config.general;
     const { metrics } = this.deps;
     const entry: PoolEntry = {
@@ -332,6 +382,7 @@ export class PoolDirectory {
         inspectTimeoutMs: g.query_wait_timeout,
       },
       startupParameters: {},
+      idleTransactionTimeoutMs: user.idle_transaction_timeout,
     };
     entry.pool = new ServerPool({
       name: pool.name,
@@ -342,6 +393,10 @@ export class PoolDirectory {
       serverLifetimeMs: g.server_lifetime,
       statementCacheSize: pool.prepared_statements.cache_size,
       statements: replaces?.statements,
+      minSize: user.min_pool_size,
+      limit: limit ?? undefined,
+      // SCRAM passthrough logs in with the ClientKey a client's login revealed: no warm-up before the first login.
+      canWarm: () => entry.credential.kind !== 'scram-passthrough' || entry.credential.keys.ready,
       logger: this.deps.logger,
       connect: async () => {
         const conn = await connectServer({

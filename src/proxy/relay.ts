@@ -40,6 +40,8 @@ export type RelayEnd =
   | { kind: 'no-server'; error: ProxyError }
   /** A bug: an exception that is not a ProxyError. */
   | { kind: 'internal-error'; error: unknown }
+  /** The client sent nothing for idle_transaction_timeout while its session was inside a transaction. */
+  | { kind: 'idle-in-transaction' }
   /** The session ended for another reason (the machine finished it). */
   | { kind: 'stopped' };
 
@@ -75,6 +77,8 @@ export interface RelayOptions {
   onServer: (server: ServerConnection | null) => void;
   /** Transaction pooling: what pins the client to its server changed (empty: nothing any more; `ending`: the relay ended). */
   onPinned?: (pins: PinReason[], ending: boolean) => void;
+  /** idle_transaction_timeout (ms); 0 or absent: a client may stay idle in a transaction for ever. */
+  idleTransactionTimeoutMs?: number;
 }
 
 const READY_IDLE = 0x49; // 'I'
@@ -133,6 +137,19 @@ export class Relay {
   private readonly lastMessage = () => new MessageWriter(this.lastType, this.lastHead.length).bytes(this.lastHead).done();
   /** Since the last Sync, only Parses answered without a server were sent (see answeredWithoutServer). */
   private parsedWithoutServer = false;
+
+  /**
+   * idle_transaction_timeout: armed when a ReadyForQuery T or E leaves the session waiting for the client, disarmed
+   * by the client's next bytes. One timer per relay, made on first use and re-armed with refresh(); one that fires
+   * while disarmed does nothing.
+   */
+  private idleTxTimer: NodeJS.Timeout | null = null;
+  private idleTxArmed = false;
+  /** A ReadyForQuery ended in the server chunk being scanned. */
+  private readyArrived = false;
+  private readonly onIdleTxTimeout = () => {
+    if (this.idleTxArmed) this.end({ kind: 'idle-in-transaction' });
+  };
 
   private readonly onClientData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionClientData(chunk) : this.txClientData(chunk));
   private readonly onServerData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionServerData(chunk) : this.txServerData(chunk));
@@ -196,12 +213,14 @@ export class Relay {
     if (type === BackendType.ReadyForQuery) {
       if (this.outstanding > 0) this.outstanding--;
       this.txStatus = first;
+      this.readyArrived = true;
     }
     return true;
   };
 
   private sessionClientData(chunk: Buffer): void {
     if (this.ended) return;
+    this.idleTxArmed = false;
     this.terminateAt = null;
     try {
       this.fromClient.scan(chunk);
@@ -227,12 +246,14 @@ export class Relay {
       return this.failServer(err);
     }
     this.writeClient(chunk);
+    if (this.readyArrived) this.readyEnded();
   }
 
   // ---- transaction pooling ------------------------------------------------------------------
 
   private txClientData(chunk: Buffer): void {
     if (this.ended) return;
+    this.idleTxArmed = false;
     try {
       this.framer.push(chunk);
       this.pump();
@@ -348,6 +369,7 @@ export class Relay {
       return this.failServer(err);
     }
     if (out.length > 0) this.writeClient(joined(out));
+    if (this.readyArrived) this.readyEnded();
     if (this.barrier && !this.queue.owes) {
       this.barrier = false;
       return this.pump();
@@ -359,6 +381,7 @@ export class Relay {
     let sqlstate: string | null = null;
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = head[0];
+      this.readyArrived = true;
     } else if (type === BackendType.CommandComplete) {
       if (mayChangeSession(head)) this.tagSeen(tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0)));
     } else if (type === BackendType.ErrorResponse) {
@@ -382,19 +405,27 @@ export class Relay {
     }
   }
 
+  /** Idle between transactions: the server can be let go. */
   private idle(): boolean {
+    return this.txStatus === READY_IDLE && this.waitingForClient();
+  }
+
+  /** Everything the client sent is answered and nothing is half-way: the session waits for the client. */
+  private waitingForClient(): boolean {
     if (this.opts.mode === 'session') {
-      return !this.afterSync && this.outstanding === 0 && this.txStatus === READY_IDLE && this.fromServer.atBoundary && this.fromClient.atBoundary;
+      return !this.afterSync && this.outstanding === 0 && this.fromServer.atBoundary && this.fromClient.atBoundary;
     }
-    return (
-      this.queue.empty &&
-      !this.afterSync &&
-      this.txStatus === READY_IDLE &&
-      this.replies.atBoundary &&
-      this.framer.atBoundary &&
-      this.input.length === 0 &&
-      !this.holdsInput()
-    );
+    return this.queue.empty && !this.afterSync && this.replies.atBoundary && this.framer.atBoundary && this.input.length === 0 && !this.holdsInput();
+  }
+
+  /** A ReadyForQuery went to the client: inside a transaction with nothing more to do, the idle timeout starts. */
+  private readyEnded(): void {
+    this.readyArrived = false;
+    const ms = this.opts.idleTransactionTimeoutMs;
+    if (!ms || this.ended || this.txStatus === READY_IDLE || !this.waitingForClient()) return;
+    this.idleTxArmed = true;
+    if (this.idleTxTimer) this.idleTxTimer.refresh();
+    else this.idleTxTimer = setTimeout(this.onIdleTxTimeout, ms).unref();
   }
 
   /** The transaction may be over: look at the session if it asked for it, then let the server go unless pinned. */
@@ -506,6 +537,7 @@ export class Relay {
     if (this.ended) return;
     const release = this.server ? this.finalRelease(end) : 'close';
     this.ended = end;
+    if (this.idleTxTimer) clearTimeout(this.idleTxTimer);
     const { client } = this.opts;
     client.off('data', this.onClientData);
     client.off('close', this.onClientClose);

@@ -21,6 +21,8 @@ export interface SessionDeps {
   cancels: Pick<CancelRegistry, 'register' | 'attach' | 'unregister'>;
   /** A client became pinned to its server (+1) or let go (-1). */
   pinned?: (delta: 1 | -1) => void;
+  /** idle_transaction_timeout (ms; 0 or absent: off). */
+  idleTransactionTimeoutMs?: number;
 }
 
 export class Session implements SessionHandle {
@@ -90,6 +92,7 @@ export class Session implements SessionHandle {
       onServer: (s) => this.deps.cancels.attach(key.processId, s),
       onPinned: (pins, ending) => this.pinChanged(pins, ending),
       onEnd: (end) => this.relayEnded(end),
+      idleTransactionTimeoutMs: this.deps.idleTransactionTimeoutMs,
     });
     this.relay.start(server, early);
   }
@@ -110,6 +113,9 @@ export class Session implements SessionHandle {
         return this.report({ type: 'backend.lost', message: end.message });
       case 'client-violation':
         return this.report({ type: 'client.invalidMessage', message: end.message });
+      case 'idle-in-transaction':
+        // The relay closed the server (it was inside the client's transaction); the machine tells the client.
+        return this.report({ type: 'client.idleInTransaction' });
       case 'no-server':
       case 'internal-error':
         return this.failed(end.error, 'relay');

@@ -70,6 +70,15 @@ describe('what a refused client reads', () => {
     );
   });
 
+  it('a client idle inside a transaction past idle_transaction_timeout reads PostgreSQL\'s own words and code', () => {
+    const ready = [...slot, tlsUp(), startup('alice', 'app'), { type: 'auth.succeeded' }, { type: 'pool.acquired', serverId: 's1' }];
+    expect(failureAfter(clientSessionMachine, client.allow, [...ready, { type: 'client.idleInTransaction' }])).toEqual({
+      reason: 'idle_transaction_timeout',
+      sqlstate: '25P03',
+      message: 'terminating connection due to idle-in-transaction timeout',
+    });
+  });
+
   it('TLS is required by tls_mode', () => {
     expect(failureAfter(clientSessionMachine, client.require, [startup('u', 'app')])).toMatchObject({
       sqlstate: '28000',

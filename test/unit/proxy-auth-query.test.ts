@@ -113,6 +113,7 @@ async function authQuery(config: Partial<AuthQueryConfig> = {}, logger = pino({ 
     server_user: null,
     server_password: null,
     pool_size: 4,
+    min_pool_size: 0,
     cache_ttl: 10_000,
     cache_failure_ttl: 1_000,
     min_interval: 500,

@@ -45,10 +45,11 @@ function databases(data: ConsoleData): ResultSet {
   const rows: Cell[][] = [];
   for (const p of data.pools()) {
     const pool = data.config.pools[p.database];
-    const sv = p.entry.pool.stats;
+    const server = p.entry.pool;
+    const { maxConnections, reserveSize } = server.limit.opts;
     rows.push([
-      p.database, pool.server_host, pool.server_port, pool.server_database, p.user, p.entry.pool.opts.size, 0, 0, p.entry.mode,
-      p.entry.pool.opts.size, sv.active + sv.idle + sv.resetting + sv.connecting,
+      p.database, pool.server_host, pool.server_port, pool.server_database, p.user, server.opts.size, server.minPoolSize, reserveSize, p.entry.mode,
+      maxConnections > 0 ? maxConnections : server.opts.size, server.connectionCount,
     ]);
   }
   return show('name host port:int database force_user pool_size:int min_pool_size:int reserve_pool:int pool_mode max_connections:int current_connections:int', rows);

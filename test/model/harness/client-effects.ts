@@ -165,7 +165,7 @@ export async function verifyClientEffect(
       return;
     case 'failed':
       await expectFailure(world, context, rejectionsBefore);
-      if (event.type === 'backend.lost' || event.type === 'client.invalidMessage') {
+      if (event.type === 'backend.lost' || event.type === 'client.invalidMessage' || event.type === 'client.idleInTransaction') {
         expect(world.pool.releases.map((r) => [r.server, r.action]), 'the server the query was on is closed').toEqual([
           [world.server!.conn, 'reuse'],
           [world.server!.conn, 'close'],

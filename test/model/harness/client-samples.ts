@@ -163,6 +163,8 @@ export function clientSamples(context: ClientSessionContext): ClientEvent[] {
     ...(context.pins.length === 0 ? [{ type: 'session.pinned', pins: ['listen'] } satisfies ClientEvent] : []),
     { type: 'client.directTls' },
     { type: 'client.invalidMessage', message: 'invalid message length 2' },
+    // The welcome's query turns out to be a BEGIN, and the client then says nothing for idle_transaction_timeout.
+    { type: 'client.idleInTransaction' },
     // Where the bug struck (the session's first acquire, or the relay's) is for the journal's reader; no guard reads it.
     { type: 'internal.error', where: 'pool' },
     { type: 'timer.expired', timer: 'login' },

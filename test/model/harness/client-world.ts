@@ -64,6 +64,8 @@ export interface ClientFixture {
 }
 
 let worlds = 0;
+/** Short, so that paths through idle_transaction_timeout take little time; no other path leaves a transaction open. */
+const IDLE_TRANSACTION_TIMEOUT_MS = 30;
 
 export class ClientWorld {
   readonly id = `client-${++worlds}`;
@@ -157,7 +159,8 @@ export class ClientWorld {
           passwordRejected: (database, user) => this.rejectedPasswords.push({ database, user }),
           learnClientKey: (_database, _user, clientKey) => this.learnedClientKeys.push(clientKey),
           // Transaction pooling: the welcome's server goes back at once and every query takes one again.
-          openSession: (login, report) => new Session(login, report, { pool: this.pool, mode: 'transaction', cancels: this.cancels }),
+          openSession: (login, report) =>
+            new Session(login, report, { pool: this.pool, mode: 'transaction', cancels: this.cancels, idleTransactionTimeoutMs: IDLE_TRANSACTION_TIMEOUT_MS }),
           onClosed: () => this.closedCalls++,
           timers: this.timers,
         });
@@ -310,6 +313,8 @@ export class ClientWorld {
       case 'admin.kill':
         expect(this.driver.kill(event.by), 'the machine takes KILL in this state').toBe(true);
         return;
+      case 'client.idleInTransaction':
+        return this.idleInTransaction();
       case 'session.pinned':
         return this.pinByListen();
       case 'socket.closed':
@@ -331,6 +336,17 @@ export class ClientWorld {
     await expect.poll(() => this.pool.releases.length, { timeout: EFFECT_TIMEOUT_MS }).toBe(2);
     this.pool.armFailure(error);
     this.write(Buffer.from([0x51, 0, 0, 0, 13, ...Buffer.from('SELECT 2'), 0]));
+  }
+
+  /**
+   * The welcome's query opened a transaction (BEGIN, ReadyForQuery T) and the client, having read the answer,
+   * sends nothing more: idle_transaction_timeout later the relay gives up on it.
+   */
+  private async idleInTransaction(): Promise<void> {
+    this.server!.peer.write(Buffer.concat([commandComplete('BEGIN'), readyForQuery('T')]));
+    const done = await this.reader.message();
+    const ready = await this.reader.message();
+    expect(`${done.type}${done.body.toString('latin1')}${ready.type}${ready.body.toString('latin1')}`, 'BEGIN answered').toBe('CBEGIN\0ZT');
   }
 
   /**

@@ -24,6 +24,7 @@ describe('auth_query', () => {
       server_user: null,
       server_password: null,
       pool_size: 40,
+      min_pool_size: 0,
       cache_ttl: 3_600_000,
       cache_failure_ttl: 30_000,
       min_interval: 1_000,
@@ -35,10 +36,9 @@ describe('auth_query', () => {
   app:
     auth_query: { query: "q", user: u, password: p, database: other, workers: 4, server_user: owner, server_password: s, pool_size: 7, cache_ttl: 5m, cache_failure_ttl: 1500, min_interval: "0ms", min_pool_size: 2 }
 `);
-    expect(config.pools.app.auth_query).toMatchObject({ database: 'other', workers: 4, server_user: 'owner', server_password: 's', pool_size: 7, cache_ttl: 300_000, cache_failure_ttl: 1500, min_interval: 0 });
-    // min_pool_size keeps no dynamic pools warm here: accepted, and reported as ignored.
-    expect(config.ignoredKeys).toEqual(['pools.app.auth_query.min_pool_size']);
-    expect(configWarnings(config)).toContain(`${FILE}: pools.app.auth_query.min_pool_size: PgDoorman setting accepted but ignored by gatehouse: looked-up users' pools are not kept warm: they open connections on demand`);
+    expect(config.pools.app.auth_query).toMatchObject({ database: 'other', workers: 4, server_user: 'owner', server_password: 's', pool_size: 7, min_pool_size: 2, cache_ttl: 300_000, cache_failure_ttl: 1500, min_interval: 0 });
+    // min_pool_size keeps each looked-up user's pool (or the dedicated pool) warm: it takes effect, so it is not reported.
+    expect(config.ignoredKeys).toEqual([]);
   });
 
   test('query and user are required, server_password needs server_user, and unknown keys get a suggestion', () => {

@@ -36,6 +36,7 @@ describe('defaults', () => {
       query_wait_timeout: 5_000,
       idle_timeout: 600_000,
       server_lifetime: 1_200_000,
+      idle_transaction_timeout: 0,
       shutdown_timeout: 10_000,
       client_login_timeout: 60_000,
       max_connections: 8192,
@@ -55,11 +56,26 @@ describe('defaults', () => {
       server_port: 5432,
       server_database: 'app',
       pool_mode: 'transaction',
-      users: [{ username: 'app', password: 'app-secret', pool_size: 40, server_username: 'app', server_password: 'app-secret', server_auth: 'password' }],
+      users: [
+        {
+          username: 'app',
+          password: 'app-secret',
+          pool_size: 40,
+          min_pool_size: 0,
+          idle_transaction_timeout: 0,
+          server_username: 'app',
+          server_password: 'app-secret',
+          server_auth: 'password',
+        },
+      ],
       auth_query: null,
       server_tls: { mode: 'allow', ca_cert: null, certificate: null, private_key: null, negotiation: 'postgres' },
       prepared_statements: { enabled: true, cache_size: 8192, server_cache_size: 8192 },
       cleanup_server_connections: true,
+      max_db_connections: 0,
+      reserve_pool_size: 0,
+      reserve_pool_timeout: 3000,
+      idle_transaction_timeout: 0,
     });
   });
 
@@ -223,16 +239,16 @@ talos:
   keys: []
 pools:
   app:
-    max_db_connections: 10
+    min_connection_lifetime: 10000
     users:
-      - { username: a, password: x, min_pool_size: 2 }
+      - { username: a, password: x, server_lifetime: 2000 }
 `);
     expect(config.ignoredKeys).toEqual([
       'talos',
       'general.worker_threads',
       'web.ui',
-      'pools.app.max_db_connections',
-      'pools.app.users[0].min_pool_size',
+      'pools.app.min_connection_lifetime',
+      'pools.app.users[0].server_lifetime',
     ]);
     const warnings = configWarnings(config);
     expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse: gatehouse is one Node.js process with one event loop: there are no worker threads to tune`);
@@ -364,13 +380,15 @@ pools:
       },
     });
     expect(config.pools.app.users).toEqual([
-      { username: 'app', password: SCRAM, pool_size: 20, server_username: 'app', server_password: 'app-db-password', server_auth: 'password' },
-      { username: 'reporter', password: MD5, pool_size: 40, server_username: 'reporter', server_password: null, server_auth: 'md5-passthrough' },
+      { username: 'app', password: SCRAM, pool_size: 20, min_pool_size: 0, idle_transaction_timeout: 0, server_username: 'app', server_password: 'app-db-password', server_auth: 'password' },
+      { username: 'reporter', password: MD5, pool_size: 40, min_pool_size: 0, idle_transaction_timeout: 0, server_username: 'reporter', server_password: null, server_auth: 'md5-passthrough' },
     ]);
     expect(config.pools.analytics.users[0]).toEqual({
       username: 'analyst',
       password: 'analyst-password',
       pool_size: 40,
+      min_pool_size: 0,
+      idle_transaction_timeout: 0,
       server_username: 'pg_analyst',
       server_password: 'analyst-password',
       server_auth: 'password',

@@ -33,7 +33,7 @@ const message = (type: number, body = Buffer.alloc(0)) => {
   return m;
 };
 
-async function setup(mode: 'session' | 'transaction') {
+async function setup(mode: 'session' | 'transaction', idleTransactionTimeoutMs = 0) {
   const [clientApp, clientSide] = await socketPair();
   const [serverSide, backend] = await socketPair();
   const server = new ServerConnection({
@@ -56,7 +56,17 @@ async function setup(mode: 'session' | 'transaction') {
   };
   const backendReceived: Buffer[] = [];
   backend.on('data', (d) => backendReceived.push(d));
-  const relay = new Relay({ client: clientSide, mode, pool, settings: new Map(), holder: 'c1', logger: pino({ level: 'silent' }), onEnd: (e) => ends.push(e), onServer: () => {} });
+  const relay = new Relay({
+    client: clientSide,
+    mode,
+    pool,
+    settings: new Map(),
+    holder: 'c1',
+    logger: pino({ level: 'silent' }),
+    onEnd: (e) => ends.push(e),
+    onServer: () => {},
+    idleTransactionTimeoutMs,
+  });
   relay.start(server, Buffer.alloc(0));
   return { clientApp, backend, released, ends, backendReceived: () => Buffer.concat(backendReceived) };
 }
@@ -110,5 +120,52 @@ describe('relay', () => {
     t.clientApp.destroy();
     await until(() => t.released.length === 1);
     expect(t.released[0]).toBe('close');
+  });
+
+  describe.each(['session', 'transaction'] as const)('idle_transaction_timeout, %s pooling', (mode) => {
+    const query = (sql: string) => message(FrontendType.Query, Buffer.from(`${sql}\0`));
+
+    it('ends the relay and closes the server when the client says nothing inside a transaction', async () => {
+      const t = await setup(mode, 60);
+      t.clientApp.write(query('begin'));
+      await until(() => t.backendReceived().length > 0);
+      t.backend.write(readyForQuery('T'));
+      await until(() => t.ends.length === 1);
+      expect(t.ends).toEqual([{ kind: 'idle-in-transaction' }]);
+      expect(t.released.at(-1)).toBe('close');
+    });
+
+    it('the client’s next query, before the timeout, starts the clock again only at its answer', async () => {
+      const t = await setup(mode, 80);
+      t.clientApp.write(query('begin'));
+      await until(() => t.backendReceived().length > 0);
+      t.backend.write(readyForQuery('T'));
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        t.clientApp.write(query('select 1'));
+        // The server takes longer than the timeout to answer: a running query is not idleness.
+        await new Promise((r) => setTimeout(r, 100));
+        t.backend.write(readyForQuery('T'));
+      }
+      expect(t.ends).toEqual([]);
+      await until(() => t.ends.length === 1);
+      expect(t.ends).toEqual([{ kind: 'idle-in-transaction' }]);
+    });
+
+    it('never fires outside a transaction, nor while a Sync is still unanswered', async () => {
+      const t = await setup(mode, 40);
+      t.clientApp.write(query('select 1'));
+      await until(() => t.backendReceived().length > 0);
+      t.backend.write(readyForQuery('I'));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(t.ends).toEqual([]);
+      const t2 = await setup(mode, 40);
+      // Two queries pipelined: the first answer (T) leaves the second one running.
+      t2.clientApp.write(Buffer.concat([query('begin'), query('select pg_sleep(1)')]));
+      await until(() => t2.backendReceived().length > 0);
+      t2.backend.write(readyForQuery('T'));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(t2.ends).toEqual([]);
+    });
   });
 });
