@@ -1,6 +1,6 @@
 /**
  * gatehouse command line:
- *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload TLS material and pg_hba)
+ *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload the configuration file)
  *   gatehouse check-config FILE     validate a configuration file and exit
  *   gatehouse demo                  embedded PostgreSQL 18 + generated certificates + gatehouse, TLS on both sides
  *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
