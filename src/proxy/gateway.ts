@@ -16,6 +16,7 @@ import { unixSocketPath } from '../config/unix-socket.js';
 import { ClientDriver } from '../driver/client-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
+import { EventLoopWatch } from '../observability/event-loop.js';
 import { Metrics } from '../observability/metrics.js';
 import type { InspectorBridge } from '../observability/inspector.js';
 import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js';
@@ -54,6 +55,7 @@ export class Gateway extends EventEmitter {
   private journalSink: JsonlJournalSink | null = null;
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
+  private readonly loop: EventLoopWatch;
   private nextId = 0;
   /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
   private matchHba!: (facts: HbaFacts) => HbaVerdict;
@@ -87,6 +89,7 @@ export class Gateway extends EventEmitter {
       inspect: () => this.inspector?.inspect,
     });
     this.console = new AdminConsole(this.consoleHost(), logger.child({ admin: true }));
+    this.loop = new EventLoopWatch(this.metrics.registry, logger);
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
@@ -308,6 +311,7 @@ export class Gateway extends EventEmitter {
       for (const pool of this.pools.serverPools()) pool.reap();
     }, 1000);
     this.reaper.unref();
+    this.loop.start();
     this.logger.info(
       { host: address.address, port: address.port, unix_socket: this.unixPath, tls_mode: this.config.general.tls_mode },
       'gatehouse listening',
@@ -326,6 +330,7 @@ export class Gateway extends EventEmitter {
   /** Stop accepting, let clients finish for up to shutdown_timeout, then close everything. */
   async close(): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
+    this.loop.stop();
     const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     const unixStopped = new Promise<void>((resolve) => (this.unixListener ? this.unixListener.close(() => resolve()) : resolve()));
     for (const pool of this.pools.serverPools()) pool.close();
