@@ -1,6 +1,7 @@
 /**
  * gatehouse command line:
- *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload the configuration file)
+ *   gatehouse [run] --config FILE   run the proxy in the foreground (SIGTERM/SIGINT: graceful stop, SIGHUP: reload the configuration
+ *                                   file, SIGUSR2: online restart)
  *   gatehouse check-config FILE     validate a configuration file and exit
  *   gatehouse demo                  embedded PostgreSQL 18 + generated certificates + gatehouse, TLS on both sides
  *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
@@ -9,6 +10,10 @@
 import { compatibilityReport, ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
 import { Gateway, ListenError, packageVersion } from './proxy/gateway.js';
+import { announceReady, inheritedFds, startSuccessor } from './proxy/handover.js';
+
+/** How long a successor may take to load its configuration and listen before the online restart is called off. */
+const UPGRADE_TIMEOUT_MS = 30_000;
 
 const USAGE = `usage:
   gatehouse [run] --config FILE [--inspect]   run the proxy (foreground); --inspect streams machine events to the Stately inspector
@@ -62,8 +67,26 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void gateway.reload());
   gateway.on('shutdown', () => stop('SHUTDOWN'));
+  // Online restart: a successor takes over the listening sockets, then this process drains and exits.
+  const upgrade = async (reason: string) => {
+    if (stopping) return;
+    logger.info({ reason }, 'online restart: starting a successor with the listening sockets');
+    try {
+      await startSuccessor(gateway.listeningFds(), process.argv.slice(1), UPGRADE_TIMEOUT_MS);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'online restart failed; this process goes on serving');
+      return;
+    }
+    stopping = true;
+    logger.info({ clients: gateway.clientCount }, 'online restart: the successor listens; draining this process');
+    gateway.close({ handedOver: true }).then(() => process.exit(0));
+  };
+  process.on('SIGUSR2', () => void upgrade('SIGUSR2'));
+  gateway.on('upgrade', () => void upgrade('UPGRADE'));
+  const inherited = inheritedFds();
   try {
-    await gateway.listen();
+    await gateway.listen(inherited);
+    if (inherited) announceReady();
   } catch (err) {
     if (err instanceof ListenError) fail(`${config.file}: ${err.keyPath}: ${err.message}`, 1);
     fail(`${config.file}: general.port: cannot listen on ${config.general.host}:${config.general.port}: ${(err as Error).message}`, 1);

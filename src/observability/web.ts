@@ -7,13 +7,16 @@ import type { Metrics } from './metrics.js';
 
 export interface WebServer {
   address: AddressInfo;
+  /** The listening socket (handed to a successor on an online restart). */
+  server: Server;
   close(): Promise<void>;
 }
 
 /** An extra route: returns true when it answered the request. */
 export type WebRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger, routes: WebRoute[] = []): Promise<WebServer> {
+/** `fd`: listen on a socket inherited from the process this one succeeds, instead of config's host and port. */
+export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger, routes: WebRoute[] = [], fd: number | null = null): Promise<WebServer> {
   const server: Server = createServer((req, res) => {
     for (const route of routes) if (route(req, res)) return;
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
@@ -34,9 +37,10 @@ export async function startWebServer(config: WebConfig, metrics: Metrics, logger
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
+    if (fd !== null) server.listen({ fd }, () => resolve());
+    else server.listen(config.port, config.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
   logger.info({ host: address.address, port: address.port }, 'web listener serving /metrics');
-  return { address, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { address, server, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

@@ -30,12 +30,13 @@ import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { serverFd, type ListeningFds } from './handover.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 
 /**
- * Emits 'shutdown' when the admin console asks for one (SHUTDOWN); `gatehouse run` exits on it. With no listener
- * the gateway just closes.
+ * Emits 'shutdown' when the admin console asks for one (SHUTDOWN; with no listener the gateway just closes) and
+ * 'upgrade' for an online restart (UPGRADE); `gatehouse run` acts on both.
  */
 export class Gateway extends EventEmitter {
   readonly metrics = new Metrics();
@@ -184,6 +185,7 @@ export class Gateway extends EventEmitter {
         if (this.listenerCount('shutdown') > 0) this.emit('shutdown');
         else void this.close();
       },
+      upgrade: () => this.listenerCount('upgrade') > 0 && this.emit('upgrade'),
       setLogLevel: (level: LogLevel) => {
         this.logger.level = level;
         this.config.general.log_level = level;
@@ -274,15 +276,20 @@ export class Gateway extends EventEmitter {
     return { failures };
   }
 
-  /** Start listening (port 0 picks a free port); returns the bound address. */
-  async listen(): Promise<AddressInfo> {
+  /**
+   * Start listening (port 0 picks a free port); returns the bound address. `inherited`: an online restart's
+   * successor listens on the sockets its predecessor handed over instead (src/proxy/handover.ts).
+   */
+  async listen(inherited: ListeningFds | null = null): Promise<AddressInfo> {
     const { host, port } = this.config.general;
     await new Promise<void>((resolve, reject) => {
       this.listener.once('error', reject);
-      this.listener.listen(port, host, () => {
+      const listening = () => {
         this.listener.off('error', reject);
         resolve();
-      });
+      };
+      if (inherited) this.listener.listen({ fd: inherited.tcp }, listening);
+      else this.listener.listen(port, host, listening);
     });
     const address = this.listener.address() as AddressInfo;
     if (this.config.general.unix_socket_dir !== null) {
@@ -290,7 +297,13 @@ export class Gateway extends EventEmitter {
       const path = unixSocketPath(this.config.general.unix_socket_dir, address.port);
       this.unixListener = createServer((socket) => this.accept(socket, 'unix'));
       try {
-        this.unixPath = await listenUnix(this.unixListener, path, this.config.general.unix_socket_mode);
+        if (inherited?.unix != null) {
+          const unix = this.unixListener;
+          await new Promise<void>((resolve) => unix.listen({ fd: inherited.unix! }, () => resolve()));
+          this.unixPath = path;
+        } else {
+          this.unixPath = await listenUnix(this.unixListener, path, this.config.general.unix_socket_mode);
+        }
       } catch (err) {
         this.unixListener = null;
         this.listener.close();
@@ -305,7 +318,7 @@ export class Gateway extends EventEmitter {
     }
     if (this.config.web.enabled) {
       const routes = this.config.web.viewer ? [createViewer(this.journals, new URL('diagrams/', packageRoot()))] : [];
-      this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes);
+      this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes, inherited?.web ?? null);
     }
     this.reaper = setInterval(() => {
       for (const pool of this.pools.serverPools()) pool.reap();
@@ -313,7 +326,7 @@ export class Gateway extends EventEmitter {
     this.reaper.unref();
     this.loop.start();
     this.logger.info(
-      { host: address.address, port: address.port, unix_socket: this.unixPath, tls_mode: this.config.general.tls_mode },
+      { host: address.address, port: address.port, unix_socket: this.unixPath, tls_mode: this.config.general.tls_mode, pid: process.pid, inherited: inherited !== null },
       'gatehouse listening',
     );
     return address;
@@ -327,20 +340,30 @@ export class Gateway extends EventEmitter {
     return this.clients.size;
   }
 
-  /** Stop accepting, let clients finish for up to shutdown_timeout, then close everything. */
-  async close(): Promise<void> {
+  /** The listening sockets, for an online restart's successor. */
+  listeningFds(): ListeningFds {
+    return { tcp: serverFd(this.listener), unix: this.unixListener ? serverFd(this.unixListener) : null, web: this.web ? serverFd(this.web.server) : null };
+  }
+
+  /**
+   * Stop accepting, let clients finish for up to shutdown_timeout, then close everything. `handedOver`: a successor
+   * listens on the same sockets now: clients here keep being served (transaction pooling included) until they leave
+   * or shutdown_timeout passes, and the Unix socket file is the successor's, not removed. Otherwise (SIGTERM) the
+   * pools stop handing out servers at once.
+   */
+  async close(opts: { handedOver?: boolean } = {}): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
     this.loop.stop();
     const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     const unixStopped = new Promise<void>((resolve) => (this.unixListener ? this.unixListener.close(() => resolve()) : resolve()));
-    for (const pool of this.pools.serverPools()) pool.close();
+    if (!opts.handedOver) for (const pool of this.pools.serverPools()) pool.close();
     const deadline = Date.now() + this.config.general.shutdown_timeout;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const socket of this.clients.keys()) socket.destroy();
     for (const pool of this.pools.serverPools()) pool.closeAll();
     await stopped;
     await unixStopped;
-    if (this.unixPath) removeSocketFile(this.unixPath);
+    if (this.unixPath && !opts.handedOver) removeSocketFile(this.unixPath);
     await this.web?.close();
     await this.journalSink?.close();
     await this.inspector?.close();

@@ -9,7 +9,7 @@ export type AdminCommand =
   | { verb: 'SHOW'; what: string; arg: string | null }
   | { verb: 'PAUSE' | 'RESUME' | 'RECONNECT'; database: string | null }
   | { verb: 'KILL'; database: string }
-  | { verb: 'RELOAD' | 'SHUTDOWN' }
+  | { verb: 'RELOAD' | 'SHUTDOWN' | 'UPGRADE' }
   | { verb: 'SET'; name: string; value: string };
 
 export class AdminError extends Error {
@@ -56,6 +56,7 @@ function parseOne(text: string): AdminCommand {
       return { verb, database: identifier(words[0]) };
     case 'RELOAD':
     case 'SHUTDOWN':
+    case 'UPGRADE':
       if (words.length > 0) throw unsupported(text);
       return { verb };
     case 'SET':

@@ -35,6 +35,8 @@ export interface ConsoleActions {
   kill(database: string, by: string): number;
   reload(): Promise<ReloadOutcome>;
   shutdown(): void;
+  /** UPGRADE: an online restart (as SIGUSR2); false when this process cannot start a successor (not `gatehouse run`). */
+  upgrade(): boolean;
   setLogLevel(level: LogLevel): void;
 }
 

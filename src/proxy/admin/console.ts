@@ -71,6 +71,9 @@ export class AdminConsole {
       }
       case 'SHUTDOWN':
         return { result: { columns: columns('success'), rows: [['t']], tag: 'SHUTDOWN' }, notices: [], after: () => this.host.shutdown() };
+      case 'UPGRADE':
+        if (!this.host.upgrade()) throw new AdminError(SqlState.FEATURE_NOT_SUPPORTED, 'UPGRADE needs gatehouse run (an online restart starts the same command line again)');
+        return done('UPGRADE');
       case 'SET': {
         if (command.name !== 'log_level') throw new AdminError(SqlState.SYNTAX_ERROR, `SET ${command.name}: the admin console can only SET log_level`);
         const level = command.value.toLowerCase();

@@ -155,7 +155,7 @@ function journal(data: ConsoleData, id: string | null): ResultSet {
 const HELP = [
   'SHOW HELP|CONFIG|DATABASES|POOLS|POOLS_EXTENDED|CLIENTS|SERVERS|STATS|LISTS|USERS|CONNECTIONS|PREPARED_STATEMENTS|VERSION|LOG_LEVEL',
   'SHOW MACHINES', 'SHOW JOURNAL <connection id>',
-  'PAUSE [<db>]', 'RESUME [<db>]', 'RECONNECT [<db>]', 'KILL <db>', 'RELOAD', 'SHUTDOWN', "SET log_level = '<level>'",
+  'PAUSE [<db>]', 'RESUME [<db>]', 'RECONNECT [<db>]', 'KILL <db>', 'RELOAD', 'SHUTDOWN', 'UPGRADE', "SET log_level = '<level>'",
 ];
 
 /** The result of `SHOW <what> [arg]`. */
