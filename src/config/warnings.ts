@@ -4,6 +4,8 @@ import { ignoredKeyReason } from './pgdoorman-keys.js';
 import type { HbaRuleSet } from './hba.js';
 import type { Config } from './types.js';
 
+const WELL_KNOWN_ADMIN_PASSWORDS = ['admin', 'change_me'];
+
 /**
  * Things in a valid configuration that an operator should hear about at startup: PgDoorman settings that
  * gatehouse ignores, TLS files that the chosen mode leaves unused, and cipher settings for a TLS version that the
@@ -33,6 +35,10 @@ export function configWarnings(config: Config, opts: { ignoredKeys?: boolean } =
     warnings.push({ keyPath: 'general.tls13_ciphersuites', problem: 'ignored because general.tls_max_version is TLSv1.2' });
   }
   if (g.pg_hba) warnings.push(...hbaRuleWarnings(config, g.pg_hba));
+  // PgDoorman's README and generated configs ship these: anyone who read them can log in to the console.
+  if (g.admin_password !== null && WELL_KNOWN_ADMIN_PASSWORDS.includes(g.admin_password)) {
+    warnings.push({ keyPath: 'general.admin_password', problem: 'is an example password from PgDoorman\'s documentation: anyone who read it can use the admin console; set your own' });
+  }
   for (const pool of Object.values(config.pools)) {
     // As PgDoorman warns: a client gives up waiting before it could take a reserve connection.
     if (pool.reserve_pool_size > 0 && pool.reserve_pool_timeout > 0 && pool.reserve_pool_timeout >= g.query_wait_timeout) {
