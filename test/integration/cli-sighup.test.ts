@@ -1,5 +1,5 @@
 /**
- * SIGHUP to a running `gatehouse --config` process: the client-side certificate is re-read from
+ * SIGHUP to a running `gatehouse --config` process: pools added to the file are served; the client-side certificate is re-read from
  * disk; new handshakes get the new one while an established TLS session stays up; a broken file
  * keeps the previous certificate and the process keeps serving.
  */
@@ -33,7 +33,21 @@ describe('SIGHUP reloads the client-side certificate of a running gatehouse', ()
   let dir: string;
   let child: ChildProcess;
   let port: number;
+  let config: string;
   let log = '';
+  const configText = (pools: string[]) =>
+    [
+      `general: { host: 127.0.0.1, port: ${port}, tls_mode: require, tls_certificate: server.crt, tls_private_key: server.key }`,
+      `pools: { ${pools.map((p) => `${p}: { server_port: 1, users: [ { username: alice, password: secret } ] }`).join(', ')} }`,
+    ].join('\n');
+  /** The first answer to a StartupMessage for `database`: 'R' (a password exchange) for a pool, 'E' for none. */
+  const startupAnswer = async (database: string) => {
+    const { socket } = await tlsTo(port);
+    socket.write(encodeStartupMessage({ user: 'alice', database }));
+    const answer = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+    socket.destroy();
+    return String.fromCharCode(answer[0]);
+  };
 
   const install = async (cert: { certPem: string; keyPem: string }) => {
     await fs.writeFile(path.join(dir, 'server.crt'), cert.certPem);
@@ -51,14 +65,8 @@ describe('SIGHUP reloads the client-side certificate of a running gatehouse', ()
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-sighup-'));
     await install(pki.gatehouse);
     port = await freePort();
-    const config = path.join(dir, 'gatehouse.yaml');
-    await fs.writeFile(
-      config,
-      [
-        `general: { host: 127.0.0.1, port: ${port}, tls_mode: require, tls_certificate: server.crt, tls_private_key: server.key }`,
-        'pools: { app: { server_port: 1, users: [ { username: alice, password: secret } ] } }',
-      ].join('\n'),
-    );
+    config = path.join(dir, 'gatehouse.yaml');
+    await fs.writeFile(config, configText(['app']));
     child = spawnCli(['--config', config]);
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -88,6 +96,16 @@ describe('SIGHUP reloads the client-side certificate of a running gatehouse', ()
     const answer = await new Promise<Buffer>((resolve) => open.socket.once('data', resolve));
     expect(String.fromCharCode(answer[0])).toBe('R');
     open.socket.destroy();
+  });
+
+  it('a pool added to the file is served after SIGHUP, and one taken out is not', async () => {
+    expect(await startupAnswer('reports')).toBe('E');
+    await fs.writeFile(config, configText(['reports']));
+    await hup(/configuration reloaded/);
+    expect(await startupAnswer('reports')).toBe('R');
+    expect(await startupAnswer('app')).toBe('E');
+    await fs.writeFile(config, configText(['app']));
+    await hup(/configuration reloaded/);
   });
 
   it('a broken certificate file on SIGHUP keeps the previous certificate and the process serving', async () => {
