@@ -6,6 +6,7 @@
  * the idle ones in a stack, every live one in `servers`, and counts handshakes in progress.
  */
 import type { Logger } from 'pino';
+import { PoolTraffic } from '../observability/traffic.js';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
@@ -62,9 +63,18 @@ export class ServerPool {
   private closed = false;
   /** Clients' named statements, shared by query (transaction pooling). */
   readonly statements: StatementCache;
+  /** What the relay counts for this (pool, user): metrics and SHOW STATS read it. */
+  readonly traffic = new PoolTraffic();
+  /** PAUSE: pg_doorman_pools_paused and SHOW POOLS read it. */
+  paused = false;
 
   constructor(readonly opts: PoolOptions) {
     this.statements = new StatementCache(opts.statementCacheSize ?? 8192);
+  }
+
+  /** Every connection that is not closing (SHOW SERVERS, oldest active age). */
+  get connections(): ReadonlySet<ServerConnection> {
+    return this.servers;
   }
 
   get stats(): PoolStats {

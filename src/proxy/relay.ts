@@ -30,6 +30,7 @@ import { ReplyScanner } from './reply-scanner.js';
 import { INSPECT_SQL, mayChangeSession, sessionSnapshot, tagEffect, type PinReason, type TagEffect } from './session-state.js';
 import { Handled, StatementMap, type MapTarget } from './statement-map.js';
 import { MessageWriter } from '../protocol/wire.js';
+import { ClientTraffic, errorGroupAt, PoolTraffic } from '../observability/traffic.js';
 
 export type RelayEnd =
   | { kind: 'client-closed' }
@@ -43,7 +44,7 @@ export type RelayEnd =
   /** The session ended for another reason (the machine finished it). */
   | { kind: 'stopped' };
 
-export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release' | 'statements'>;
+export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release' | 'statements'> & { traffic?: PoolTraffic };
 
 /** Transaction pooling's settings (docs/pooling.md). */
 export interface TransactionOptions {
@@ -67,6 +68,8 @@ export interface RelayOptions {
   settings: Map<string, string>;
   /** The client connection's id, recorded on the servers it holds. */
   holder: string;
+  /** The client's counters (the session's; a fresh set when absent). */
+  traffic?: ClientTraffic;
   logger: Logger;
   transaction?: TransactionOptions;
   /** How the relay ended, unless the session stopped it. */
@@ -80,6 +83,7 @@ export interface RelayOptions {
 const READY_IDLE = 0x49; // 'I'
 const READY_FOR_QUERY_IDLE = readyForQuery('I');
 const NUL = 0;
+const EMPTY = Buffer.alloc(0);
 
 interface Pending {
   type: number;
@@ -134,6 +138,15 @@ export class Relay {
   /** Since the last Sync, only Parses answered without a server were sent (see answeredWithoutServer). */
   private parsedWithoutServer = false;
 
+  // Counting (traffic.ts): plain fields, one clock read per round trip.
+  private readonly poolTraffic: PoolTraffic;
+  private readonly clientTraffic: ClientTraffic;
+  /** performance.now() when the round trip being answered began (0: none), and the transaction it is part of. */
+  private roundTripAt = 0;
+  private transactionAt = 0;
+  /** Session pooling: the server chunk being scanned (an ErrorResponse's code is read from it in place). */
+  private serverChunk: Buffer = EMPTY;
+
   private readonly onClientData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionClientData(chunk) : this.txClientData(chunk));
   private readonly onServerData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionServerData(chunk) : this.txServerData(chunk));
   private readonly onServerClose = () => this.end({ kind: 'server-lost', message: 'server closed the connection' });
@@ -145,9 +158,12 @@ export class Relay {
     this.fromClient = new MessageScanner(this.sessionClientMessage);
     this.fromServer = new MessageScanner(this.sessionServerMessage);
     this.tx = opts.transaction ?? DEFAULT_TRANSACTION_OPTIONS;
+    this.poolTraffic = opts.pool.traffic ?? new PoolTraffic();
+    this.clientTraffic = opts.traffic ?? new ClientTraffic();
     this.framer = new ClientFramer((type, bytes, piece) => this.received(type, bytes, piece));
     this.replies = new ReplyScanner({ starts: (type) => this.queue.forwards(type), ended: (type, head) => this.replyEnded(type, head) });
-    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '');
+    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '', this.poolTraffic);
+    this.clientTraffic.prepared = this.map;
     this.target = { server: null as unknown as ServerConnection, out: [], replies: [], status: READY_IDLE };
   }
 
@@ -179,20 +195,27 @@ export class Relay {
       return false;
     }
     this.noteSent(type);
+    if (this.roundTripAt === 0) this.roundTripStarted();
     if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
     return true;
   };
 
-  private readonly sessionServerMessage = (type: number, first: number): boolean => {
+  private readonly sessionServerMessage = (type: number, first: number, end: number): boolean => {
     if (type === BackendType.ReadyForQuery) {
-      if (this.outstanding > 0) this.outstanding--;
       this.txStatus = first;
+      this.roundTripEnded(first);
+    } else if (type === BackendType.ErrorResponse) {
+      // Its code is read where the message lies whole in this chunk; one split across reads counts as 'other'.
+      const start = end - 1 - this.fromServer.messageLength;
+      this.errorSeen(start >= 0 ? errorGroupAt(this.serverChunk, start + 5, end) : 5);
     }
     return true;
   };
 
   private sessionClientData(chunk: Buffer): void {
     if (this.ended) return;
+    this.clientTraffic.received += chunk.length;
+    this.poolTraffic.received += chunk.length;
     this.terminateAt = null;
     try {
       this.fromClient.scan(chunk);
@@ -212,10 +235,14 @@ export class Relay {
 
   private sessionServerData(chunk: Buffer): void {
     if (this.ended) return;
+    this.server!.traffic.received += chunk.length;
+    this.serverChunk = chunk;
     try {
       this.fromServer.scan(chunk);
     } catch (err) {
       return this.failServer(err);
+    } finally {
+      this.serverChunk = EMPTY;
     }
     this.writeClient(chunk);
   }
@@ -224,6 +251,8 @@ export class Relay {
 
   private txClientData(chunk: Buffer): void {
     if (this.ended) return;
+    this.clientTraffic.received += chunk.length;
+    this.poolTraffic.received += chunk.length;
     try {
       this.framer.push(chunk);
       this.pump();
@@ -256,7 +285,11 @@ export class Relay {
       t.server = this.server!;
       t.status = this.txStatus;
       const handled = piece ? this.map.piece(bytes, t) : this.map.handle(type, bytes, t);
-      if (!piece) this.noteSent(type);
+      if (!piece) {
+        this.noteSent(type);
+        if (this.roundTripAt === 0) this.roundTripStarted();
+        if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
+      }
       if (handled & Handled.TouchesSession) this.inspectArmed = true;
       // Nothing owed any more (a local answer went out at once): nothing to wait for.
       if (handled & Handled.Barrier && this.queue.owes) this.barrier = true;
@@ -309,14 +342,17 @@ export class Relay {
   private attachForTransaction(): boolean {
     const idle = this.opts.pool.acquireIdleMatching(this.opts.settings, this.opts.holder);
     if (idle) {
+      this.clientTraffic.waited(0, this.poolTraffic);
       this.attach(idle);
       return true;
     }
     this.acquiring = true;
     this.opts.client.pause();
+    const waitingSince = (this.clientTraffic.waitingSince = performance.now());
     this.opts.pool.acquire(this.opts.settings, this.opts.holder).then(
       (server) => {
         this.acquiring = false;
+        this.clientTraffic.waited((performance.now() - waitingSince) * 1000, this.poolTraffic);
         if (this.ended) return this.opts.pool.release(server, 'reuse');
         this.attach(server);
         if (!this.clientHeld) this.opts.client.resume();
@@ -324,6 +360,7 @@ export class Relay {
       },
       (err: unknown) => {
         this.acquiring = false;
+        this.clientTraffic.waitingSince = 0;
         this.end(err instanceof ProxyError ? { kind: 'no-server', error: err } : { kind: 'internal-error', error: err });
       },
     );
@@ -332,6 +369,7 @@ export class Relay {
 
   private txServerData(chunk: Buffer): void {
     if (this.ended) return;
+    this.server!.traffic.received += chunk.length;
     let out: Buffer[];
     try {
       out = this.replies.scan(chunk);
@@ -350,10 +388,12 @@ export class Relay {
     let sqlstate: string | null = null;
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = head[0];
+      this.roundTripEnded(head[0]);
     } else if (type === BackendType.CommandComplete) {
       if (mayChangeSession(head)) this.tagSeen(tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0)));
     } else if (type === BackendType.ErrorResponse) {
       sqlstate = errorCode(head);
+      this.errorSeen(errorGroupAt(head, 0, head.length));
     }
     // Most messages (DataRows) complete nothing: no work and no allocation for them.
     if (!this.queue.owes) return;
@@ -430,6 +470,45 @@ export class Relay {
 
   // ---- both ---------------------------------------------------------------------------------
 
+  private roundTripStarted(): void {
+    const now = performance.now();
+    this.roundTripAt = now;
+    if (this.transactionAt === 0) this.transactionAt = now;
+  }
+
+  /** A ReadyForQuery with `status` ended a round trip: a query, and a transaction when the status is idle. */
+  private roundTripEnded(status: number): void {
+    const now = performance.now();
+    if (this.outstanding > 0) this.outstanding--;
+    const queryMicros = this.roundTripAt === 0 ? 0 : (now - this.roundTripAt) * 1000;
+    // Pipelined sync points already sent: the next round trip is under way from now.
+    this.roundTripAt = this.outstanding > 0 ? now : 0;
+    const pool = this.poolTraffic;
+    const client = this.clientTraffic;
+    const server = this.server!.traffic;
+    pool.queries++;
+    pool.queryMicros += queryMicros;
+    pool.queryDurations.observe(queryMicros);
+    client.queries++;
+    client.queryMicros += queryMicros;
+    server.queries++;
+    if (status !== READY_IDLE) return;
+    const transactionMicros = this.transactionAt === 0 ? 0 : (now - this.transactionAt) * 1000;
+    this.transactionAt = this.roundTripAt;
+    pool.transactions++;
+    pool.transactionMicros += transactionMicros;
+    pool.transactionDurations.observe(transactionMicros);
+    client.transactions++;
+    client.transactionMicros += transactionMicros;
+    server.transactions++;
+  }
+
+  private errorSeen(group: number): void {
+    this.poolTraffic.error(group);
+    this.clientTraffic.errors++;
+    this.server!.traffic.errors++;
+  }
+
   private noteSent(type: number): void {
     if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.afterSync = false;
     else if (type !== FrontendType.CopyData && type !== FrontendType.CopyDone && type !== FrontendType.CopyFail) this.afterSync = true;
@@ -438,6 +517,7 @@ export class Relay {
   private writeServer(data: Buffer): void {
     if (this.ended) return;
     const server = this.server!;
+    server.traffic.sent += data.length;
     if (!server.socket.write(data) && !this.clientHeld) {
       this.clientHeld = true;
       this.opts.client.pause();
@@ -446,6 +526,8 @@ export class Relay {
   }
 
   private writeClient(data: Buffer): void {
+    this.clientTraffic.sent += data.length;
+    this.poolTraffic.sent += data.length;
     if (!this.opts.client.write(data)) this.server?.socket.pause();
   }
 
@@ -465,6 +547,7 @@ export class Relay {
 
   private attach(server: ServerConnection): void {
     this.server = server;
+    this.clientTraffic.attached = true;
     server.socket.on('data', this.onServerData);
     server.socket.on('close', this.onServerClose);
     server.socket.resume();
@@ -475,6 +558,9 @@ export class Relay {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    this.clientTraffic.attached = false;
+    // Nothing is outstanding once a transaction-pooled server goes back (a local Sync answer is not counted).
+    this.outstanding = 0;
     this.map.released();
     server.socket.off('data', this.onServerData);
     server.socket.off('close', this.onServerClose);
