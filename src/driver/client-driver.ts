@@ -21,6 +21,7 @@ import type { StoredPassword } from '../auth/index.js';
 import type { HbaFacts } from '../config/hba.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
+import { listenerRejectionReason } from '../observability/rejection-reason.js';
 import { clientSettings } from '../pool/startup-parameters.js';
 import { authenticationOk, encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError, SqlState } from '../protocol/index.js';
 import { describePeerCertificate } from '../tls/certificate-info.js';
@@ -331,7 +332,7 @@ export class ClientDriver {
         if (this.cancelKey) this.deps.forwardCancel(this.cancelKey.processId, this.cancelKey.secretKey);
         return;
       case 'fatal':
-        this.deps.metrics.rejections.inc({ reason: command.failure.reason });
+        this.deps.metrics.rejections.inc({ reason: listenerRejectionReason(command.failure.reason) });
         this.log.info({ reason: command.failure.reason, sqlstate: command.failure.sqlstate, user: this.startup?.user }, command.failure.message);
         this.stopReading();
         this.socket.end(encodeErrorResponse({ severity: 'FATAL', sqlstate: command.failure.sqlstate, message: command.failure.message }));
@@ -342,7 +343,7 @@ export class ClientDriver {
         return;
       case 'close':
         if (command.failure) {
-          this.deps.metrics.rejections.inc({ reason: command.failure.reason });
+          this.deps.metrics.rejections.inc({ reason: listenerRejectionReason(command.failure.reason) });
           this.log.info({ reason: command.failure.reason }, command.failure.message);
         }
         this.socket.destroy();

@@ -3,6 +3,7 @@
  * rules keep working; gatehouse's additions are prefixed gatehouse_.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BACKEND_CREATE_BUCKETS } from './duration-histogram.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -30,6 +31,13 @@ export class Metrics {
     name: 'pg_doorman_connections_total',
     help: 'Client connections by type: plain, tls (completed handshakes), cancel, total.',
     labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly backendCreateDuration = new Histogram({
+    name: 'pg_doorman_backend_create_duration_seconds',
+    help: "Duration of each phase of opening a backend connection: 'tcp_connect' (the socket), 'tls' (SSLRequest to the end of the handshake), 'auth' (StartupMessage to AuthenticationOk), 'startup' (AuthenticationOk to ReadyForQuery). Successful phases only; aggregated across pools.",
+    labelNames: ['phase'] as const,
+    buckets: [...BACKEND_CREATE_BUCKETS],
     registers: [this.registry],
   });
   readonly rejections = new Counter({

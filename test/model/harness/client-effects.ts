@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import type { AnyMachineSnapshot } from 'xstate';
 import type { ClientEvent, ClientSessionContext } from '../../../machines/client-session.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
+import { listenerRejectionReason } from '../../../src/observability/rejection-reason.js';
 import { scramSecretFor } from '../../../src/auth/index.js';
 import { parseBackendMessage } from '../../../src/protocol/index.js';
 import { BACKEND_PARAMETERS } from './client-deps.js';
@@ -16,7 +17,8 @@ import { leafName, type ModelStep } from './model-paths.js';
 
 export async function rejectionCount(metrics: Metrics, reason: string): Promise<number> {
   const { values } = await metrics.rejections.get();
-  return values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  const label = listenerRejectionReason(reason);
+  return values.find((v) => v.labels.reason === label)?.value ?? 0;
 }
 
 async function expectReply(world: ClientWorld, byte: 'S' | 'N'): Promise<void> {
