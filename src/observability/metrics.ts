@@ -3,7 +3,9 @@
  * rules keep working; gatehouse's additions are prefixed gatehouse_.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AuthQueryCounters } from './auth-query-counters.js';
 import { BACKEND_CREATE_BUCKETS } from './duration-histogram.js';
+import { Exposition } from './exposition.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -111,6 +113,9 @@ export class Metrics {
   });
 
   private readonly scrapeHooks: Array<() => void> = [];
+  private readonly writers: Array<(out: Exposition) => void> = [];
+  /** Each auth_query pool's counters, by pool name. */
+  readonly authQueries = new Map<string, AuthQueryCounters>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -121,9 +126,26 @@ export class Metrics {
     this.scrapeHooks.push(hook);
   }
 
+  /** The counters of pool `pool`'s auth_query, made on first use. */
+  authQueryCounters(pool: string): AuthQueryCounters {
+    let counters = this.authQueries.get(pool);
+    if (!counters) this.authQueries.set(pool, (counters = new AuthQueryCounters()));
+    return counters;
+  }
+
+  /**
+   * Families written at each scrape from gatehouse's own counters (pool traffic, duration buckets), after the
+   * registry's: prom-client never sees them between scrapes.
+   */
+  exposeAtScrape(writer: (out: Exposition) => void): void {
+    this.writers.push(writer);
+  }
+
   /** The exposition text, after the scrape hooks ran. */
   async scrape(): Promise<string> {
     for (const hook of this.scrapeHooks) hook();
-    return this.registry.metrics();
+    const out = new Exposition();
+    for (const write of this.writers) write(out);
+    return (await this.registry.metrics()) + out.text();
   }
 }

@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
 import type { AuthQueryConfig } from '../config/types.js';
+import { AuthQueryCounters } from '../observability/auth-query-counters.js';
 import type { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import {
@@ -57,6 +58,8 @@ export interface AuthQueryOptions {
   queryTimeoutMs: number;
   logger: Logger;
   now?: () => number;
+  /** What it did, for pg_doorman_auth_query_* (a private set when absent). */
+  counters?: AuthQueryCounters;
 }
 
 /** One row's columns as text (null for SQL NULL), and the column names. */
@@ -77,17 +80,26 @@ export class AuthQuery {
   private readonly inFlight = new Map<string, Promise<LookedUpUser | null>>();
   private readonly now: () => number;
   private warnedDedicated = false;
+  readonly counters: AuthQueryCounters;
 
   constructor(private readonly opts: AuthQueryOptions) {
     this.now = opts.now ?? Date.now;
+    this.counters = opts.counters ?? new AuthQueryCounters();
+    this.counters.entries = () => this.cache.size;
   }
 
   /** The user's stored password (md5 hash, SCRAM secret or plaintext) and startup parameters, or null: no such user. */
   lookup(user: string): Promise<LookedUpUser | null> {
     const entry = this.cache.get(user);
-    if (entry && this.now() < entry.expiresAt) return Promise.resolve(entry.found);
+    if (entry && this.now() < entry.expiresAt) {
+      this.counters.hits++;
+      return Promise.resolve(entry.found);
+    }
     let pending = this.inFlight.get(user);
+    // A lookup that joins one in flight runs no query of its own: it counts as a hit.
+    if (pending) this.counters.hits++;
     if (!pending) {
+      this.counters.misses++;
       pending = this.fetch(user).finally(() => this.inFlight.delete(user));
       this.inFlight.set(user, pending);
     }
@@ -100,8 +112,20 @@ export class AuthQuery {
    * turn into a query per guess).
    */
   passwordRejected(user: string): void {
+    this.counters.failure++;
     const entry = this.cache.get(user);
-    if (entry && this.now() - entry.fetchedAt >= this.opts.config.min_interval) this.cache.delete(user);
+    if (!entry) return;
+    if (this.now() - entry.fetchedAt >= this.opts.config.min_interval) {
+      this.cache.delete(user);
+      this.counters.refetches++;
+    } else {
+      this.counters.rateLimited++;
+    }
+  }
+
+  /** A looked-up user logged in (its session opened). */
+  loggedIn(): void {
+    this.counters.success++;
   }
 
   private async fetch(user: string): Promise<LookedUpUser | null> {
@@ -110,14 +134,17 @@ export class AuthQuery {
     try {
       conn = await executors.acquire(new Map());
     } catch (err) {
+      this.counters.errors++;
       throw unavailable(pool, `cannot connect as "${config.user}" to database "${config.database}": ${(err as Error).message}`);
     }
     let result: QueryResult;
+    this.counters.queries++;
     try {
       result = await runQuery(conn, config.query, [user], this.opts.queryTimeoutMs);
       executors.release(conn, 'reuse');
     } catch (err) {
       executors.release(conn, 'close');
+      this.counters.errors++;
       throw unavailable(pool, (err as Error).message);
     }
     const stored = this.storedPassword(result, user);

@@ -14,6 +14,8 @@ import { ClientDriver } from '../driver/client-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { Metrics } from '../observability/metrics.js';
+import { registerPgDoormanSeries } from '../observability/pgdoorman-series.js';
+import { packageVersion } from '../observability/process-series.js';
 import type { InspectorBridge } from '../observability/inspector.js';
 import { createViewer } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
@@ -75,6 +77,7 @@ export class Gateway {
     });
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
+    registerPgDoormanSeries(this.metrics, { pools: () => this.pools.serverPools(), config, version: packageVersion(), logLevel: () => logger.level });
   }
 
   private recordCertificateExpiry(): void {

@@ -141,6 +141,7 @@ export class PoolDirectory {
   entryFor(database: string, user: string): PoolEntry {
     const entry = this.listed.get(key(database, user)) ?? this.lookedUp.get(key(database, user)) ?? this.authQueries.get(database)?.shared;
     if (!entry) throw new Error(`no pool for user "${user}" in pool "${database}"`);
+    if (!this.listed.has(key(database, user))) this.authQueries.get(database)?.lookup.loggedIn();
     return entry;
   }
 
@@ -191,7 +192,7 @@ export class PoolDirectory {
       };
       shared = this.createEntry(pool, dedicated, { kind: 'plain', password: aq.server_password ?? '' });
     }
-    const lookup = new AuthQuery({ pool: pool.name, config: aq, executors, queryTimeoutMs: g.connect_timeout, logger: this.deps.logger });
+    const lookup = new AuthQuery({ pool: pool.name, config: aq, executors, queryTimeoutMs: g.connect_timeout, logger: this.deps.logger, counters: this.deps.metrics.authQueryCounters(pool.name) });
     return { config: pool, lookup, executors, shared };
   }
 
