@@ -66,6 +66,12 @@ export interface ClientPrepared {
 
 export class ClientTraffic extends TrafficCounts {
   readonly connectedAt = Date.now();
+
+  /** The client connection's id (`c<N>`, as in logs and the journal). */
+  constructor(readonly id = '') {
+    super();
+  }
+
   /** performance.now() when the client began waiting for a server; 0 while it is not waiting. */
   waitingSince = 0;
   /** The longest single wait in this client's life (µs). */

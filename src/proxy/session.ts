@@ -26,7 +26,7 @@ export interface SessionDeps {
 
 export class Session implements SessionHandle {
   /** What this client did (SHOW CLIENTS); listed in its pool's traffic while the session lives. */
-  readonly traffic = new ClientTraffic();
+  readonly traffic: ClientTraffic;
   private server: ServerConnection | null = null;
   private relay: Relay | null = null;
   private cancelId: number | null = null;
@@ -40,6 +40,7 @@ export class Session implements SessionHandle {
     private readonly deps: SessionDeps,
   ) {
     this.log = login.logger;
+    this.traffic = new ClientTraffic(login.id);
     deps.pool.traffic?.clients.add(this.traffic);
     this.acquire();
   }
