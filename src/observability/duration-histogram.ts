@@ -24,6 +24,9 @@ export class DurationHistogram {
   private readonly counts: Float64Array;
   private readonly ring = new Float64Array(SAMPLE_RING);
   private ringAt = 0;
+  /** The ring sorted, as of `sortedAt` observations: readers asking several percentiles sort once. */
+  private sorted: Float64Array = new Float64Array(0);
+  private sortedAt = 0;
   count = 0;
   /** Sum of observed durations, microseconds. */
   sumMicros = 0;
@@ -59,7 +62,10 @@ export class DurationHistogram {
   percentile(q: number): number {
     const n = Math.min(this.count, SAMPLE_RING);
     if (n === 0) return 0;
-    const sorted = this.ring.slice(0, n).sort();
-    return sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))];
+    if (this.sortedAt !== this.count) {
+      this.sorted = this.ring.slice(0, n).sort();
+      this.sortedAt = this.count;
+    }
+    return this.sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))];
   }
 }

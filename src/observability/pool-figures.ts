@@ -38,7 +38,8 @@ export function maxWaitMicros(pool: PoolView, now = performance.now()): number {
 /** How long the longest-held active server has been handed out (ms); 0 when none is active. */
 export function oldestActiveAgeMs(pool: PoolView, now = performance.now()): number {
   let oldest = 0;
-  for (const s of pool.connections) if (s.state === 'active') oldest = Math.max(oldest, now - s.traffic.activeSince);
+  // A server active outside the relay (an auth_query executor, a settings sync) has no checkout time.
+  for (const s of pool.connections) if (s.state === 'active' && s.traffic.activeSince !== 0) oldest = Math.max(oldest, now - s.traffic.activeSince);
   return Math.round(oldest);
 }
 

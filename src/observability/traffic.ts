@@ -94,7 +94,10 @@ export class ClientTraffic extends TrafficCounts {
 export class ServerTraffic extends TrafficCounts {
   preparedHits = 0;
   preparedMisses = 0;
-  /** performance.now() when it was last handed to a client. */
+  /**
+   * performance.now() when the relay was handed it: at a session's start (session pooling) or at its transaction's
+   * first message (transaction pooling, read with the clock read that times the query); 0 while idle.
+   */
   activeSince = 0;
 }
 

@@ -129,6 +129,7 @@ export class ServerConnection {
     if (this.current === 'closing') return;
     this.current = 'idle';
     this.holder = null;
+    this.traffic.activeSince = 0;
     this.lastUsedAt = Date.now();
     this.socket.on('data', this.onIdleData);
     this.socket.resume();
@@ -143,7 +144,6 @@ export class ServerConnection {
     }
     this.current = 'active';
     this.holder = holder;
-    this.traffic.activeSince = performance.now();
   }
 
   /** Being restored for the next client (DISCARD ALL); nobody holds it. */

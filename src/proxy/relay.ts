@@ -473,7 +473,10 @@ export class Relay {
   private roundTripStarted(): void {
     const now = performance.now();
     this.roundTripAt = now;
-    if (this.transactionAt === 0) this.transactionAt = now;
+    if (this.transactionAt !== 0) return;
+    this.transactionAt = now;
+    // Transaction pooling took the server for this transaction just now.
+    if (this.opts.mode !== 'session') this.server!.traffic.activeSince = now;
   }
 
   /** A ReadyForQuery with `status` ended a round trip: a query, and a transaction when the status is idle. */
@@ -548,6 +551,7 @@ export class Relay {
   private attach(server: ServerConnection): void {
     this.server = server;
     this.clientTraffic.attached = true;
+    if (this.opts.mode === 'session') server.traffic.activeSince = performance.now();
     server.socket.on('data', this.onServerData);
     server.socket.on('close', this.onServerClose);
     server.socket.resume();
