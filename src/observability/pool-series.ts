@@ -37,6 +37,8 @@ export function writePoolSeries(out: Exposition, pools: Iterable<PoolView>, now 
     out.sample(`${P}pools_servers`, { status: 'active', ...labels }, active);
     out.sample(`${P}pools_servers`, { status: 'idle', ...labels }, idle);
   }
+  out.family(`${P}pool_scaling`, 'gauge', "'inflight_creates': backend connections being opened now.");
+  for (const { labels, pool } of rows) out.sample(`${P}pool_scaling`, { type: 'inflight_creates', ...labels }, pool.stats.connecting);
   gauge(out, rows, 'pool_size', 'Configured maximum number of server connections (pool_size).', (p) => p.opts.size);
   gauge(out, rows, 'pools_oldest_active_age_ms', 'Longest time an active server has been handed out, ms (0 when none is active).', (p) => oldestActiveAgeMs(p, now));
   gauge(out, rows, 'pools_paused', 'Whether the pool is paused (PAUSE): 1, or 0.', (p) => (p.paused ? 1 : 0));

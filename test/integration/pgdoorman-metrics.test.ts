@@ -16,6 +16,9 @@ import { encodeSslRequest } from '../../src/protocol/index.js';
 const SESSION = 'sess';
 const TX = 'tx';
 const WAIT = 'wait';
+const AQ = 'aq';
+const EXECUTOR = { name: 'metrics_auth', password: 'metrics-auth-pass' };
+const LOOKED_UP = { name: 'metrics_looked_up', password: 'metrics-looked-up-pass' };
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Each family's `# TYPE`, and the label names of its samples (histogram samples without `le`). */
@@ -107,6 +110,15 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
   beforeAll(async () => {
     pki = await createPki();
     cluster = await startTestCluster(flavor, pki);
+    await cluster.query(
+      `CREATE ROLE ${EXECUTOR.name} LOGIN PASSWORD '${EXECUTOR.password}';
+       CREATE ROLE ${LOOKED_UP.name} LOGIN PASSWORD '${LOOKED_UP.password}';
+       CREATE FUNCTION public.metrics_auth(name text) RETURNS TABLE (usename name, passwd text) LANGUAGE sql SECURITY DEFINER
+         AS $$ SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = name $$;
+       REVOKE ALL ON FUNCTION public.metrics_auth(text) FROM PUBLIC;
+       GRANT EXECUTE ON FUNCTION public.metrics_auth(text) TO ${EXECUTOR.name};`,
+      APP_DATABASE,
+    );
   });
 
   afterAll(async () => {
@@ -118,7 +130,16 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
     const pool = (mode: string) => poolFor(cluster, pki, { server_database: APP_DATABASE, pool_mode: mode, users: [{ username: 'app_user', password: 'app-pass-1', pool_size: 1 }] });
     gh = await startGatehouse({
       general: { ...clientTls(pki), query_wait_timeout: 10_000 },
-      pools: { [SESSION]: pool('session'), [TX]: pool('transaction'), [WAIT]: pool('session') },
+      pools: {
+        [SESSION]: pool('session'),
+        [TX]: pool('transaction'),
+        [WAIT]: pool('session'),
+        [AQ]: poolFor(cluster, pki, {
+          server_database: APP_DATABASE,
+          users: [],
+          auth_query: { query: 'SELECT * FROM public.metrics_auth($1)', user: EXECUTOR.name, password: EXECUTOR.password, min_interval: '0ms' },
+        }),
+      },
       web: { enabled: true },
     });
   });
@@ -249,5 +270,41 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
     expect(bucket('+Inf') - bucket('0.1')).toBeGreaterThanOrEqual(1);
     // The waiter is still connected: its wait keeps pools_maxwait up, as in PgDoorman.
     expect(metricValue(after, 'pg_doorman_pools_maxwait_microseconds', pool)).toBeGreaterThanOrEqual(300_000);
+  });
+
+  it("counts auth_query's cache hits and misses, its queries, logins and the pools it made", async () => {
+    const login = { database: AQ, user: LOOKED_UP.name, password: LOOKED_UP.password };
+    for (let i = 0; i < 2; i++) {
+      const c = await connectPg(gh, pki, login);
+      await c.query('SELECT 1');
+      await c.end();
+    }
+    // A wrong password: answered from the cache, then the entry is dropped so that the next login fetches again.
+    expect((await connectError(gh, pki, { ...login, password: 'wrong' })).code).toBe('28P01');
+    const text = await gh.scrape();
+    const v = (name: string, labels: Record<string, string>) => metricValue(text, name, { database: AQ, ...labels });
+    const found = families(text);
+    for (const [family, type, labels] of [
+      ['pg_doorman_auth_query_cache', 'gauge', 'database,type'],
+      ['pg_doorman_auth_query_cache_total', 'counter', 'database,type'],
+      ['pg_doorman_auth_query_auth_total', 'counter', 'database,result'],
+      ['pg_doorman_auth_query_executor_total', 'counter', 'database,type'],
+      ['pg_doorman_auth_query_dynamic_pools', 'gauge', 'database,type'],
+    ]) {
+      expect(found.get(family)?.type, family).toBe(type);
+      expect([...(found.get(family)?.labelSets ?? [])], family).toEqual([labels]);
+    }
+    expect(v('pg_doorman_auth_query_cache_total', { type: 'misses' })).toBe(1);
+    expect(v('pg_doorman_auth_query_cache_total', { type: 'hits' })).toBe(2);
+    expect(v('pg_doorman_auth_query_cache_total', { type: 'refetches' })).toBe(1);
+    expect(v('pg_doorman_auth_query_cache_total', { type: 'rate_limited' })).toBe(0);
+    expect(v('pg_doorman_auth_query_cache', { type: 'entries' })).toBe(0);
+    expect(v('pg_doorman_auth_query_executor_total', { type: 'queries' })).toBe(1);
+    expect(v('pg_doorman_auth_query_executor_total', { type: 'errors' })).toBe(0);
+    expect(v('pg_doorman_auth_query_auth_total', { result: 'success' })).toBe(2);
+    expect(v('pg_doorman_auth_query_auth_total', { result: 'failure' })).toBe(1);
+    expect(v('pg_doorman_auth_query_dynamic_pools', { type: 'current' })).toBe(1);
+    // The looked-up user's pool is a pool like the others.
+    expect(metricValue(text, 'pg_doorman_pools_queries_total', { database: AQ, user: LOOKED_UP.name })).toBe(2);
   });
 });
