@@ -31,6 +31,7 @@ import { INSPECT_SQL, mayChangeSession, sessionSnapshot, tagEffect, type PinReas
 import { Handled, StatementMap, type MapTarget } from './statement-map.js';
 import { MessageWriter } from '../protocol/wire.js';
 import { ClientTraffic, errorGroupAt, PoolTraffic } from '../observability/traffic.js';
+import { RelayCounters } from './relay-counters.js';
 
 export type RelayEnd =
   | { kind: 'client-closed' }
@@ -138,12 +139,8 @@ export class Relay {
   /** Since the last Sync, only Parses answered without a server were sent (see answeredWithoutServer). */
   private parsedWithoutServer = false;
 
-  // Counting (traffic.ts): plain fields, one clock read per round trip.
-  private readonly poolTraffic: PoolTraffic;
-  private readonly clientTraffic: ClientTraffic;
-  /** performance.now() when the round trip being answered began (0: none), and the transaction it is part of. */
-  private roundTripAt = 0;
-  private transactionAt = 0;
+  /** Queries, transactions, errors and bytes, counted as plain numbers (relay-counters.ts). */
+  private readonly counts: RelayCounters;
   /** Session pooling: the server chunk being scanned (an ErrorResponse's code is read from it in place). */
   private serverChunk: Buffer = EMPTY;
 
@@ -158,12 +155,11 @@ export class Relay {
     this.fromClient = new MessageScanner(this.sessionClientMessage);
     this.fromServer = new MessageScanner(this.sessionServerMessage);
     this.tx = opts.transaction ?? DEFAULT_TRANSACTION_OPTIONS;
-    this.poolTraffic = opts.pool.traffic ?? new PoolTraffic();
-    this.clientTraffic = opts.traffic ?? new ClientTraffic();
+    this.counts = new RelayCounters(opts.pool.traffic ?? new PoolTraffic(), opts.traffic ?? new ClientTraffic());
     this.framer = new ClientFramer((type, bytes, piece) => this.received(type, bytes, piece));
     this.replies = new ReplyScanner({ starts: (type) => this.queue.forwards(type), ended: (type, head) => this.replyEnded(type, head) });
-    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '', this.poolTraffic);
-    this.clientTraffic.prepared = this.map;
+    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '', this.counts.pool);
+    this.counts.client.prepared = this.map;
     this.target = { server: null as unknown as ServerConnection, out: [], replies: [], status: READY_IDLE };
   }
 
@@ -195,7 +191,7 @@ export class Relay {
       return false;
     }
     this.noteSent(type);
-    if (this.roundTripAt === 0) this.roundTripStarted();
+    this.counts.sent(this.server!.traffic, false);
     if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
     return true;
   };
@@ -203,19 +199,18 @@ export class Relay {
   private readonly sessionServerMessage = (type: number, first: number, end: number): boolean => {
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = first;
-      this.roundTripEnded(first);
+      this.readyForQuery(first);
     } else if (type === BackendType.ErrorResponse) {
       // Its code is read where the message lies whole in this chunk; one split across reads counts as 'other'.
       const start = end - 1 - this.fromServer.messageLength;
-      this.errorSeen(start >= 0 ? errorGroupAt(this.serverChunk, start + 5, end) : 5);
+      this.counts.error(start >= 0 ? errorGroupAt(this.serverChunk, start + 5, end) : 5, this.server!.traffic);
     }
     return true;
   };
 
   private sessionClientData(chunk: Buffer): void {
     if (this.ended) return;
-    this.clientTraffic.received += chunk.length;
-    this.poolTraffic.received += chunk.length;
+    this.counts.received(chunk.length);
     this.terminateAt = null;
     try {
       this.fromClient.scan(chunk);
@@ -251,8 +246,7 @@ export class Relay {
 
   private txClientData(chunk: Buffer): void {
     if (this.ended) return;
-    this.clientTraffic.received += chunk.length;
-    this.poolTraffic.received += chunk.length;
+    this.counts.received(chunk.length);
     try {
       this.framer.push(chunk);
       this.pump();
@@ -287,7 +281,7 @@ export class Relay {
       const handled = piece ? this.map.piece(bytes, t) : this.map.handle(type, bytes, t);
       if (!piece) {
         this.noteSent(type);
-        if (this.roundTripAt === 0) this.roundTripStarted();
+        this.counts.sent(this.server!.traffic, true);
         if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
       }
       if (handled & Handled.TouchesSession) this.inspectArmed = true;
@@ -342,17 +336,17 @@ export class Relay {
   private attachForTransaction(): boolean {
     const idle = this.opts.pool.acquireIdleMatching(this.opts.settings, this.opts.holder);
     if (idle) {
-      this.clientTraffic.waited(0, this.poolTraffic);
+      this.counts.client.waited(0, this.counts.pool);
       this.attach(idle);
       return true;
     }
     this.acquiring = true;
     this.opts.client.pause();
-    const waitingSince = (this.clientTraffic.waitingSince = performance.now());
+    const waitingSince = (this.counts.client.waitingSince = performance.now());
     this.opts.pool.acquire(this.opts.settings, this.opts.holder).then(
       (server) => {
         this.acquiring = false;
-        this.clientTraffic.waited((performance.now() - waitingSince) * 1000, this.poolTraffic);
+        this.counts.client.waited((performance.now() - waitingSince) * 1000, this.counts.pool);
         if (this.ended) return this.opts.pool.release(server, 'reuse');
         this.attach(server);
         if (!this.clientHeld) this.opts.client.resume();
@@ -360,7 +354,7 @@ export class Relay {
       },
       (err: unknown) => {
         this.acquiring = false;
-        this.clientTraffic.waitingSince = 0;
+        this.counts.client.waitingSince = 0;
         this.end(err instanceof ProxyError ? { kind: 'no-server', error: err } : { kind: 'internal-error', error: err });
       },
     );
@@ -388,12 +382,12 @@ export class Relay {
     let sqlstate: string | null = null;
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = head[0];
-      this.roundTripEnded(head[0]);
+      this.readyForQuery(head[0]);
     } else if (type === BackendType.CommandComplete) {
       if (mayChangeSession(head)) this.tagSeen(tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0)));
     } else if (type === BackendType.ErrorResponse) {
       sqlstate = errorCode(head);
-      this.errorSeen(errorGroupAt(head, 0, head.length));
+      this.counts.error(errorGroupAt(head, 0, head.length), this.server!.traffic);
     }
     // Most messages (DataRows) complete nothing: no work and no allocation for them.
     if (!this.queue.owes) return;
@@ -470,46 +464,10 @@ export class Relay {
 
   // ---- both ---------------------------------------------------------------------------------
 
-  private roundTripStarted(): void {
-    const now = performance.now();
-    this.roundTripAt = now;
-    if (this.transactionAt !== 0) return;
-    this.transactionAt = now;
-    // Transaction pooling took the server for this transaction just now.
-    if (this.opts.mode !== 'session') this.server!.traffic.activeSince = now;
-  }
-
-  /** A ReadyForQuery with `status` ended a round trip: a query, and a transaction when the status is idle. */
-  private roundTripEnded(status: number): void {
-    const now = performance.now();
+  /** A ReadyForQuery answered one sync point (Query, Sync, FunctionCall). */
+  private readyForQuery(status: number): void {
     if (this.outstanding > 0) this.outstanding--;
-    const queryMicros = this.roundTripAt === 0 ? 0 : (now - this.roundTripAt) * 1000;
-    // Pipelined sync points already sent: the next round trip is under way from now.
-    this.roundTripAt = this.outstanding > 0 ? now : 0;
-    const pool = this.poolTraffic;
-    const client = this.clientTraffic;
-    const server = this.server!.traffic;
-    pool.queries++;
-    pool.queryMicros += queryMicros;
-    pool.queryDurations.observe(queryMicros);
-    client.queries++;
-    client.queryMicros += queryMicros;
-    server.queries++;
-    if (status !== READY_IDLE) return;
-    const transactionMicros = this.transactionAt === 0 ? 0 : (now - this.transactionAt) * 1000;
-    this.transactionAt = this.roundTripAt;
-    pool.transactions++;
-    pool.transactionMicros += transactionMicros;
-    pool.transactionDurations.observe(transactionMicros);
-    client.transactions++;
-    client.transactionMicros += transactionMicros;
-    server.transactions++;
-  }
-
-  private errorSeen(group: number): void {
-    this.poolTraffic.error(group);
-    this.clientTraffic.errors++;
-    this.server!.traffic.errors++;
+    this.counts.readyForQuery(status, this.server!.traffic, this.outstanding > 0);
   }
 
   private noteSent(type: number): void {
@@ -529,8 +487,7 @@ export class Relay {
   }
 
   private writeClient(data: Buffer): void {
-    this.clientTraffic.sent += data.length;
-    this.poolTraffic.sent += data.length;
+    this.counts.delivered(data.length);
     if (!this.opts.client.write(data)) this.server?.socket.pause();
   }
 
@@ -550,7 +507,7 @@ export class Relay {
 
   private attach(server: ServerConnection): void {
     this.server = server;
-    this.clientTraffic.attached = true;
+    this.counts.client.attached = true;
     if (this.opts.mode === 'session') server.traffic.activeSince = performance.now();
     server.socket.on('data', this.onServerData);
     server.socket.on('close', this.onServerClose);
@@ -562,7 +519,7 @@ export class Relay {
     const server = this.server;
     if (!server) return;
     this.server = null;
-    this.clientTraffic.attached = false;
+    this.counts.client.attached = false;
     // Nothing is outstanding once a transaction-pooled server goes back (a local Sync answer is not counted).
     this.outstanding = 0;
     this.map.released();
