@@ -44,7 +44,13 @@ export class Metrics {
   });
   readonly rejections = new Counter({
     name: 'pg_doorman_listener_rejections_total',
-    help: 'Clients refused before authentication completed, by reason.',
+    help: "Clients refused before login, by reason (PgDoorman's values: hba, tls_required, tls_handshake_fail, protocol_error, invalid_startup, too_many_clients; and gatehouse's own).",
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly sessionFailures = new Counter({
+    name: 'gatehouse_session_failures_total',
+    help: 'Clients whose session failed after login, by reason (server_unavailable, server_lost, protocol_error, internal_error).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -272,6 +272,17 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
     expect(metricValue(after, 'pg_doorman_pools_maxwait_microseconds', pool)).toBeGreaterThanOrEqual(300_000);
   });
 
+  it('counts a session that fails after login as a session failure, not a listener rejection, and its FATAL 57P01 in group 57', async () => {
+    const client = await connect(SESSION);
+    const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    await cluster.query(`SELECT pg_terminate_backend(${pid})`, APP_DATABASE);
+    await waitUntil('the session to end', () => gh.gateway.clientCount === 0, 5000);
+    const text = await gh.scrape();
+    expect(metricValue(text, 'gatehouse_session_failures_total', { reason: 'server_lost' })).toBe(1);
+    expect(text).not.toMatch(/pg_doorman_listener_rejections_total\{reason="server_lost"\}/);
+    expect(metricValue(text, 'pg_doorman_pools_errors_total', { database: SESSION, user: 'app_user', sqlstate: '57' })).toBe(1);
+  });
+
   it("counts auth_query's cache hits and misses, its queries, logins and the pools it made", async () => {
     const login = { database: AQ, user: LOOKED_UP.name, password: LOOKED_UP.password };
     for (let i = 0; i < 2; i++) {
