@@ -83,11 +83,19 @@ function writeAuthQuerySeries(out: Exposition, metrics: Metrics, config: Config,
   );
 }
 
+/** PgDoorman labels this one by `pool` (the pool's name), not `database`. */
+function writeStartupParameterSeries(out: Exposition, metrics: Metrics): void {
+  const name = 'pg_doorman_startup_parameters_dropped_total';
+  out.family(name, 'counter', "auth_query startup parameters not sent to PostgreSQL, by reason (the whole value: oversize, invalid_json, invalid_shape; one entry: bad_type, invalid_entry; the column in dedicated mode).");
+  for (const [pool, c] of metrics.authQueries) for (const [reason, n] of Object.entries(c.startupParametersDropped)) out.sample(name, { pool, reason }, n);
+}
+
 export function registerPgDoormanSeries(metrics: Metrics, sources: PgDoormanSources): void {
   metrics.exposeAtScrape((out) => {
     const pools = [...sources.pools()];
     writeProcessSeries(out, sources);
     writePoolSeries(out, pools);
     writeAuthQuerySeries(out, metrics, sources.config, pools);
+    writeStartupParameterSeries(out, metrics);
   });
 }

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
 import type { AuthQueryConfig } from '../config/types.js';
-import { AuthQueryCounters } from '../observability/auth-query-counters.js';
+import { AuthQueryCounters, type StartupParameterDrop } from '../observability/auth-query-counters.js';
 import type { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import {
@@ -168,28 +168,33 @@ export class AuthQuery {
     const text = index === -1 ? null : (result.rows[0]?.[index] ?? null);
     if (text === null || text === '') return {};
     const { pool, logger, config } = this.opts;
-    const drop = (why: string) => {
+    const dropped = this.counters.startupParametersDropped;
+    const drop = (why: string, reason: StartupParameterDrop) => {
+      dropped[reason]++;
       logger.warn({ pool, user }, `auth_query startup_parameters ignored: ${why}`);
       return {};
     };
     if (config.server_user !== null) {
+      dropped.dedicated_mode++;
       if (!this.warnedDedicated) logger.warn({ pool }, 'auth_query startup_parameters are ignored in dedicated mode: every looked-up user shares server_user\'s connections');
       this.warnedDedicated = true;
       return {};
     }
-    if (Buffer.byteLength(text) > STARTUP_PARAMETERS_BUDGET) return drop(`the value is longer than ${STARTUP_PARAMETERS_BUDGET} bytes`);
+    if (Buffer.byteLength(text) > STARTUP_PARAMETERS_BUDGET) return drop(`the value is longer than ${STARTUP_PARAMETERS_BUDGET} bytes`, 'auth_query_oversize');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      return drop('the value is not JSON');
+      return drop('the value is not JSON', 'auth_query_invalid_json');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return drop('the value is not a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return drop('the value is not a JSON object', 'auth_query_invalid_shape');
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(parsed)) {
       const problem = startupParameterProblem(name, value);
-      if (problem) logger.warn({ pool, user, parameter: name }, `auth_query startup parameter ignored: ${problem}`);
-      else Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+      if (problem) {
+        dropped[typeof value === 'string' ? 'auth_query_invalid_entry' : 'auth_query_bad_type']++;
+        logger.warn({ pool, user, parameter: name }, `auth_query startup parameter ignored: ${problem}`);
+      } else Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

@@ -113,8 +113,11 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
     await cluster.query(
       `CREATE ROLE ${EXECUTOR.name} LOGIN PASSWORD '${EXECUTOR.password}';
        CREATE ROLE ${LOOKED_UP.name} LOGIN PASSWORD '${LOOKED_UP.password}';
-       CREATE FUNCTION public.metrics_auth(name text) RETURNS TABLE (usename name, passwd text) LANGUAGE sql SECURITY DEFINER
-         AS $$ SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = name $$;
+       -- Two startup parameters gatehouse cannot send: a number (bad_type) and a reserved name (invalid_entry).
+       CREATE FUNCTION public.metrics_auth(name text) RETURNS TABLE (usename name, passwd text, startup_parameters jsonb)
+         LANGUAGE sql SECURITY DEFINER
+         AS $$ SELECT usename, passwd, '{"work_mem": 5, "user": "x", "application_name": "via_auth_query"}'::jsonb
+               FROM pg_catalog.pg_shadow WHERE usename = name $$;
        REVOKE ALL ON FUNCTION public.metrics_auth(text) FROM PUBLIC;
        GRANT EXECUTE ON FUNCTION public.metrics_auth(text) TO ${EXECUTOR.name};`,
       APP_DATABASE,
@@ -301,6 +304,7 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
       ['pg_doorman_auth_query_auth_total', 'counter', 'database,result'],
       ['pg_doorman_auth_query_executor_total', 'counter', 'database,type'],
       ['pg_doorman_auth_query_dynamic_pools', 'gauge', 'database,type'],
+      ['pg_doorman_startup_parameters_dropped_total', 'counter', 'pool,reason'],
     ]) {
       expect(found.get(family)?.type, family).toBe(type);
       expect([...(found.get(family)?.labelSets ?? [])], family).toEqual([labels]);
@@ -315,6 +319,10 @@ describe.each(FLAVORS)('PgDoorman metrics in front of %s', (flavor) => {
     expect(v('pg_doorman_auth_query_auth_total', { result: 'success' })).toBe(2);
     expect(v('pg_doorman_auth_query_auth_total', { result: 'failure' })).toBe(1);
     expect(v('pg_doorman_auth_query_dynamic_pools', { type: 'current' })).toBe(1);
+    // One fetch, two of its three entries dropped.
+    expect(metricValue(text, 'pg_doorman_startup_parameters_dropped_total', { pool: AQ, reason: 'auth_query_bad_type' })).toBe(1);
+    expect(metricValue(text, 'pg_doorman_startup_parameters_dropped_total', { pool: AQ, reason: 'auth_query_invalid_entry' })).toBe(1);
+    expect(metricValue(text, 'pg_doorman_startup_parameters_dropped_total', { pool: AQ, reason: 'auth_query_invalid_json' })).toBe(0);
     // The looked-up user's pool is a pool like the others.
     expect(metricValue(text, 'pg_doorman_pools_queries_total', { database: AQ, user: LOOKED_UP.name })).toBe(2);
   });
