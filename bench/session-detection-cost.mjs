@@ -12,6 +12,7 @@ import { ServerStatements, StatementCache } from '../dist/src/pool/prepared-stat
 import { ReplyQueue } from '../dist/src/proxy/reply-queue.js';
 import { tagEffect, touchesSession } from '../dist/src/proxy/session-state.js';
 import { StatementMap } from '../dist/src/proxy/statement-map.js';
+import { ServerTraffic } from '../dist/src/observability/traffic.js';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -144,7 +145,7 @@ function setup(remap) {
   const cache = new StatementCache(1024);
   const queue = new ReplyQueue();
   const map = new StatementMap(cache, queue, 8192, remap, () => '');
-  const server = { statements: new ServerStatements() };
+  const server = { statements: new ServerStatements(), traffic: new ServerTraffic() };
   const t = { server, out: [], replies: [], status: STATUS_IDLE };
   const due = [];
   const answer = (type) => queue.answered(type, null, due, STATUS_IDLE, () => Buffer.alloc(0));

@@ -21,6 +21,7 @@ import type { StoredPassword } from '../auth/index.js';
 import type { HbaFacts } from '../config/hba.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
+import { listenerRejectionReason } from '../observability/rejection-reason.js';
 import { clientSettings } from '../pool/startup-parameters.js';
 import { authenticationOk, encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError, SqlState } from '../protocol/index.js';
 import { describePeerCertificate } from '../tls/certificate-info.js';
@@ -161,6 +162,7 @@ export class ClientDriver {
       tls: this.socket instanceof TLSSocket,
       connectedAt: this.connectedAt,
       activity: this.session && this.started ? this.session.activity() : 'login',
+      traffic: this.session?.traffic ?? null,
     };
   }
 
@@ -365,7 +367,7 @@ export class ClientDriver {
         if (this.cancelKey) this.deps.forwardCancel(this.cancelKey.processId, this.cancelKey.secretKey);
         return;
       case 'fatal':
-        this.deps.metrics.rejections.inc({ reason: command.failure.reason });
+        this.countFailure(command.failure.reason);
         this.log.info({ reason: command.failure.reason, sqlstate: command.failure.sqlstate, user: this.startup?.user }, command.failure.message);
         this.stopReading();
         this.socket.end(encodeErrorResponse({ severity: 'FATAL', sqlstate: command.failure.sqlstate, message: command.failure.message }));
@@ -376,7 +378,7 @@ export class ClientDriver {
         return;
       case 'close':
         if (command.failure) {
-          this.deps.metrics.rejections.inc({ reason: command.failure.reason });
+          this.countFailure(command.failure.reason);
           this.log.info({ reason: command.failure.reason }, command.failure.message);
         }
         this.socket.destroy();
@@ -475,6 +477,15 @@ export class ClientDriver {
     const { negotiate } = this.startup!;
     // We speak protocol 3.0: a client asking for 3.2 or _pq_ options is told so, then continues.
     this.socket.write(negotiate ? Buffer.concat([negotiateProtocolVersion(negotiate.minor, negotiate.options), opening]) : opening);
+  }
+
+  /**
+   * Before login (authentication done, or trust/cert granted) a failure is a listener rejection, as PgDoorman counts
+   * them; after it, the client had a session, and its end is counted as such.
+   */
+  private countFailure(reason: string): void {
+    if (this.session === null) this.deps.metrics.rejections.inc({ reason: listenerRejectionReason(reason) });
+    else this.deps.metrics.sessionFailures.inc({ reason });
   }
 
   private openSession(): void {

@@ -58,6 +58,8 @@ class ServerDriver {
   private readonly parameters = new Map<string, string>();
   private backendKey: BackendKey | null = null;
   private tlsStartedAt = 0;
+  /** When the backend-creation phase under way began (pg_doorman_backend_create_duration_seconds). */
+  private phaseAt = 0;
   private tlsInfo: { protocol: string; cipher: string } | null = null;
   private readonly auth: ServerAuthenticator;
   private readonly timers: Timers;
@@ -96,6 +98,7 @@ class ServerDriver {
       case 'tls.start':
         return this.startTls();
       case 'send.startup':
+        this.phaseAt = performance.now();
         this.socket!.write(encodeStartupMessage(this.opts.startupParameters));
         return this.readMessages();
       case 'auth.respond': {
@@ -114,10 +117,12 @@ class ServerDriver {
   private openSocket(): void {
     const socket = netConnect({ host: this.opts.host, port: this.opts.port, noDelay: true });
     this.socket = socket;
+    this.phaseAt = performance.now();
     // Node clears socket.connecting before it emits a connect error, so remember the connect ourselves.
     let connected = false;
     socket.once('connect', () => {
       connected = true;
+      this.phaseDone('tcp_connect');
       this.send({ type: 'socket.connected' });
     });
     socket.once('error', (err) => {
@@ -128,7 +133,16 @@ class ServerDriver {
     });
   }
 
+  /** A phase of PgDoorman's backend_create_duration_seconds ended now (success only); the next one starts. */
+  private phaseDone(phase: 'tcp_connect' | 'tls' | 'auth' | 'startup'): void {
+    const now = performance.now();
+    this.opts.metrics.backendCreateDuration.observe({ phase }, (now - this.phaseAt) / 1000);
+    this.phaseAt = now;
+  }
+
   private sendSslRequest(): void {
+    // The tls phase runs from the SSLRequest to the end of the handshake, as PgDoorman times it.
+    this.phaseAt = performance.now();
     requestSsl(this.socket as Socket, (event) => this.send(event));
   }
 
@@ -141,6 +155,7 @@ class ServerDriver {
     const secure = tlsConnect({ socket: plain, ...serverTlsConnectOptions(material, this.opts.host) });
     this.socket = secure;
     secure.once('secureConnect', () => {
+      this.phaseDone('tls');
       this.opts.metrics.serverTlsHandshakeDuration.observe({ pool: this.opts.pool }, (performance.now() - this.tlsStartedAt) / 1000);
       const cipher = secure.getCipher();
       this.tlsInfo = { protocol: secure.getProtocol() ?? 'unknown', cipher: cipher?.standardName ?? cipher?.name ?? 'unknown' };
@@ -183,6 +198,7 @@ class ServerDriver {
     const msg = parseBackendMessage(type, body);
     switch (msg.type) {
       case 'authenticationOk':
+        this.phaseDone('auth');
         return this.send({ type: 'backend.authOk', scramProofPending: this.auth.awaitingServerProof });
       case 'authenticationCleartextPassword':
         return this.send({ type: 'backend.authRequest', method: 'cleartext', detail: 'password' });
@@ -230,6 +246,7 @@ class ServerDriver {
   }
 
   private finishReady(): void {
+    this.phaseDone('startup');
     this.timers.clear(this.timer);
     const socket = this.socket!;
     this.detach();

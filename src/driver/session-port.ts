@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientEvent } from '../../machines/client-session.js';
+import type { ClientTraffic } from '../observability/traffic.js';
 
 export interface Login {
   /** The client connection's id (journals, logs, SHOW CLIENTS). */
@@ -52,9 +53,13 @@ export interface ClientInfo {
   tls: boolean;
   connectedAt: number;
   activity: ClientActivity;
+  /** What the client's session did so far (null before it started, and for the admin console). */
+  traffic: ClientTraffic | null;
 }
 
 export interface SessionHandle {
+  /** The session's counters (SHOW CLIENTS), where it has a pool. */
+  readonly traffic?: ClientTraffic;
   /** idle: nothing in progress; active: it holds a server; waiting: it waits for one. */
   activity(): Exclude<ClientActivity, 'login'>;
   /** `session.start`: welcome the client and relay; `early` holds bytes it sent after its last authentication message. */

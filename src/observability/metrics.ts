@@ -3,6 +3,9 @@
  * rules keep working; gatehouse's additions are prefixed gatehouse_.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AuthQueryCounters } from './auth-query-counters.js';
+import { BACKEND_CREATE_BUCKETS } from './duration-histogram.js';
+import { Exposition } from './exposition.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -32,9 +35,22 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   });
+  readonly backendCreateDuration = new Histogram({
+    name: 'pg_doorman_backend_create_duration_seconds',
+    help: "Duration of each phase of opening a backend connection: 'tcp_connect' (the socket), 'tls' (SSLRequest to the end of the handshake), 'auth' (StartupMessage to AuthenticationOk), 'startup' (AuthenticationOk to ReadyForQuery). Successful phases only; aggregated across pools.",
+    labelNames: ['phase'] as const,
+    buckets: [...BACKEND_CREATE_BUCKETS],
+    registers: [this.registry],
+  });
   readonly rejections = new Counter({
     name: 'pg_doorman_listener_rejections_total',
-    help: 'Clients refused before authentication completed, by reason.',
+    help: "Clients refused before login, by reason (PgDoorman's values: hba, tls_required, tls_handshake_fail, protocol_error, invalid_startup, too_many_clients; and gatehouse's own).",
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly sessionFailures = new Counter({
+    name: 'gatehouse_session_failures_total',
+    help: 'Clients whose session failed after login, by reason (server_unavailable, server_lost, protocol_error, internal_error).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -109,6 +125,9 @@ export class Metrics {
   });
 
   private readonly scrapeHooks: Array<() => void> = [];
+  private readonly writers: Array<(out: Exposition) => void> = [];
+  /** Each auth_query pool's counters, by pool name. */
+  readonly authQueries = new Map<string, AuthQueryCounters>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -119,9 +138,26 @@ export class Metrics {
     this.scrapeHooks.push(hook);
   }
 
+  /** The counters of pool `pool`'s auth_query, made on first use. */
+  authQueryCounters(pool: string): AuthQueryCounters {
+    let counters = this.authQueries.get(pool);
+    if (!counters) this.authQueries.set(pool, (counters = new AuthQueryCounters()));
+    return counters;
+  }
+
+  /**
+   * Families written at each scrape from gatehouse's own counters (pool traffic, duration buckets), after the
+   * registry's: prom-client never sees them between scrapes.
+   */
+  exposeAtScrape(writer: (out: Exposition) => void): void {
+    this.writers.push(writer);
+  }
+
   /** The exposition text, after the scrape hooks ran. */
   async scrape(): Promise<string> {
     for (const hook of this.scrapeHooks) hook();
-    return this.registry.metrics();
+    const out = new Exposition();
+    for (const write of this.writers) write(out);
+    return (await this.registry.metrics()) + out.text();
   }
 }

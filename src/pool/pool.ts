@@ -10,6 +10,7 @@
  * waited reserve_pool_timeout may get a reserve connection beyond pool_size or max_db_connections.
  */
 import type { Logger } from 'pino';
+import { PoolTraffic } from '../observability/traffic.js';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import { DatabaseLimit, type DatabaseMember } from './database-limit.js';
 import { StatementCache } from './prepared-statements.js';
@@ -43,6 +44,8 @@ export interface PoolOptions {
    * servers from this one, so statement names must stay unique across both.
    */
   statements?: StatementCache;
+  /** Likewise its counters, so that a reload does not reset the (pool, user)'s series. */
+  traffic?: PoolTraffic;
 }
 
 /** What a reload may change in a pool without replacing it. */
@@ -97,9 +100,12 @@ export class ServerPool implements DatabaseMember {
   readonly statements: StatementCache;
   readonly limit: DatabaseLimit;
   minPoolSize: number;
+  /** What the relay counts for this (pool, user): metrics and SHOW STATS read it. */
+  readonly traffic: PoolTraffic;
 
   constructor(readonly opts: PoolOptions) {
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
+    this.traffic = opts.traffic ?? new PoolTraffic();
     this.minPoolSize = Math.min(opts.minSize ?? 0, opts.size);
     this.limit = opts.limit ?? new DatabaseLimit({ database: opts.name, maxConnections: 0, reserveSize: 0, reserveTimeoutMs: 0 });
     this.limit.join(this);
@@ -117,14 +123,14 @@ export class ServerPool implements DatabaseMember {
     return { poolSize: this.opts.size, minPoolSize: this.minPoolSize, reserveInUse: this.reserveCount };
   }
 
-  /** Every server connection that is not closing (the admin console's SHOW SERVERS). */
-  get connections(): Iterable<ServerConnection> {
-    return this.servers;
-  }
-
   /** No connection, handshake or waiter left (a retired pool can be forgotten). */
   get empty(): boolean {
     return this.servers.size === 0 && this.connecting === 0 && this.waiters.length === 0;
+  }
+
+  /** Every connection that is not closing (SHOW SERVERS, oldest active age). */
+  get connections(): ReadonlySet<ServerConnection> {
+    return this.servers;
   }
 
   get stats(): PoolStats {

@@ -87,6 +87,13 @@ export class StatementCache {
     return this.entries.values();
   }
 
+  /** Approximate memory of the shared statements: their keys and Parse messages (pg_doorman_pool_prepared_cache_bytes). */
+  get bytes(): number {
+    let bytes = 0;
+    for (const [key, stmt] of this.entries) bytes += key.length + stmt.parse.length;
+    return bytes;
+  }
+
   /**
    * The shared statement for a key, made on first use. `query` is the NUL-terminated query text and
    * `types` the parameter count and OIDs, both as the client's Parse carried them.

@@ -13,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ServerTlsMode, ServerTlsNegotiation } from '../../machines/server-handshake.types.js';
 import { BackendType, MessageFramer, parseBackendMessage, query, type ErrorFields } from '../protocol/index.js';
 import { MessageWriter } from '../protocol/wire.js';
+import { ServerTraffic } from '../observability/traffic.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import { ServerStatements } from './prepared-statements.js';
 
@@ -90,6 +91,8 @@ export class ServerConnection {
   readonly settings = new Map<string, string>();
   /** Gatehouse-owned prepared statements it holds (transaction pooling). */
   readonly statements = new ServerStatements();
+  /** What the relay counted on it (SHOW SERVERS, prepared-statement hits and misses). */
+  readonly traffic = new ServerTraffic();
   /** The client session it serves while active (for SHOW SERVERS and logs). */
   holder: string | null = null;
   private current: ServerState = 'active';
@@ -126,6 +129,7 @@ export class ServerConnection {
     if (this.current === 'closing') return;
     this.current = 'idle';
     this.holder = null;
+    this.traffic.activeSince = 0;
     this.lastUsedAt = Date.now();
     this.socket.on('data', this.onIdleData);
     this.socket.resume();

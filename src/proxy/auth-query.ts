@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import { parseStoredPassword, type StoredPassword } from '../auth/index.js';
 import type { AuthQueryConfig } from '../config/types.js';
+import { AuthQueryCounters, type StartupParameterDrop } from '../observability/auth-query-counters.js';
 import type { ServerPool } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import {
@@ -57,6 +58,8 @@ export interface AuthQueryOptions {
   queryTimeoutMs: number;
   logger: Logger;
   now?: () => number;
+  /** What it did, for pg_doorman_auth_query_* (a private set when absent). */
+  counters?: AuthQueryCounters;
 }
 
 /** One row's columns as text (null for SQL NULL), and the column names. */
@@ -77,17 +80,26 @@ export class AuthQuery {
   private readonly inFlight = new Map<string, Promise<LookedUpUser | null>>();
   private readonly now: () => number;
   private warnedDedicated = false;
+  readonly counters: AuthQueryCounters;
 
   constructor(private readonly opts: AuthQueryOptions) {
     this.now = opts.now ?? Date.now;
+    this.counters = opts.counters ?? new AuthQueryCounters();
+    this.counters.entries = () => this.cache.size;
   }
 
   /** The user's stored password (md5 hash, SCRAM secret or plaintext) and startup parameters, or null: no such user. */
   lookup(user: string): Promise<LookedUpUser | null> {
     const entry = this.cache.get(user);
-    if (entry && this.now() < entry.expiresAt) return Promise.resolve(entry.found);
+    if (entry && this.now() < entry.expiresAt) {
+      this.counters.hits++;
+      return Promise.resolve(entry.found);
+    }
     let pending = this.inFlight.get(user);
+    // A lookup that joins one in flight runs no query of its own: it counts as a hit.
+    if (pending) this.counters.hits++;
     if (!pending) {
+      this.counters.misses++;
       pending = this.fetch(user).finally(() => this.inFlight.delete(user));
       this.inFlight.set(user, pending);
     }
@@ -100,8 +112,20 @@ export class AuthQuery {
    * turn into a query per guess).
    */
   passwordRejected(user: string): void {
+    this.counters.failure++;
     const entry = this.cache.get(user);
-    if (entry && this.now() - entry.fetchedAt >= this.opts.config.min_interval) this.cache.delete(user);
+    if (!entry) return;
+    if (this.now() - entry.fetchedAt >= this.opts.config.min_interval) {
+      this.cache.delete(user);
+      this.counters.refetches++;
+    } else {
+      this.counters.rateLimited++;
+    }
+  }
+
+  /** A looked-up user logged in (its session opened). */
+  loggedIn(): void {
+    this.counters.success++;
   }
 
   private async fetch(user: string): Promise<LookedUpUser | null> {
@@ -110,14 +134,17 @@ export class AuthQuery {
     try {
       conn = await executors.acquire(new Map());
     } catch (err) {
+      this.counters.errors++;
       throw unavailable(pool, `cannot connect as "${config.user}" to database "${config.database}": ${(err as Error).message}`);
     }
     let result: QueryResult;
+    this.counters.queries++;
     try {
       result = await runQuery(conn, config.query, [user], this.opts.queryTimeoutMs);
       executors.release(conn, 'reuse');
     } catch (err) {
       executors.release(conn, 'close');
+      this.counters.errors++;
       throw unavailable(pool, (err as Error).message);
     }
     const stored = this.storedPassword(result, user);
@@ -141,28 +168,33 @@ export class AuthQuery {
     const text = index === -1 ? null : (result.rows[0]?.[index] ?? null);
     if (text === null || text === '') return {};
     const { pool, logger, config } = this.opts;
-    const drop = (why: string) => {
+    const dropped = this.counters.startupParametersDropped;
+    const drop = (why: string, reason: StartupParameterDrop) => {
+      dropped[reason]++;
       logger.warn({ pool, user }, `auth_query startup_parameters ignored: ${why}`);
       return {};
     };
     if (config.server_user !== null) {
+      dropped.dedicated_mode++;
       if (!this.warnedDedicated) logger.warn({ pool }, 'auth_query startup_parameters are ignored in dedicated mode: every looked-up user shares server_user\'s connections');
       this.warnedDedicated = true;
       return {};
     }
-    if (Buffer.byteLength(text) > STARTUP_PARAMETERS_BUDGET) return drop(`the value is longer than ${STARTUP_PARAMETERS_BUDGET} bytes`);
+    if (Buffer.byteLength(text) > STARTUP_PARAMETERS_BUDGET) return drop(`the value is longer than ${STARTUP_PARAMETERS_BUDGET} bytes`, 'auth_query_oversize');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      return drop('the value is not JSON');
+      return drop('the value is not JSON', 'auth_query_invalid_json');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return drop('the value is not a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return drop('the value is not a JSON object', 'auth_query_invalid_shape');
     const out: Record<string, string> = {};
     for (const [name, value] of Object.entries(parsed)) {
       const problem = startupParameterProblem(name, value);
-      if (problem) logger.warn({ pool, user, parameter: name }, `auth_query startup parameter ignored: ${problem}`);
-      else Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+      if (problem) {
+        dropped[typeof value === 'string' ? 'auth_query_invalid_entry' : 'auth_query_bad_type']++;
+        logger.warn({ pool, user, parameter: name }, `auth_query startup parameter ignored: ${problem}`);
+      } else Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

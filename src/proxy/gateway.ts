@@ -18,6 +18,8 @@ import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { EventLoopWatch } from '../observability/event-loop.js';
 import { Metrics } from '../observability/metrics.js';
+import { registerPgDoormanSeries } from '../observability/pgdoorman-series.js';
+import { packageVersion } from '../observability/process-series.js';
 import type { InspectorBridge } from '../observability/inspector.js';
 import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js';
 import { createViewer } from '../observability/viewer.js';
@@ -94,6 +96,7 @@ export class Gateway extends EventEmitter {
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
+    registerPgDoormanSeries(this.metrics, { pools: () => this.pools.currentPools(), config, version: packageVersion(), logLevel: () => logger.level });
   }
 
   private recordCertificateExpiry(): void {
@@ -374,13 +377,6 @@ export class Gateway extends EventEmitter {
 const CLIENT_TLS_KEYS = [
   'tls_mode', 'tls_certificate', 'tls_private_key', 'tls_ca_cert', 'tls_min_version', 'tls_max_version', 'tls_ciphers', 'tls13_ciphersuites',
 ] as const;
-
-let version: string | null = null;
-/** gatehouse's version (SHOW VERSION, the admin console's server_version). */
-export function packageVersion(): string {
-  version ??= (JSON.parse(readFileSync(new URL('package.json', packageRoot()), 'utf8')) as { version: string }).version;
-  return version;
-}
 
 /** A listener that could not start; `keyPath` names the setting it comes from. */
 export class ListenError extends Error {

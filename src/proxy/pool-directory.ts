@@ -146,7 +146,7 @@ export class PoolDirectory {
     }
   }
 
-  /** Every backend pool (reaping, shutdown). */
+  /** Every backend pool (reaping, shutdown), those a reload retired included. */
   *serverPools(): Iterable<ServerPool> {
     for (const pool of this.retired) {
       if (!pool.empty) {
@@ -156,6 +156,11 @@ export class PoolDirectory {
       this.retired.delete(pool);
       pool.limit.leave(pool);
     }
+    yield* this.currentPools();
+  }
+
+  /** The pools of the configuration in force (metrics: one per (pool, user), a replaced one shares its counters). */
+  *currentPools(): Iterable<ServerPool> {
     for (const entry of this.listed.values()) yield entry.pool;
     for (const entry of this.lookedUp.values()) yield entry.pool;
     for (const aq of this.authQueries.values()) {
@@ -301,6 +306,7 @@ export class PoolDirectory {
   entryFor(database: string, user: string): PoolEntry {
     const entry = this.listed.get(key(database, user)) ?? this.lookedUp.get(key(database, user)) ?? this.authQueries.get(database)?.shared;
     if (!entry) throw new Error(`no pool for user "${user}" in pool "${database}"`);
+    if (!this.listed.has(key(database, user))) this.authQueries.get(database)?.lookup.loggedIn();
     return entry;
   }
 
@@ -356,7 +362,7 @@ export class PoolDirectory {
       };
       shared = this.createEntry(pool, dedicated, { kind: 'plain', password: aq.server_password ?? '' });
     }
-    const lookup = new AuthQuery({ pool: pool.name, config: aq, executors, queryTimeoutMs: g.connect_timeout, logger: this.deps.logger });
+    const lookup = new AuthQuery({ pool: pool.name, config: aq, executors, queryTimeoutMs: g.connect_timeout, logger: this.deps.logger, counters: this.deps.metrics.authQueryCounters(pool.name) });
     return { config: pool, lookup, executors, shared };
   }
 
@@ -393,6 +399,7 @@ export class PoolDirectory {
       serverLifetimeMs: g.server_lifetime,
       statementCacheSize: pool.prepared_statements.cache_size,
       statements: replaces?.statements,
+      traffic: replaces?.traffic,
       minSize: user.min_pool_size,
       limit: limit ?? undefined,
       // SCRAM passthrough logs in with the ClientKey a client's login revealed: no warm-up before the first login.

@@ -30,6 +30,8 @@ import { ReplyScanner } from './reply-scanner.js';
 import { INSPECT_SQL, mayChangeSession, sessionSnapshot, tagEffect, type PinReason, type TagEffect } from './session-state.js';
 import { Handled, StatementMap, type MapTarget } from './statement-map.js';
 import { MessageWriter } from '../protocol/wire.js';
+import { ClientTraffic, errorGroupAt, PoolTraffic } from '../observability/traffic.js';
+import { RelayCounters } from './relay-counters.js';
 
 export type RelayEnd =
   | { kind: 'client-closed' }
@@ -45,7 +47,7 @@ export type RelayEnd =
   /** The session ended for another reason (the machine finished it). */
   | { kind: 'stopped' };
 
-export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release' | 'statements'>;
+export type RelayPool = Pick<ServerPool, 'acquire' | 'acquireIdleMatching' | 'release' | 'statements'> & { traffic?: PoolTraffic };
 
 /** Transaction pooling's settings (docs/pooling.md). */
 export interface TransactionOptions {
@@ -69,6 +71,8 @@ export interface RelayOptions {
   settings: Map<string, string>;
   /** The client connection's id, recorded on the servers it holds. */
   holder: string;
+  /** The client's counters (the session's; a fresh set when absent). */
+  traffic?: ClientTraffic;
   logger: Logger;
   transaction?: TransactionOptions;
   /** How the relay ended, unless the session stopped it. */
@@ -84,6 +88,7 @@ export interface RelayOptions {
 const READY_IDLE = 0x49; // 'I'
 const READY_FOR_QUERY_IDLE = readyForQuery('I');
 const NUL = 0;
+const EMPTY = Buffer.alloc(0);
 
 interface Pending {
   type: number;
@@ -150,6 +155,10 @@ export class Relay {
   private readonly onIdleTxTimeout = () => {
     if (this.idleTxArmed) this.end({ kind: 'idle-in-transaction' });
   };
+  /** Queries, transactions, errors and bytes, counted as plain numbers (relay-counters.ts). */
+  private readonly counts: RelayCounters;
+  /** Session pooling: the server chunk being scanned (an ErrorResponse's code is read from it in place). */
+  private serverChunk: Buffer = EMPTY;
 
   private readonly onClientData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionClientData(chunk) : this.txClientData(chunk));
   private readonly onServerData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionServerData(chunk) : this.txServerData(chunk));
@@ -162,9 +171,11 @@ export class Relay {
     this.fromClient = new MessageScanner(this.sessionClientMessage);
     this.fromServer = new MessageScanner(this.sessionServerMessage);
     this.tx = opts.transaction ?? DEFAULT_TRANSACTION_OPTIONS;
+    this.counts = new RelayCounters(opts.pool.traffic ?? new PoolTraffic(), opts.traffic ?? new ClientTraffic());
     this.framer = new ClientFramer((type, bytes, piece) => this.received(type, bytes, piece));
     this.replies = new ReplyScanner({ starts: (type) => this.queue.forwards(type), ended: (type, head) => this.replyEnded(type, head) });
-    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '');
+    this.map = new StatementMap(opts.pool.statements, this.queue, this.tx.serverCacheSize, this.tx.remap, () => opts.settings.get('search_path') ?? '', this.counts.pool);
+    this.counts.client.prepared = this.map;
     this.target = { server: null as unknown as ServerConnection, out: [], replies: [], status: READY_IDLE };
   }
 
@@ -205,15 +216,20 @@ export class Relay {
       return false;
     }
     this.noteSent(type);
+    this.counts.sent(this.server!.traffic, false);
     if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
     return true;
   };
 
-  private readonly sessionServerMessage = (type: number, first: number): boolean => {
+  private readonly sessionServerMessage = (type: number, first: number, end: number): boolean => {
     if (type === BackendType.ReadyForQuery) {
-      if (this.outstanding > 0) this.outstanding--;
       this.txStatus = first;
       this.readyArrived = true;
+      this.readyForQuery(first);
+    } else if (type === BackendType.ErrorResponse) {
+      // Its code is read where the message lies whole in this chunk; one split across reads counts as 'other'.
+      const start = end - 1 - this.fromServer.messageLength;
+      this.counts.error(start >= 0 ? errorGroupAt(this.serverChunk, start + 5, end) : 5, this.server!.traffic);
     }
     return true;
   };
@@ -221,6 +237,7 @@ export class Relay {
   private sessionClientData(chunk: Buffer): void {
     if (this.ended) return;
     this.idleTxArmed = false;
+    this.counts.received(chunk.length);
     this.terminateAt = null;
     try {
       this.fromClient.scan(chunk);
@@ -240,10 +257,14 @@ export class Relay {
 
   private sessionServerData(chunk: Buffer): void {
     if (this.ended) return;
+    this.server!.traffic.received += chunk.length;
+    this.serverChunk = chunk;
     try {
       this.fromServer.scan(chunk);
     } catch (err) {
       return this.failServer(err);
+    } finally {
+      this.serverChunk = EMPTY;
     }
     this.writeClient(chunk);
     if (this.readyArrived) this.readyEnded();
@@ -254,6 +275,7 @@ export class Relay {
   private txClientData(chunk: Buffer): void {
     if (this.ended) return;
     this.idleTxArmed = false;
+    this.counts.received(chunk.length);
     try {
       this.framer.push(chunk);
       this.pump();
@@ -286,7 +308,11 @@ export class Relay {
       t.server = this.server!;
       t.status = this.txStatus;
       const handled = piece ? this.map.piece(bytes, t) : this.map.handle(type, bytes, t);
-      if (!piece) this.noteSent(type);
+      if (!piece) {
+        this.noteSent(type);
+        this.counts.sent(this.server!.traffic, true);
+        if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.outstanding++;
+      }
       if (handled & Handled.TouchesSession) this.inspectArmed = true;
       // Nothing owed any more (a local answer went out at once): nothing to wait for.
       if (handled & Handled.Barrier && this.queue.owes) this.barrier = true;
@@ -339,14 +365,17 @@ export class Relay {
   private attachForTransaction(): boolean {
     const idle = this.opts.pool.acquireIdleMatching(this.opts.settings, this.opts.holder);
     if (idle) {
+      this.counts.client.waited(0, this.counts.pool);
       this.attach(idle);
       return true;
     }
     this.acquiring = true;
     this.opts.client.pause();
+    const waitingSince = (this.counts.client.waitingSince = performance.now());
     this.opts.pool.acquire(this.opts.settings, this.opts.holder).then(
       (server) => {
         this.acquiring = false;
+        this.counts.client.waited((performance.now() - waitingSince) * 1000, this.counts.pool);
         if (this.ended) return this.opts.pool.release(server, 'reuse');
         this.attach(server);
         if (!this.clientHeld) this.opts.client.resume();
@@ -354,6 +383,7 @@ export class Relay {
       },
       (err: unknown) => {
         this.acquiring = false;
+        this.counts.client.waitingSince = 0;
         this.end(err instanceof ProxyError ? { kind: 'no-server', error: err } : { kind: 'internal-error', error: err });
       },
     );
@@ -362,6 +392,7 @@ export class Relay {
 
   private txServerData(chunk: Buffer): void {
     if (this.ended) return;
+    this.server!.traffic.received += chunk.length;
     let out: Buffer[];
     try {
       out = this.replies.scan(chunk);
@@ -382,10 +413,12 @@ export class Relay {
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = head[0];
       this.readyArrived = true;
+      this.readyForQuery(head[0]);
     } else if (type === BackendType.CommandComplete) {
       if (mayChangeSession(head)) this.tagSeen(tagEffect(head.toString('latin1', 0, head.indexOf(NUL) >>> 0)));
     } else if (type === BackendType.ErrorResponse) {
       sqlstate = errorCode(head);
+      this.counts.error(errorGroupAt(head, 0, head.length), this.server!.traffic);
     }
     // Most messages (DataRows) complete nothing: no work and no allocation for them.
     if (!this.queue.owes) return;
@@ -470,6 +503,12 @@ export class Relay {
 
   // ---- both ---------------------------------------------------------------------------------
 
+  /** A ReadyForQuery answered one sync point (Query, Sync, FunctionCall). */
+  private readyForQuery(status: number): void {
+    if (this.outstanding > 0) this.outstanding--;
+    this.counts.readyForQuery(status, this.server!.traffic, this.outstanding > 0);
+  }
+
   private noteSent(type: number): void {
     if (type === FrontendType.Query || type === FrontendType.Sync || type === FrontendType.FunctionCall) this.afterSync = false;
     else if (type !== FrontendType.CopyData && type !== FrontendType.CopyDone && type !== FrontendType.CopyFail) this.afterSync = true;
@@ -478,6 +517,7 @@ export class Relay {
   private writeServer(data: Buffer): void {
     if (this.ended) return;
     const server = this.server!;
+    server.traffic.sent += data.length;
     if (!server.socket.write(data) && !this.clientHeld) {
       this.clientHeld = true;
       this.opts.client.pause();
@@ -486,6 +526,7 @@ export class Relay {
   }
 
   private writeClient(data: Buffer): void {
+    this.counts.delivered(data.length);
     if (!this.opts.client.write(data)) this.server?.socket.pause();
   }
 
@@ -505,6 +546,8 @@ export class Relay {
 
   private attach(server: ServerConnection): void {
     this.server = server;
+    this.counts.client.attached = true;
+    if (this.opts.mode === 'session') server.traffic.activeSince = performance.now();
     server.socket.on('data', this.onServerData);
     server.socket.on('close', this.onServerClose);
     server.socket.resume();
@@ -515,6 +558,9 @@ export class Relay {
     const server = this.server;
     if (!server) return;
     this.server = null;
+    this.counts.client.attached = false;
+    // Nothing is outstanding once a transaction-pooled server goes back (a local Sync answer is not counted).
+    this.outstanding = 0;
     this.map.released();
     server.socket.off('data', this.onServerData);
     server.socket.off('close', this.onServerClose);

@@ -10,6 +10,7 @@ import type { PoolMode } from '../config/types.js';
 import type { Login, SessionEvent, SessionHandle } from '../driver/session-port.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import { backendKeyData, parameterStatus, ProxyError, readyForQuery } from '../protocol/index.js';
+import { ClientTraffic } from '../observability/traffic.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import type { PinReason } from './session-state.js';
 import { Relay, type RelayEnd, type RelayPool, type TransactionOptions } from './relay.js';
@@ -26,6 +27,8 @@ export interface SessionDeps {
 }
 
 export class Session implements SessionHandle {
+  /** What this client did (SHOW CLIENTS); listed in its pool's traffic while the session lives. */
+  readonly traffic: ClientTraffic;
   private server: ServerConnection | null = null;
   private relay: Relay | null = null;
   private cancelId: number | null = null;
@@ -39,19 +42,29 @@ export class Session implements SessionHandle {
     private readonly deps: SessionDeps,
   ) {
     this.log = login.logger;
+    this.traffic = new ClientTraffic(login.id);
+    deps.pool.traffic?.clients.add(this.traffic);
     this.acquire();
   }
 
   private acquire(): void {
     const fast = this.deps.pool.acquireIdleMatching(this.login.settings, this.login.id);
     if (fast) {
+      if (this.deps.pool.traffic) this.traffic.waited(0, this.deps.pool.traffic);
       // Reported on a microtask all the same: the machine is still taking the step that asked.
       queueMicrotask(() => this.acquired(fast));
       return;
     }
+    const waitingSince = (this.traffic.waitingSince = performance.now());
     this.deps.pool.acquire(this.login.settings, this.login.id).then(
-      (server) => this.acquired(server),
-      (err: unknown) => this.failed(err, 'pool'),
+      (server) => {
+        if (this.deps.pool.traffic) this.traffic.waited((performance.now() - waitingSince) * 1000, this.deps.pool.traffic);
+        this.acquired(server);
+      },
+      (err: unknown) => {
+        this.traffic.waitingSince = 0;
+        this.failed(err, 'pool');
+      },
     );
   }
 
@@ -87,6 +100,7 @@ export class Session implements SessionHandle {
       pool: this.deps.pool,
       settings: this.login.settings,
       holder: this.login.id,
+      traffic: this.traffic,
       logger: this.log,
       transaction: this.deps.transaction,
       onServer: (s) => this.deps.cancels.attach(key.processId, s),
@@ -125,6 +139,7 @@ export class Session implements SessionHandle {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    this.deps.pool.traffic?.clients.delete(this.traffic);
     this.relay?.stop();
     // Acquired but never used by the client: nothing was sent on it.
     if (this.server) this.deps.pool.release(this.server, 'reuse');

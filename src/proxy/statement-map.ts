@@ -14,6 +14,7 @@ import { BackendType, encodeErrorResponse, FrontendType, readyForQuery } from '.
 import { MessageWriter, readCString } from '../protocol/wire.js';
 import { STATEMENT_PREFIX, type PooledStatement, type StatementCache } from '../pool/prepared-statements.js';
 import type { ServerConnection } from '../pool/server-connection.js';
+import { PoolTraffic, type ClientPrepared } from '../observability/traffic.js';
 import { Reply, type Pending, type ReplyKind, type ReplyQueue } from './reply-queue.js';
 import { touchesSession } from './session-state.js';
 
@@ -93,8 +94,13 @@ export interface MapTarget {
   status: number;
 }
 
-export class StatementMap {
+export class StatementMap implements ClientPrepared {
   private readonly names = new Map<string, PooledStatement>();
+  /**
+   * The statement prepare() just sent for this client: the Bind that follows its Parse completes that miss and is
+   * not counted as a hit (PgDoorman counts one miss, not a miss and a hit, for a statement's first execution).
+   */
+  private justPrepared: string | null = null;
   /**
    * The client's unnamed statement outlives its transaction in PostgreSQL: its last Parse "" (a copy),
    * and the server that has it now (another client may have replaced it on any server since).
@@ -116,7 +122,24 @@ export class StatementMap {
     private readonly remap: boolean,
     /** The client's search_path now: part of a statement's identity (it decides what names resolve to). */
     private readonly searchPath: () => string,
+    /** The pool's counters: prepared-statement hits and misses are added there and on the server. */
+    private readonly traffic: PoolTraffic = new PoolTraffic(),
   ) {}
+
+  get namedCount(): number {
+    return this.names.size;
+  }
+
+  get anonymousCount(): number {
+    return this.unnamed === null ? 0 : 1;
+  }
+
+  /** The client's statement names and the Parse messages behind them (shared ones counted once per client). */
+  get cacheBytes(): number {
+    let bytes = this.unnamed?.length ?? 0;
+    for (const [name, stmt] of this.names) bytes += name.length + stmt.parse.length;
+    return bytes;
+  }
 
   /** Handle one whole client message `m` (header included); returns Handled flags. */
   handle(type: number, m: Buffer, t: MapTarget): number {
@@ -317,6 +340,9 @@ export class StatementMap {
     }
     statements.add(stmt.name);
     t.out.push(stmt.parse);
+    t.server.traffic.preparedMisses++;
+    this.traffic.preparedMisses++;
+    this.justPrepared = stmt.name;
     const unprepare = () => {
       statements.delete(stmt.name);
       undo?.();
@@ -343,9 +369,25 @@ export class StatementMap {
       }
       stmt = fresh;
     }
-    if (statements.has(stmt.name)) statements.touch(stmt.name);
-    else this.prepare(stmt, t, false, null);
+    if (statements.has(stmt.name)) {
+      statements.touch(stmt.name);
+      if (kind === Reply.Bind) this.bindFound(stmt, t);
+    } else {
+      this.prepare(stmt, t, false, null);
+      // This Bind's own miss: the next Bind of it may be a hit.
+      if (kind === Reply.Bind) this.justPrepared = null;
+    }
     return stmt;
+  }
+
+  /** A Bind found its statement on the server: a hit, unless this client's Parse just put it there. */
+  private bindFound(stmt: PooledStatement, t: MapTarget): void {
+    if (this.justPrepared === stmt.name) {
+      this.justPrepared = null;
+      return;
+    }
+    t.server.traffic.preparedHits++;
+    this.traffic.preparedHits++;
   }
 
   /** After DDL, PostgreSQL refuses a statement whose result type changed: retire it, and re-point this client's name. */

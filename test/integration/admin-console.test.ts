@@ -22,6 +22,10 @@ const COLUMNS: Record<string, string> = {
   DATABASES: 'name host port database force_user pool_size min_pool_size reserve_pool pool_mode max_connections current_connections',
   POOLS:
     'database user pool_mode cl_idle cl_active cl_waiting cl_cancel_req sv_active sv_idle sv_used sv_login pool_size maxwait maxwait_us avg_xact_time paused fallback_active oldest_active_age_ms',
+  POOLS_EXTENDED:
+    'database user cl_active cl_waiting sv_active sv_idle sv_used sv_login pool_size maxwait maxwait_us pool_mode bytes_recieved bytes_sent query_0.99 transaction_0.99 query_0.95 transaction_0.95 query_0.5 transaction_0.5',
+  STATS:
+    'database user total_xact_count total_query_count total_received total_sent total_xact_time total_query_time total_wait_time total_errors avg_xact_count avg_query_count avg_recv avg_sent avg_errors avg_xact_time avg_query_time avg_wait_time',
   CLIENTS: 'client_id database user application_name addr tls state wait transaction_count query_count error_count age_seconds',
   SERVERS:
     'server_id server_process_id database_name user application_name tls state wait transaction_count query_count bytes_sent bytes_received age_seconds prepare_cache_hit prepare_cache_miss prepare_cache_size',
@@ -87,6 +91,31 @@ describe(`admin console in front of ${flavor}`, () => {
       expect(servers.every((s) => s.tls === 'true' && s.state === 'active')).toBe(true);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+
+  it('SHOW STATS, CLIENTS and SERVERS count the transactions, queries and errors a client ran', async () => {
+    const statsOf = async () => (await show('STATS')).rows.find((r) => r.database === TX)!;
+    const before = await statsOf();
+    const client = await connectPg(gh, pki, { database: TX, applicationName: 'counting' });
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1');
+      await client.query('COMMIT');
+      await client.query('SELECT 2');
+      await expect(client.query('SELECT * FROM no_such_table')).rejects.toMatchObject({ code: '42P01' });
+      const row = (await show('CLIENTS')).rows.find((r) => r.application_name === 'counting')!;
+      // BEGIN…COMMIT is one transaction of three queries; SELECT 2 and the failed SELECT are one each.
+      expect({ transactions: row.transaction_count, queries: row.query_count, errors: row.error_count }).toEqual({ transactions: '3', queries: '5', errors: '1' });
+      const after = await statsOf();
+      expect(Number(after.total_xact_count) - Number(before.total_xact_count)).toBe(3);
+      expect(Number(after.total_query_count) - Number(before.total_query_count)).toBe(5);
+      expect(Number(after.total_errors) - Number(before.total_errors)).toBe(1);
+      expect(Number(after.total_received)).toBeGreaterThan(Number(before.total_received));
+      const servers = (await show('SERVERS')).rows.filter((r) => r.database_name === TX);
+      expect(servers.reduce((n, r) => n + Number(r.query_count), 0)).toBeGreaterThanOrEqual(5);
+    } finally {
+      await client.end();
     }
   });
 

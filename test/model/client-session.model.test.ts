@@ -21,7 +21,7 @@ import { JournalBook } from '../../src/journal/journal.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { ClientTlsProvider } from '../../src/tls/client-tls.js';
 import { BackendStub } from './harness/client-deps.js';
-import { rejectionCount, verifyClientEffect } from './harness/client-effects.js';
+import { loggedIn, rejectionCount, verifyClientEffect } from './harness/client-effects.js';
 import { clientSamples } from './harness/client-samples.js';
 import { ClientWorld, type ClientFixture } from './harness/client-world.js';
 import { toMermaid } from '../../src/diagrams/mermaid.js';
@@ -180,7 +180,7 @@ describe.each(MODES)('client tls_mode $name', (mode) => {
       entries: () => world.entries(),
       cause: async (step, index) => {
         const reason = (step.state.context as ClientSessionContext).failure?.reason;
-        rejectionsBefore = reason ? await rejectionCount(fixture.metrics, reason) : 0;
+        rejectionsBefore = reason ? await rejectionCount(fixture.metrics, reason, loggedIn(world.actor.getSnapshot())) : 0;
         await world.cause(step, index);
       },
       effect: (step, _index, previous) => verifyClientEffect(world, step, previous, rejectionsBefore),

@@ -5,6 +5,7 @@
 import { foldRecord, replayConnection, stateName } from '../../journal/replay.js';
 import type { ConnectionRecord } from '../../journal/journal.js';
 import { SqlState } from '../../protocol/sqlstate.js';
+import { clientCounters, serverCounters, showPoolsExtendedTraffic, showPoolsTraffic, showStats } from '../../observability/admin-snapshot.js';
 import { AdminError } from './admin-commands.js';
 import { configRows } from './config-rows.js';
 import type { ConsoleData, ConsolePool } from './console-data.js';
@@ -28,17 +29,44 @@ function pools(data: ConsoleData): ResultSet {
   for (const p of data.pools()) {
     const cl = clientCounts(data, p);
     const sv = p.entry.pool.stats;
-    const maxWaitUs = 0;
+    const t = showPoolsTraffic(p.entry.pool);
     rows.push([
       p.database, p.user, p.entry.mode, cl.idle, cl.active, cl.waiting, 0, sv.active, sv.idle, sv.resetting, sv.connecting,
-      p.entry.pool.opts.size, Math.floor(maxWaitUs / 1e6), maxWaitUs % 1e6, 0,
-      p.entry.pool.paused ? 1 : 0, 0, 0,
+      p.entry.pool.opts.size, t.maxwait, t.maxwait_us, t.avg_xact_time, p.entry.pool.paused ? 1 : 0, 0, t.oldest_active_age_ms,
     ]);
   }
   return show(
     'database user pool_mode cl_idle:int cl_active:int cl_waiting:int cl_cancel_req:int sv_active:int sv_idle:int sv_used:int sv_login:int pool_size:int maxwait:int maxwait_us:int avg_xact_time:int paused:int fallback_active:int oldest_active_age_ms:int',
     rows,
   );
+}
+
+function poolsExtended(data: ConsoleData): ResultSet {
+  const rows: Cell[][] = [];
+  for (const p of data.pools()) {
+    const cl = clientCounts(data, p);
+    const sv = p.entry.pool.stats;
+    const wait = showPoolsTraffic(p.entry.pool);
+    const x = showPoolsExtendedTraffic(p.entry.pool);
+    rows.push([
+      p.database, p.user, cl.active, cl.waiting, sv.active, sv.idle, sv.resetting, sv.connecting, p.entry.pool.opts.size,
+      wait.maxwait + wait.maxwait_us / 1e6, wait.maxwait_us, p.entry.mode, x.bytes_recieved, x.bytes_sent,
+      x['query_0.99'], x['transaction_0.99'], x['query_0.95'], x['transaction_0.95'], x['query_0.5'], x['transaction_0.5'],
+    ]);
+  }
+  return show(
+    'database user cl_active:int cl_waiting:int sv_active:int sv_idle:int sv_used:int sv_login:int pool_size:int maxwait:numeric maxwait_us:int pool_mode bytes_recieved:int bytes_sent:int query_0.99:int transaction_0.99:int query_0.95:int transaction_0.95:int query_0.5:int transaction_0.5:int',
+    rows,
+  );
+}
+
+const STATS_COLUMNS =
+  'database user total_xact_count:int total_query_count:int total_received:int total_sent:int total_xact_time:int total_query_time:int total_wait_time:int total_errors:int avg_xact_count:numeric avg_query_count:numeric avg_recv:numeric avg_sent:numeric avg_errors:numeric avg_xact_time:int avg_query_time:int avg_wait_time:int';
+
+function stats(data: ConsoleData): ResultSet {
+  const cols = columns(STATS_COLUMNS);
+  const rows = showStats([...data.pools()].map((p) => p.entry.pool)).map((row) => cols.map((c) => row[c.name as keyof typeof row]));
+  return { columns: cols, rows, tag: 'SHOW' };
 }
 
 function databases(data: ConsoleData): ResultSet {
@@ -59,7 +87,11 @@ function clients(data: ConsoleData, now: number): ResultSet {
   const rows: Cell[][] = [];
   for (const c of data.clients()) {
     const state = c.activity === 'login' ? 'login' : c.activity;
-    rows.push([c.id, c.database, c.user, c.applicationName, c.address, c.tls, state, c.activity === 'active' ? 'read' : 'idle', 0, 0, 0, seconds(c.connectedAt, now)]);
+    const n = c.traffic ? clientCounters(c.traffic) : { transaction_count: 0, query_count: 0, error_count: 0 };
+    rows.push([
+      c.id, c.database, c.user, c.applicationName, c.address, c.tls, state, c.activity === 'active' ? 'read' : 'idle',
+      n.transaction_count, n.query_count, n.error_count, seconds(c.connectedAt, now),
+    ]);
   }
   return show('client_id database user application_name addr tls state wait transaction_count:int query_count:int error_count:int age_seconds:int', rows);
 }
@@ -68,9 +100,11 @@ function servers(data: ConsoleData, now: number): ResultSet {
   const rows: Cell[][] = [];
   for (const p of data.pools()) {
     for (const s of p.entry.pool.connections) {
+      const n = serverCounters(s);
       rows.push([
         s.id, s.backendKey?.processId ?? null, p.database, p.user, s.parameters.get('application_name') ?? '', s.tls !== null,
-        s.state === 'resetting' ? 'used' : s.state, s.state === 'active' ? 'read' : 'idle', 0, 0, 0, 0, seconds(s.createdAt, now), 0, 0, s.statements.size,
+        s.state === 'resetting' ? 'used' : s.state, s.state === 'active' ? 'read' : 'idle', n.transaction_count, n.query_count,
+        n.bytes_sent, n.bytes_received, seconds(s.createdAt, now), n.prepare_cache_hit, n.prepare_cache_miss, n.prepare_cache_size,
       ]);
     }
   }
@@ -170,6 +204,10 @@ export async function showTable(data: ConsoleData, what: string, arg: string | n
       return databases(data);
     case 'POOLS':
       return pools(data);
+    case 'POOLS_EXTENDED':
+      return poolsExtended(data);
+    case 'STATS':
+      return stats(data);
     case 'CLIENTS':
       return clients(data, now);
     case 'SERVERS':

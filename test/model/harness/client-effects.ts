@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import type { AnyMachineSnapshot } from 'xstate';
 import type { ClientEvent, ClientSessionContext } from '../../../machines/client-session.js';
 import type { Metrics } from '../../../src/observability/metrics.js';
+import { listenerRejectionReason } from '../../../src/observability/rejection-reason.js';
 import { scramSecretFor } from '../../../src/auth/index.js';
 import { parseBackendMessage } from '../../../src/protocol/index.js';
 import { BACKEND_PARAMETERS } from './client-deps.js';
@@ -14,9 +15,16 @@ import { CLIENT_PASSWORD } from './client-samples.js';
 import type { ClientWorld } from './client-world.js';
 import { leafName, type ModelStep } from './model-paths.js';
 
-export async function rejectionCount(metrics: Metrics, reason: string): Promise<number> {
-  const { values } = await metrics.rejections.get();
-  return values.find((v) => v.labels.reason === reason)?.value ?? 0;
+/** The client logged in (a session was asked for): a failure from here is a session failure, not a listener rejection. */
+export function loggedIn(snapshot: AnyMachineSnapshot): boolean {
+  return snapshot.matches({ connected: 'ready' }) || JSON.stringify(snapshot.value).includes('"awaiting-server"');
+}
+
+/** What the failure with `reason` counts in: listener_rejections_total before login, gatehouse_session_failures_total after. */
+export async function rejectionCount(metrics: Metrics, reason: string, afterLogin = false): Promise<number> {
+  const { values } = await (afterLogin ? metrics.sessionFailures : metrics.rejections).get();
+  const label = afterLogin ? reason : listenerRejectionReason(reason);
+  return values.find((v) => v.labels.reason === label)?.value ?? 0;
 }
 
 async function expectReply(world: ClientWorld, byte: 'S' | 'N'): Promise<void> {
@@ -57,7 +65,7 @@ async function expectPinned(world: ClientWorld): Promise<void> {
   world.reader.expectDrained();
 }
 
-async function expectFailure(world: ClientWorld, context: ClientSessionContext, rejectionsBefore: number): Promise<void> {
+async function expectFailure(world: ClientWorld, context: ClientSessionContext, rejectionsBefore: number, afterLogin: boolean): Promise<void> {
   const failure = context.failure!;
   if (failure.sqlstate) {
     const m = await world.reader.message();
@@ -73,7 +81,8 @@ async function expectFailure(world: ClientWorld, context: ClientSessionContext, 
   }
   // With or without a message, the connection is closed, and nothing else was written.
   await world.connectionEnds();
-  expect(await rejectionCount(world.fixture.metrics, failure.reason), `listener rejections{reason=${failure.reason}}`).toBe(rejectionsBefore + 1);
+  const counted = afterLogin ? 'session failures' : 'listener rejections';
+  expect(await rejectionCount(world.fixture.metrics, failure.reason, afterLogin), `${counted}{reason=${failure.reason}}`).toBe(rejectionsBefore + 1);
 }
 
 /** Checks of the step just taken; `rejectionsBefore` is the rejection count of the reason the step fails with, if any. */
@@ -164,7 +173,7 @@ export async function verifyClientEffect(
       }
       return;
     case 'failed':
-      await expectFailure(world, context, rejectionsBefore);
+      await expectFailure(world, context, rejectionsBefore, loggedIn(previous));
       if (event.type === 'backend.lost' || event.type === 'client.invalidMessage' || event.type === 'client.idleInTransaction') {
         expect(world.pool.releases.map((r) => [r.server, r.action]), 'the server the query was on is closed').toEqual([
           [world.server!.conn, 'reuse'],
