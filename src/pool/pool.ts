@@ -164,7 +164,7 @@ export class ServerPool implements DatabaseMember {
   }
 
   /** A server connection whose settings match the client's. */
-  async acquire(settings: Map<string, string>, holder: string | null = null): Promise<ServerConnection> {
+  async acquire(settings: Map<string, string>, holder: string | null = null, retried = false): Promise<ServerConnection> {
     if (this.successor) return this.successor.acquire(settings, holder);
     const fast = this.acquireIdleMatching(settings, holder);
     if (fast) return fast;
@@ -174,7 +174,11 @@ export class ServerPool implements DatabaseMember {
       return conn;
     } catch (err) {
       this.release(conn, 'close');
-      throw err;
+      if (err instanceof ProxyError) throw err;
+      // The connection died while its settings were applied (an idle backend PostgreSQL's restart ended): nothing
+      // of the client's ran on it, so one other connection is tried; a second loss is the client's 08006.
+      if (!retried) return this.acquire(settings, holder, true);
+      throw new ProxyError('pool.server_lost', SqlState.CONNECTION_FAILURE, `server connection lost before the client's query: ${(err as Error).message}`);
     }
   }
 

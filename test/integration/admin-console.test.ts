@@ -147,10 +147,10 @@ describe(`admin console in front of ${flavor}`, () => {
 
   it('psycopg2 reads SHOW POOLS and SHOW VERSION through database pgbouncer, PgBouncer tooling\'s name', async () => {
     const connect = { host: gh.host, port: gh.port, dbname: 'pgbouncer', user: ADMIN.name, password: ADMIN.password, sslmode: 'verify-full', sslrootcert: pki.caFile };
-    const result = await psycopg2Session(connect, ['SHOW POOLS', 'SHOW VERSION'], 1, true);
+    const result = await psycopg2Session(connect, ['SHOW POOLS', 'SHOW VERSION'], 1, { autocommit: true, columns: true });
     if (!result.ok) throw new Error(result.message);
     const [pools, version] = result.sessions[0].rows;
-    expect(result.sessions[0].columns[0]).toEqual(COLUMNS.POOLS.split(' '));
+    expect(result.sessions[0].columns![0]).toEqual(COLUMNS.POOLS.split(' '));
     expect(pools!.map((r) => r[0])).toEqual([SESSION, TX]);
     expect(String(version![0][0])).toMatch(/^gatehouse \d+\.\d+\.\d+/);
   });
