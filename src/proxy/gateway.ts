@@ -33,6 +33,13 @@ import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 
 /**
+ * The listen backlog. Node's default (511) overflows when thousands of clients connect at once (an application
+ * restarting) while the event loop is busy with logins: the kernel then drops their SYNs, and each waits a
+ * retransmit (1 s, 3 s, … until ETIMEDOUT after about 2 minutes). Linux caps it at net.core.somaxconn.
+ */
+const LISTEN_BACKLOG = 4096;
+
+/**
  * Emits 'shutdown' when the admin console asks for one (SHUTDOWN); `gatehouse run` exits on it. With no listener
  * the gateway just closes.
  */
@@ -276,7 +283,7 @@ export class Gateway extends EventEmitter {
     const { host, port } = this.config.general;
     await new Promise<void>((resolve, reject) => {
       this.listener.once('error', reject);
-      this.listener.listen(port, host, () => {
+      this.listener.listen(port, host, LISTEN_BACKLOG, () => {
         this.listener.off('error', reject);
         resolve();
       });
