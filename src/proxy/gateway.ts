@@ -37,7 +37,7 @@ import { Session } from './session.js';
  * restarting) while the event loop is busy with logins: the kernel then drops their SYNs, and each waits a
  * retransmit (1 s, 3 s, … until ETIMEDOUT after about 2 minutes). Linux caps it at net.core.somaxconn.
  */
-const LISTEN_BACKLOG = 4096;
+export const LISTEN_BACKLOG = 4096;
 
 /**
  * Emits 'shutdown' when the admin console asks for one (SHUTDOWN); `gatehouse run` exits on it. With no listener

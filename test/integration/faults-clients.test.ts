@@ -5,14 +5,15 @@
  *   has passed the half on to the client's own server: others wait for that server at most query_wait_timeout (53300),
  *   and when the silent client leaves, its half-fed server is closed, not handed on. Half a startup packet, then
  *   silence: the connection is dropped after client_login_timeout.
- * - Thousands of clients connecting at once (FAULT_CLIENTS, default 2,000; 5,000 by hand) at general.max_connections
- *   (80 % of them): no connection is dropped by a full accept queue, exactly max_connections get in and are all served
+ * - Thousands of clients connecting at once (FAULT_CLIENTS, default 1,200; 5,000 by hand) at general.max_connections
+ *   (80 % of them): no connection is dropped by a full accept queue (while the burst fits in it), exactly max_connections get in and are all served
  *   by four servers, every other one gets FATAL 53300, none hangs, and once they have left new clients get in.
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendType, query } from '../../src/protocol/index.js';
+import { LISTEN_BACKLOG } from '../../src/proxy/gateway.js';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { backendPid, connectError, connectPg } from '../fixtures/clients.js';
 import { openRawSession, typesOf, type BackendMsg } from '../fixtures/drivers/raw-session.js';
@@ -23,13 +24,18 @@ import { waitUntil } from '../fixtures/wait.js';
 
 const QUERY_WAIT_MS = 1_000;
 const LOGIN_TIMEOUT_MS = 2_500;
-/** 2,000 in CI (≈ 15 s on two shared cores: each login costs gatehouse and its raw client here ≈ 5 ms); run with 5,000 by hand. */
-const FAULT_CLIENTS = Number(process.env.FAULT_CLIENTS ?? 2_000);
+/**
+ * 1,200 in CI (≈ 8 s on two shared cores: each login costs gatehouse and its raw client here ≈ 5 ms; enough to overflow
+ * Node's default backlog of 511); FAULT_CLIENTS=5000 by hand.
+ */
+const FAULT_CLIENTS = Number(process.env.FAULT_CLIENTS ?? 1_200);
 
 /**
  * Times the kernel dropped a connection because a listener's accept queue was full (TcpExt ListenOverflows, for the
  * network namespace): each such client waits a SYN retransmit (1 s, 3 s, … up to ETIMEDOUT after about 2 minutes).
  */
+const somaxconn = async () => Number(await fs.readFile('/proc/sys/net/core/somaxconn', 'utf8'));
+
 async function listenOverflows(): Promise<number> {
   const lines = (await fs.readFile('/proc/net/netstat', 'utf8')).split('\n').filter((l) => l.startsWith('TcpExt:'));
   const [names, values] = lines.map((l) => l.trim().split(/\s+/));
@@ -181,9 +187,12 @@ describe(`misbehaving and crowding clients, in front of ${FLAVORS[0]}`, () => {
       const started = Date.now();
       const logins = await Promise.all(Array.from({ length: FAULT_CLIENTS }, () => login()));
       const loginMs = Date.now() - started;
-      // The listen backlog takes the whole burst: no client's SYN was dropped (other listeners of this machine could
-      // overflow meanwhile, but none of the tests here opens thousands of connections at once).
-      expect(await listenOverflows(), 'connections dropped because the accept queue was full').toBe(overflowsBefore);
+      // A burst the accept queue can hold (LISTEN_BACKLOG, capped by net.core.somaxconn) loses no SYN. The counter is
+      // the network namespace's, so another listener of this machine may add a few meanwhile; Node's default backlog
+      // (511) made it thousands here. A larger burst is only slowed down by SYN retransmits: the tally below still holds.
+      if (FAULT_CLIENTS <= Math.min(LISTEN_BACKLOG, await somaxconn())) {
+        expect((await listenOverflows()) - overflowsBefore, 'connections dropped because an accept queue was full').toBeLessThan(20);
+      }
       const tally: Record<string, number> = {};
       for (const l of logins) tally[l.outcome] = (tally[l.outcome] ?? 0) + 1;
       expect(tally).toEqual({ ready: maxConnections, '53300': FAULT_CLIENTS - maxConnections });
