@@ -38,7 +38,7 @@ export type {
 } from './client-session.types.js';
 
 /** Bumped whenever states or transitions change, so journals say which machine they were recorded with. */
-export const CLIENT_SESSION_VERSION = 9;
+export const CLIENT_SESSION_VERSION = 10;
 
 export interface ClientSessionInput {
   tlsMode: ClientTlsMode;
@@ -176,6 +176,9 @@ export const clientSessionMachine = setup({
     // PostgreSQL 17+ refuses direct TLS without ALPN "postgresql" (cross-protocol attacks).
     isDirectWithoutPostgresAlpn: ({ context, event }) =>
       context.direct && event.type === 'tls.established' && event.alpnProtocol !== 'postgresql',
+    // The client's stream is between two messages and PostgreSQL did not say why itself (a FATAL 57P01 relayed):
+    // an ErrorResponse can still be read as one. Mid-message it would be read as the rest of a DataRow.
+    canTellClientServerLost: ({ event }) => event.type === 'backend.lost' && !event.midMessage && !event.serverErrorRelayed,
   },
   actions: {
     replySsl: emit((_, params: { byte: 'S' | 'N' }) => ({ type: 'ssl.reply' as const, byte: params.byte })),
@@ -600,10 +603,22 @@ export const clientSessionMachine = setup({
                 }),
               },
             },
-            'backend.lost': {
-              target: '#client-session.failed',
-              actions: { type: 'drop', params: ({ event }) => ({ reason: 'server_lost', message: event.message }) },
-            },
+            // PostgreSQL gone without a word (killed, crashed, the network cut): libpq's words and 08006, as a client
+            // connected directly would see them; one that already heard PostgreSQL's FATAL, or is mid-message, is closed.
+            'backend.lost': [
+              {
+                guard: 'canTellClientServerLost',
+                target: '#client-session.failed',
+                actions: {
+                  type: 'refuse',
+                  params: ({ event }) => ({ reason: 'server_lost', sqlstate: SqlState.CONNECTION_FAILURE, message: event.message }),
+                },
+              },
+              {
+                target: '#client-session.failed',
+                actions: { type: 'drop', params: ({ event }) => ({ reason: 'server_lost', message: event.message }) },
+              },
+            ],
           },
         },
       },

@@ -107,7 +107,11 @@ export type ClientEvent =
   | { type: 'pool.failed'; sqlstate: AnySqlState; message: string }
   /** A bug (an exception that is not a ProxyError) in the session's pool or relay code: logged with its stack, never shown. */
   | { type: 'internal.error'; where: 'pool' | 'relay' }
-  | { type: 'backend.lost'; message: string }
+  /**
+   * The server connection of a running session ended. `midMessage`: the bytes relayed to the client stop inside a
+   * message; `serverErrorRelayed`: the last message relayed was PostgreSQL's own ErrorResponse (its FATAL before it closed).
+   */
+  | { type: 'backend.lost'; message: string; midMessage: boolean; serverErrorRelayed: boolean }
   /**
    * Transaction pooling: what the client holds on its server changed (read when a transaction ended):
    * it keeps that server while `pins` is not empty, and lets it go when it is.

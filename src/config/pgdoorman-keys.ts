@@ -62,7 +62,7 @@ const WHY = {
   daemon: 'gatehouse runs in the foreground and logs JSON to stdout (run it under systemd or a container runtime)',
   logging: 'every connection is journaled (journal_file, gatehouse replay) and logged at info',
   memory: 'the relay forwards messages as they arrive, without buffering whole messages',
-  backlog: "the listen backlog is Node's default",
+  backlog: 'gatehouse listens with a backlog of 4096 (capped by net.core.somaxconn)',
   probe: 'idle server connections are watched for a close or a FATAL instead of probed with a query',
   roundRobin: 'each pool has one server',
   parameters: "a client's own startup parameters are applied to its server connection (docs/configuration.md)",

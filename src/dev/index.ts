@@ -16,4 +16,4 @@ export {
   type PostgresFlavor,
 } from './postgres-binaries.js';
 export type { ClusterDatabase, ClusterUser, SettingValue } from './postgres-config.js';
-export { startCluster, type Cluster, type ClusterOptions } from './postgres-cluster.js';
+export { startCluster, type Cluster, type ClusterOptions, type RestartKind } from './postgres-cluster.js';

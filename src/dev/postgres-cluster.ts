@@ -15,7 +15,7 @@ import {
   type ClusterUser,
   type SettingValue,
 } from './postgres-config.js';
-import { HOST, isRunning, killGroup, launchServer, sleep, type ClusterLayout, type RunningServer } from './postgres-server.js';
+import { HOST, isRunning, killGroup, killWithBackends, launchServer, sleep, type ClusterLayout, type RunningServer } from './postgres-server.js';
 
 export interface ClusterOptions {
   flavor: PostgresFlavor;
@@ -33,6 +33,8 @@ export interface ClusterOptions {
   baseDir?: string;
 }
 
+export type RestartKind = 'fast' | 'kill-postmaster' | 'kill-all';
+
 export interface Cluster {
   flavor: PostgresFlavor;
   /** e.g. '18.4', '15.18' */
@@ -47,6 +49,16 @@ export interface Cluster {
   query(sql: string, database?: string): Promise<string[][]>;
   /** Rewrites pg_hba.conf (admin trust line first) and resolves once new connections use it. */
   writeHba(lines: string[]): Promise<void>;
+  /** The running postmaster's process id (it changes with restart()). */
+  readonly postmasterPid: number;
+  /**
+   * Stops the server and starts it again on the same port and data directory. 'fast': a fast shutdown (open
+   * transactions rolled back, clients told FATAL 57P01). 'kill-postmaster': `kill -9` of the postmaster alone; its
+   * backends notice and leave (an idle one says FATAL 57P01 "unexpected postmaster exit", a busy one may just go).
+   * 'kill-all': SIGKILL to the postmaster and every backend at once, as a lost machine: nobody is told anything.
+   * After either kill, the new postmaster runs crash recovery.
+   */
+  restart(how: RestartKind): Promise<void>;
   /** Fast shutdown, waits for exit, removes baseDir and socketDir. Idempotent; safe from signal handlers. */
   stop(): Promise<void>;
 }
@@ -105,8 +117,9 @@ function versionString(serverVersionNum: number): string {
   return `${Math.floor(serverVersionNum / 10000)}.${serverVersionNum % 10000}`;
 }
 
-function makeCluster(layout: ClusterLayout, flavor: PostgresFlavor, server: RunningServer): Cluster {
-  const { child, port, exited, untrack } = server;
+function makeCluster(layout: ClusterLayout, flavor: PostgresFlavor, first: RunningServer): Cluster {
+  let server = first;
+  const { port } = first;
   const { socketDir, dataDir, baseDir, logFile, user } = layout;
   const query = (sql: string, database?: string): Promise<string[][]> => adminQuery({ socketDir, port, database }, sql);
   // A fresh backend reports the postmaster's last reload time, so a new value means new connections see the reload.
@@ -125,6 +138,7 @@ function makeCluster(layout: ClusterLayout, flavor: PostgresFlavor, server: Runn
       const detail = errors.map(([line, error]) => `line ${line} (${JSON.stringify(content.split('\n')[Number(line) - 1])}): ${error}`);
       throw new Error(`PostgreSQL rejects these pg_hba.conf lines; kept the previous file:\n${detail.join('\n')}`);
     }
+    const { child } = server;
     if (child.pid === undefined || !isRunning(child)) throw new Error('cannot reload pg_hba.conf: the cluster is not running');
     process.kill(child.pid, 'SIGHUP');
     const deadline = Date.now() + RELOAD_TIMEOUT_MS;
@@ -134,7 +148,9 @@ function makeCluster(layout: ClusterLayout, flavor: PostgresFlavor, server: Runn
     }
   }
 
-  async function shutdown(): Promise<void> {
+  /** Fast shutdown of the running postmaster, SIGKILL to its group if it is not gone within STOP_TIMEOUT_MS. */
+  async function halt(): Promise<void> {
+    const { child, exited } = server;
     if (child.pid !== undefined && isRunning(child)) {
       child.ref();
       process.kill(child.pid, 'SIGINT'); // fast shutdown: roll back open transactions, disconnect clients
@@ -146,7 +162,34 @@ function makeCluster(layout: ClusterLayout, flavor: PostgresFlavor, server: Runn
       }
       clearTimeout(timer);
     }
-    untrack();
+    server.untrack();
+  }
+
+  async function restart(how: RestartKind): Promise<void> {
+    if (stopping) throw new Error('cannot restart a stopped cluster');
+    if (how === 'fast') {
+      await halt();
+    } else {
+      if (how === 'kill-all') killWithBackends(server.child);
+      else killGroup(server.child);
+      await server.exited;
+      server.untrack();
+    }
+    // Orphaned backends of a killed postmaster hold its shared memory until they have gone: the start is retried.
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    for (;;) {
+      try {
+        server = await launchServer(layout, port);
+        return;
+      } catch (err) {
+        if (!/shared memory block .*still in use/.test((err as Error).message) || Date.now() > deadline) throw err;
+        await sleep(100);
+      }
+    }
+  }
+
+  async function shutdown(): Promise<void> {
+    await halt();
     await fs.promises.rm(baseDir, { recursive: true, force: true });
     await fs.promises.rm(socketDir, { recursive: true, force: true });
   }
@@ -163,6 +206,10 @@ function makeCluster(layout: ClusterLayout, flavor: PostgresFlavor, server: Runn
     logFile,
     query,
     writeHba,
+    get postmasterPid() {
+      return server.child.pid!;
+    },
+    restart,
     stop: () => (stopping ??= shutdown()),
   };
 }

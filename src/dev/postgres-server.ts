@@ -47,6 +47,44 @@ export function killGroup(child: ChildProcess): void {
   }
 }
 
+/** The processes whose parent is `pid` (Linux /proc): a postmaster's backends and auxiliary processes. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children;
+}
+
+/**
+ * SIGKILL to the postmaster and every process it started, as the OOM killer or a lost machine does: nobody gets to
+ * say anything. The postmaster is stopped first so that it cannot react to its children's deaths (crash recovery
+ * would have them send FATAL 57P02), and backends live in sessions of their own (setsid), so a group kill would
+ * not reach them.
+ */
+export function killWithBackends(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined || !isRunning(child)) return;
+  process.kill(pid, 'SIGSTOP');
+  for (const backend of childrenOf(pid)) {
+    try {
+      process.kill(backend, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+  process.kill(pid, 'SIGKILL');
+}
+
 /**
  * Starts `postgres -D <data> -p <port>` and waits until it serves queries. Without a requested port, a port
  * taken between freePort() and the server's bind is retried with another one.

@@ -37,6 +37,13 @@ import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 
 /**
+ * The listen backlog. Node's default (511) overflows when thousands of clients connect at once (an application
+ * restarting) while the event loop is busy with logins: the kernel then drops their SYNs, and each waits a
+ * retransmit (1 s, 3 s, … until ETIMEDOUT after about 2 minutes). Linux caps it at net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/**
  * Emits 'shutdown' when the admin console asks for one (SHUTDOWN; with no listener the gateway just closes) and
  * 'upgrade' for an online restart (UPGRADE); `gatehouse run` acts on both.
  */
@@ -292,7 +299,7 @@ export class Gateway extends EventEmitter {
         resolve();
       };
       if (inherited) this.listener.listen({ fd: inherited.tcp }, listening);
-      else this.listener.listen(port, host, listening);
+      else this.listener.listen(port, host, LISTEN_BACKLOG, listening);
     });
     const address = this.listener.address() as AddressInfo;
     if (this.config.general.unix_socket_dir !== null) {

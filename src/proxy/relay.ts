@@ -35,7 +35,8 @@ import { RelayCounters } from './relay-counters.js';
 
 export type RelayEnd =
   | { kind: 'client-closed' }
-  | { kind: 'server-lost'; message: string }
+  /** The server connection ended; what the client was sent up to then (see the client-session machine's backend.lost). */
+  | { kind: 'server-lost'; message: string; midMessage: boolean; serverErrorRelayed: boolean }
   /** The client sent a message the relay cannot frame. */
   | { kind: 'client-violation'; message: string }
   /** Transaction pooling: no server for the next transaction. */
@@ -140,6 +141,8 @@ export class Relay {
   private lastType = 0;
   private lastHead: Buffer = Buffer.alloc(0);
   private readonly lastMessage = () => new MessageWriter(this.lastType, this.lastHead.length).bytes(this.lastHead).done();
+  /** The type of the last whole message the server sent (an ErrorResponse last: PostgreSQL said why it went away). */
+  private lastServerType = 0;
   /** Since the last Sync, only Parses answered without a server were sent (see answeredWithoutServer). */
   private parsedWithoutServer = false;
 
@@ -162,7 +165,7 @@ export class Relay {
 
   private readonly onClientData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionClientData(chunk) : this.txClientData(chunk));
   private readonly onServerData = (chunk: Buffer) => (this.opts.mode === 'session' ? this.sessionServerData(chunk) : this.txServerData(chunk));
-  private readonly onServerClose = () => this.end({ kind: 'server-lost', message: 'server closed the connection' });
+  private readonly onServerClose = () => this.serverLost('server closed the connection unexpectedly');
   private readonly onClientClose = () => this.end({ kind: 'client-closed' });
   private readonly onServerDrain = () => this.releaseClient();
   private readonly onClientDrain = () => this.server?.socket.resume();
@@ -222,6 +225,7 @@ export class Relay {
   };
 
   private readonly sessionServerMessage = (type: number, first: number, end: number): boolean => {
+    this.lastServerType = type;
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = first;
       this.readyArrived = true;
@@ -410,6 +414,7 @@ export class Relay {
 
   private replyEnded(type: number, head: Buffer): void {
     let sqlstate: string | null = null;
+    this.lastServerType = type;
     if (type === BackendType.ReadyForQuery) {
       this.txStatus = head[0];
       this.readyArrived = true;
@@ -478,7 +483,7 @@ export class Relay {
         this.inspecting = false;
         if (this.ended) return;
         if (result.error || result.rows.length !== 1) {
-          return this.end({ kind: 'server-lost', message: `could not read the session's state: ${result.error?.message ?? 'no row'}` });
+          return this.serverLost(`could not read the session's state: ${result.error?.message ?? 'no row'}`);
         }
         const snapshot = sessionSnapshot(result.rows[0]);
         if (this.tx.cleanup) {
@@ -496,7 +501,7 @@ export class Relay {
       },
       (err: Error) => {
         this.inspecting = false;
-        this.end({ kind: 'server-lost', message: `could not read the session's state: ${err.message}` });
+        this.serverLost(`could not read the session's state: ${err.message}`);
       },
     );
   }
@@ -541,7 +546,14 @@ export class Relay {
   }
 
   private failServer(err: unknown): void {
-    this.end(err instanceof ProxyError ? { kind: 'server-lost', message: err.message } : { kind: 'internal-error', error: err });
+    if (err instanceof ProxyError) this.serverLost(err.message);
+    else this.end({ kind: 'internal-error', error: err });
+  }
+
+  /** The server is gone: with the facts the machine needs to decide whether the client can still be told. */
+  private serverLost(message: string): void {
+    const midMessage = this.opts.mode === 'session' ? !this.fromServer.atBoundary : !this.replies.atBoundary;
+    this.end({ kind: 'server-lost', message, midMessage, serverErrorRelayed: this.lastServerType === BackendType.ErrorResponse });
   }
 
   private attach(server: ServerConnection): void {

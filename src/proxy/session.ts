@@ -124,7 +124,7 @@ export class Session implements SessionHandle {
       case 'client-closed':
         return this.report({ type: 'socket.closed' });
       case 'server-lost':
-        return this.report({ type: 'backend.lost', message: end.message });
+        return this.report({ type: 'backend.lost', message: end.message, midMessage: end.midMessage, serverErrorRelayed: end.serverErrorRelayed });
       case 'client-violation':
         return this.report({ type: 'client.invalidMessage', message: end.message });
       case 'idle-in-transaction':

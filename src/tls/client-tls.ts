@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import type { GeneralConfig, ClientTlsMode } from '../config/types.js';
+import { readCaBundle } from './ca-bundle.js';
 import { MOZILLA_INTERMEDIATE_TLS12_CIPHERS, TLS13_CIPHERSUITES } from './cipher-policy.js';
 
 export type ClientTlsSettings = Pick<
@@ -72,7 +73,7 @@ export function loadClientTls(s: ClientTlsSettings): ClientTlsMaterial | null {
     cert,
     key,
     // Every certificate of the bundle is trusted for client certificates (PgDoorman keeps only the first).
-    ca: s.tls_ca_cert ? readFileSync(s.tls_ca_cert) : undefined,
+    ca: s.tls_ca_cert ? readCaBundle(s.tls_ca_cert) : undefined,
     minVersion: s.tls_min_version,
     maxVersion: s.tls_max_version,
     // Node takes TLS 1.3 suites and TLS 1.2 ciphers in one list.

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type SecureContext, type PeerCertificate } from 'node:tls';
 import type { ServerTlsSettings } from '../config/types.js';
+import { readCaBundle } from './ca-bundle.js';
 import { DEFAULT_CIPHERS, DEFAULT_MIN_VERSION, POSTGRESQL_ALPN } from './cipher-policy.js';
 
 export interface ServerTlsMaterial {
@@ -20,7 +21,7 @@ export interface ServerTlsMaterial {
 export function loadServerTls(settings: ServerTlsSettings): ServerTlsMaterial {
   const cert = settings.certificate ? readFileSync(settings.certificate) : undefined;
   const context = createSecureContext({
-    ca: settings.ca_cert ? readFileSync(settings.ca_cert) : undefined,
+    ca: settings.ca_cert ? readCaBundle(settings.ca_cert) : undefined,
     cert,
     key: settings.private_key ? readFileSync(settings.private_key) : undefined,
     minVersion: DEFAULT_MIN_VERSION,

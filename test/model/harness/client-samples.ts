@@ -157,7 +157,10 @@ export function clientSamples(context: ClientSessionContext): ClientEvent[] {
     { type: 'auth.failed', sqlstate: '28P01', message: `password authentication failed for user "${context.user ?? CLIENT_USER}"` },
     { type: 'pool.acquired', serverId: 'backend-1' },
     { type: 'pool.failed', sqlstate: POOL_FAILURE_SQLSTATE, message: 'could not connect to server' },
-    { type: 'backend.lost', message: 'server closed the connection' },
+    // PostgreSQL gone without a word (the client is told 08006), mid-DataRow, and after its own FATAL (both just closed).
+    { type: 'backend.lost', message: 'server closed the connection unexpectedly', midMessage: false, serverErrorRelayed: false },
+    { type: 'backend.lost', message: 'server closed the connection unexpectedly', midMessage: true, serverErrorRelayed: false },
+    { type: 'backend.lost', message: 'server closed the connection unexpectedly', midMessage: false, serverErrorRelayed: true },
     { type: 'admin.kill', by: ADMIN_CONNECTION },
     // What a transaction-pooled session reports once a LISTEN pinned it (an unpinned session, in the model).
     ...(context.pins.length === 0 ? [{ type: 'session.pinned', pins: ['listen'] } satisfies ClientEvent] : []),

@@ -17,6 +17,7 @@ import type { JournalBook, JournalEntry } from '../../../src/journal/journal.js'
 import type { Metrics } from '../../../src/observability/metrics.js';
 import {
   encodeCancelRequest,
+  encodeErrorResponse,
   encodeGssEncRequest,
   encodeSslRequest,
   encodeStartupMessage,
@@ -309,7 +310,7 @@ export class ClientWorld {
         // A Query whose length word (2) is below the 4 the length itself takes.
         return this.write(Buffer.from([0x51, 0, 0, 0, 2]));
       case 'backend.lost':
-        return void this.server!.peer.destroy();
+        return this.loseServer(event.midMessage, event.serverErrorRelayed);
       case 'admin.kill':
         expect(this.driver.kill(event.by), 'the machine takes KILL in this state').toBe(true);
         return;
@@ -323,6 +324,24 @@ export class ClientWorld {
       case 'timer.expired':
         return this.timers.fireAll();
     }
+  }
+
+  /**
+   * The server connection goes away: at once, after the first bytes of a DataRow (which the client reads), or after
+   * PostgreSQL's own FATAL (which the client reads too).
+   */
+  private async loseServer(midMessage: boolean, serverErrorRelayed: boolean): Promise<void> {
+    const { peer } = this.server!;
+    if (midMessage) {
+      // A DataRow header announcing 20 body bytes that never come.
+      peer.write(Buffer.from([0x44, 0, 0, 0, 24]));
+      await this.reader.read(5, 'the relayed DataRow header');
+    } else if (serverErrorRelayed) {
+      peer.write(encodeErrorResponse({ severity: 'FATAL', sqlstate: '57P01', message: 'terminating connection due to administrator command' }));
+      const fatal = await this.reader.message();
+      expect(fatal.type, "PostgreSQL's FATAL is relayed").toBe('E');
+    }
+    peer.destroy();
   }
 
   /**

@@ -118,7 +118,12 @@ describe('session', () => {
     lost.session.start(Buffer.alloc(0));
     b.backend.destroy();
     await tick();
-    expect(lost.events.at(-1)).toEqual({ type: 'backend.lost', message: 'server closed the connection' });
+    expect(lost.events.at(-1)).toEqual({
+      type: 'backend.lost',
+      message: 'server closed the connection unexpectedly',
+      midMessage: false,
+      serverErrorRelayed: false,
+    });
   });
 
   it('keeps no cancel key for a client that never started its session', async () => {
