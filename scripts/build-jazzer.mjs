@@ -27,11 +27,12 @@ const addon = join(fuzzerDir, 'prebuilds', `fuzzer-${process.platform}-${process
 const cacheDir = join(root, 'node_modules', '.cache', 'gatehouse-jazzer');
 const shim = join(cacheDir, 'compat-shim.so');
 const NEWER_RUNTIME = ['GLIBC_2.38', 'GLIBCXX_3.4.32'];
-const MISSING_RUNTIME = /version `(GLIBC_2\.38|GLIBCXX_3\.4\.32)' not found/;
+const MISSING_RUNTIME = /version `(GLIBC_2\.38|GLIBCXX_3\.4\.32)' not found|undefined symbol: (__isoc23_strtoul?|_ZSt21ios_base_library_initv)/;
 
+/** Loads the addon in a child process, binding every symbol at once (a patched addon loads lazily without the shim). */
 function tryLoad(env) {
   const probe = `require(${JSON.stringify(join(fuzzerDir, 'dist', 'addon.js'))})`;
-  return spawnSync(process.execPath, ['-e', probe], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['-e', probe], { env: { ...process.env, LD_BIND_NOW: '1', ...env }, encoding: 'utf8' });
 }
 
 /** The environment variables a process loading Jazzer.js needs here ({} when none). */
