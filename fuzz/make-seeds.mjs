@@ -75,10 +75,11 @@ const client = [
   pg.terminate(),
 ];
 
-/** Stream seeds: [uint16 chunking seed][bound selector] stream (see fuzz/lib/stream-input.mjs). */
+/** Stream seeds: [uint16 chunking seed][options: bound, repeat] stream (see fuzz/lib/stream-input.mjs). */
 function streamSeeds(stream) {
   const prefix = (seed, selector) => Buffer.concat([int16(seed), Buffer.from([selector])]);
   return { whole: Buffer.concat([prefix(0, 0), stream]), chunked: Buffer.concat([prefix(0x1d2f, 0), stream]),
+    repeated: Buffer.concat([prefix(0x5a11, 0x80), stream]),
     'small-bound': Buffer.concat([prefix(0x0203, 4), stream]) };
 }
 
