@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { show, typeOf } from './fields.js';
 import { suggestKey, type KeySegment } from './key-path.js';
 import { knownKeysAt, type PathProblem } from './prepare.js';
 import { authQueryShape, generalShape, poolShape, rootShape, userShape, webShape } from './schema.js';
@@ -27,6 +28,17 @@ function unknownKeyProblem(path: readonly KeySegment[], key: string): string {
   return home ? `unknown key here (${key} is a setting of ${home[1]})` : 'unknown key';
 }
 
+/**
+ * A value under a key that names a password is a secret wherever it sits: a password line that lost
+ * its indentation becomes a pool (or another map's entry) named "password", and the error for that
+ * entry must not quote it, since check-config prints it and a failed reload logs it.
+ */
+function withoutSecret(issue: z.core.$ZodIssue, path: readonly KeySegment[]): string {
+  const key = path.at(-1);
+  if (typeof key !== 'string' || !/password/i.test(key) || issue.input === undefined) return issue.message;
+  return issue.message.split(`(got ${show(issue.input)})`).join(`(got ${typeOf(issue.input)})`);
+}
+
 /** Turns zod issues into problems, one per unknown key (with a did-you-mean when a known key is close). */
 export function problemsFromIssues(issues: readonly z.core.$ZodIssue[]): PathProblem[] {
   const problems: PathProblem[] = [];
@@ -35,7 +47,7 @@ export function problemsFromIssues(issues: readonly z.core.$ZodIssue[]): PathPro
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) problems.push({ path: [...path, key], problem: unknownKeyProblem(path, key) });
     } else {
-      problems.push({ path, problem: issue.message });
+      problems.push({ path, problem: withoutSecret(issue, path) });
     }
   }
   return problems;
