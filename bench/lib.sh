@@ -115,3 +115,16 @@ pgbench_value() {
 as_run_user() {
   if [ -n "${RUN_AS:-}" ] && [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- "$@"; else "$@"; fi
 }
+
+# await_setup PID WORK LOG: wait (at most 180 s) until bench/setup.mjs (PID) has written WORK/state.env; dies with
+# its log when it fails or takes too long.
+await_setup() {
+  local pid="$1" work="$2" setup_log="$3" i
+  await_exec "$pid" "setup.mjs --work $work" || { cat "$setup_log" >&2; die "setup.mjs did not start"; }
+  for ((i = 0; i < 1800; i++)); do
+    [ -f "$work/state.env" ] && return 0
+    pid_is "$pid" "setup.mjs --work $work" || { cat "$setup_log" >&2; die "setup.mjs failed (log above)"; }
+    sleep 0.1
+  done
+  cat "$setup_log" >&2; die "setup.mjs was not ready within 180 s"
+}
