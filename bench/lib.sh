@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers for bench/run.sh (sourced, not executed): logging, process and port checks, CPU counters.
+# Helpers for bench/run.sh and bench/soak.sh (sourced, not executed): logging, process and port checks, CPU counters.
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
