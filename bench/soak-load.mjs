@@ -66,6 +66,11 @@ const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let stopping = false;
+/** sleep(ms), cut short when the run ends. */
+async function pause(ms) {
+  const until = performance.now() + ms;
+  while (!stopping && performance.now() < until) await sleep(Math.min(200, until - performance.now()));
+}
 let restartBegin = null;
 let restartEnd = null;
 process.on('SIGUSR1', () => (restartBegin = performance.now()));
@@ -239,7 +244,7 @@ async function copyWorker(mode) {
     } catch (err) {
       record(name, err);
     }
-    await sleep(COPY_PAUSE_MS);
+    await pause(COPY_PAUSE_MS);
   }
   await sql.end({ timeout: 5 });
 }
@@ -265,14 +270,14 @@ async function cancelWorker(mode) {
     } catch (err) {
       record(name, err);
     }
-    await sleep(CANCEL_EVERY_MS);
+    await pause(CANCEL_EVERY_MS);
   }
   await sql.end({ timeout: 5 });
 }
 
 /** STORM_CLIENTS clients at once, half per pool: connect, SELECT 1, leave; every STORM_EVERY_MS. */
 async function stormWorker() {
-  await sleep(15_000);
+  await pause(15_000);
   while (!stopping) {
     const storm = Array.from({ length: STORM_CLIENTS }, async (_, i) => {
       const mode = i % 2 === 0 ? 'session' : 'transaction';
@@ -291,7 +296,7 @@ async function stormWorker() {
     });
     await Promise.all(storm);
     counts.stormsOk++;
-    await sleep(STORM_EVERY_MS);
+    await pause(STORM_EVERY_MS);
   }
 }
 
@@ -311,7 +316,7 @@ async function adminWorker() {
     } finally {
       await client?.end().catch(() => {});
     }
-    await sleep(ADMIN_EVERY_MS);
+    await pause(ADMIN_EVERY_MS);
   }
 }
 
