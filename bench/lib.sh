@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers for bench/run.sh (sourced, not executed): logging, process and port checks, CPU counters.
+# Helpers for bench/run.sh and bench/soak.sh (sourced, not executed): logging, process and port checks, CPU counters.
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -114,4 +114,17 @@ pgbench_value() {
 # as_run_user CMD...: run as $RUN_AS (the OS user the cluster runs as) when we are root, else as ourselves.
 as_run_user() {
   if [ -n "${RUN_AS:-}" ] && [ "$(id -u)" = 0 ]; then runuser -u "$RUN_AS" -- "$@"; else "$@"; fi
+}
+
+# await_setup PID WORK LOG: wait (at most 180 s) until bench/setup.mjs (PID) has written WORK/state.env; dies with
+# its log when it fails or takes too long.
+await_setup() {
+  local pid="$1" work="$2" setup_log="$3" i
+  await_exec "$pid" "setup.mjs --work $work" || { cat "$setup_log" >&2; die "setup.mjs did not start"; }
+  for ((i = 0; i < 1800; i++)); do
+    [ -f "$work/state.env" ] && return 0
+    pid_is "$pid" "setup.mjs --work $work" || { cat "$setup_log" >&2; die "setup.mjs failed (log above)"; }
+    sleep 0.1
+  done
+  cat "$setup_log" >&2; die "setup.mjs was not ready within 180 s"
 }

@@ -165,13 +165,7 @@ SETUP_ARGS=(--work "$WORK" --results "$OUT" --pool-mode "$POOL_MODE" --pool-size
 [ -z "$FLAVOR" ] || SETUP_ARGS+=(--flavor "$FLAVOR")
 node "$BENCH_HOME/setup.mjs" "${SETUP_ARGS[@]}" >"$OUT/setup.log" 2>&1 &
 SETUP_PID=$!
-await_exec "$SETUP_PID" "setup.mjs --work $WORK" || { cat "$OUT/setup.log" >&2; die "setup.mjs did not start"; }
-for ((i = 0; i < 1800; i++)); do
-  [ -f "$WORK/state.env" ] && break
-  pid_is "$SETUP_PID" "setup.mjs --work $WORK" || { cat "$OUT/setup.log" >&2; die "setup.mjs failed (log above)"; }
-  sleep 0.1
-done
-[ -f "$WORK/state.env" ] || { cat "$OUT/setup.log" >&2; die "setup.mjs was not ready within 180 s"; }
+await_setup "$SETUP_PID" "$WORK" "$OUT/setup.log"
 # shellcheck source=/dev/null
 . "$WORK/state.env"
 STATE_LOADED=1

@@ -5,7 +5,10 @@
 // it (copying the server log to --results first). Needs `npm run build` (imports ../dist/src/dev).
 //
 //   node bench/setup.mjs --work DIR --results DIR [--flavor system15|embedded18] [--pool-mode session|transaction]
-//                        [--pool-size 20] [--pgbouncer-modes session,transaction] [--log-level warn]
+//                        [--pool-size 20] [--pgbouncer-modes session,transaction] [--log-level warn] [--soak]
+// --soak: also WORK/gatehouse-soak.yaml for bench/soak.sh: two pools on database bench (soak_session in session
+// pooling, soak_transaction in transaction pooling, --pool-size servers each), web.enabled for /metrics on its
+// own port and general.admin_password for the admin console; state.env then has SOAK_* variables.
 // Environment: BENCH_SECRETS=scram (default) or plain: what the proxies store to authenticate clients. scram: the
 // SCRAM secret from pg_authid (PgBouncer's auth_file; gatehouse's `password`, with the plaintext as
 // `server_password` for its own logins to PostgreSQL); plain: the password itself for both.
@@ -36,6 +39,7 @@ const { values: opts } = parseArgs({
     'pool-size': { type: 'string', default: '20' },
     'pgbouncer-modes': { type: 'string', default: '' },
     'log-level': { type: 'string', default: 'warn' },
+    soak: { type: 'boolean', default: false },
   },
 });
 
@@ -96,11 +100,19 @@ async function makeCertificates(certDir) {
   return { ca, pgCert, proxy, caFile: path.join(certDir, 'ca.crt') };
 }
 
-function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile }) {
+const SOAK_POOLS = { soak_session: 'session', soak_transaction: 'transaction' };
+
+/** gatehouse's YAML: one pool named after the database in --pool-mode, or with `soak` bench/soak.sh's two pools,
+ *  the web listener and the admin console. */
+function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile, soak }) {
   const user =
     secretsMode === 'scram'
       ? { username: BENCH_USER, password: scramSecret, server_password: password, pool_size: poolSize }
       : { username: BENCH_USER, password, pool_size: poolSize };
+  const pool = (mode) => ({ server_host: '127.0.0.1', server_port: pgPort, server_database: BENCH_DB, pool_mode: mode, users: [user] });
+  const pools = soak
+    ? Object.fromEntries(Object.entries(SOAK_POOLS).map(([name, mode]) => [name, pool(mode)]))
+    : { [BENCH_DB]: pool(poolMode) };
   return stringify({
     general: {
       host: '127.0.0.1',
@@ -111,16 +123,10 @@ function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile })
       server_tls_mode: 'verify-full',
       server_tls_ca_cert: caFile,
       log_level: opts['log-level'],
+      ...(soak ? { admin_password: soak.adminPassword } : {}),
     },
-    pools: {
-      [BENCH_DB]: {
-        server_host: '127.0.0.1',
-        server_port: pgPort,
-        server_database: BENCH_DB,
-        pool_mode: poolMode,
-        users: [user],
-      },
-    },
+    ...(soak ? { web: { enabled: true, host: '127.0.0.1', port: soak.webPort } } : {}),
+    pools,
   });
 }
 
@@ -257,6 +263,22 @@ async function main() {
     const dir = await writePgbouncer({ mode, port, pgPort: cluster.port, certDir, userlistSecret });
     state[`PGB_${mode.toUpperCase()}_PORT`] = port;
     state[`PGB_${mode.toUpperCase()}_DIR`] = dir;
+  }
+
+  if (opts.soak) {
+    const soak = { webPort: await pickPort(), adminPassword: `admin-${randomBytes(9).toString('hex')}` };
+    const soakFile = path.join(work, 'gatehouse-soak.yaml');
+    const soakPort = await pickPort();
+    const config = { port: soakPort, pgPort: cluster.port, password, scramSecret, proxy: certs.proxy, caFile: certs.caFile, soak };
+    await fs.writeFile(soakFile, gatehouseConfig(config), { mode: 0o600 });
+    Object.assign(state, {
+      SOAK_CONFIG: soakFile,
+      SOAK_PORT: soakPort,
+      SOAK_WEB_PORT: soak.webPort,
+      SOAK_ADMIN_PASSWORD: soak.adminPassword,
+      SOAK_SESSION_DB: 'soak_session',
+      SOAK_TRANSACTION_DB: 'soak_transaction',
+    });
   }
 
   const stateFile = path.join(work, 'state.env');
