@@ -10,7 +10,8 @@
 import { compatibilityReport, ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
 import { packageVersion } from './observability/process-series.js';
-import { Gateway, ListenError } from './proxy/gateway.js';
+import { Gateway } from './proxy/gateway.js';
+import { ListenError } from './proxy/listeners.js';
 import { announceReady, inheritedFds, startSuccessor } from './proxy/handover.js';
 
 /** How long a successor may take to load its configuration and listen before the online restart is called off. */

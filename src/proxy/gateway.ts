@@ -3,8 +3,8 @@
  * from one validated Config. `gatehouse run` creates one; tests create as many as they like.
  */
 import { EventEmitter } from 'node:events';
-import { lstatSync, unlinkSync, chmodSync, readFileSync } from 'node:fs';
-import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
 import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
@@ -32,6 +32,7 @@ import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { ListenError, listenUnix, removeSocketFile } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
@@ -384,63 +385,3 @@ export class Gateway extends EventEmitter {
 const CLIENT_TLS_KEYS = [
   'tls_mode', 'tls_certificate', 'tls_private_key', 'tls_ca_cert', 'tls_min_version', 'tls_max_version', 'tls_ciphers', 'tls13_ciphersuites',
 ] as const;
-
-/** A listener that could not start; `keyPath` names the setting it comes from. */
-export class ListenError extends Error {
-  constructor(
-    readonly keyPath: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function removeSocketFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-/** Whether something accepts connections on the Unix socket at `path` (a leftover file of a dead process does not). */
-function socketIsLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = netConnect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-}
-
-/**
- * Listens on the Unix-domain socket `path` with permission bits `mode`. A socket file left by a process that died
- * is removed; one another process still listens on is an error. The file is created with no permissions beyond
- * the owner's (umask) and then given `mode`, so it is never more open than asked, even for a moment.
- */
-async function listenUnix(server: Server, path: string, mode: number): Promise<string> {
-  let existing: ReturnType<typeof lstatSync> | null = null;
-  try {
-    existing = lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot use ${path}: ${(err as Error).message}`);
-  }
-  if (existing) {
-    if (!existing.isSocket()) throw new Error(`cannot listen on ${path}: a file that is not a socket is in the way`);
-    if (await socketIsLive(path)) throw new Error(`cannot listen on ${path}: another process is already listening on it`);
-    removeSocketFile(path);
-  }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new Error(`cannot listen on ${path}: ${err.message}`)));
-    const previous = process.umask(0o177);
-    try {
-      server.listen(path, () => resolve());
-    } finally {
-      process.umask(previous);
-    }
-  });
-  chmodSync(path, mode);
-  return path;
-}
