@@ -1,7 +1,7 @@
 export { ConfigError, formatProblem, type ConfigProblem } from './errors.js';
 export { parseDuration } from './duration.js';
 export { loadConfig, parseConfig, type ParseOptions } from './load.js';
-export { compatibilityReport, configWarnings, hbaWarnings } from './warnings.js';
+export { compatibilityReport, configWarnings } from './warnings.js';
 export { ignoredKeyReason } from './pgdoorman-keys.js';
 export { unixSocketPath } from './unix-socket.js';
 export { passwordKind, scramSecretProblem, type PasswordKind } from './password.js';

@@ -66,11 +66,7 @@ function hbaPlace(source: string): { keyPath: string; prefix: string } {
   return { keyPath: 'general.pg_hba.path', prefix: `${source}: ` };
 }
 
-/** The pg_hba rules of `set` that can never match with the rest of `config` (after a reload, say), one line each. */
-export function hbaWarnings(config: Config, set: HbaRuleSet): string[] {
-  return hbaRuleWarnings(config, set).map((w) => formatProblem(config.file, w));
-}
-
+/** The pg_hba rules of `set` that can never match with the rest of `config`. */
 function hbaRuleWarnings(config: Config, set: HbaRuleSet): Array<{ keyPath: string; problem: string }> {
   const g = config.general;
   const { keyPath, prefix } = hbaPlace(set.source);

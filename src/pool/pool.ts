@@ -389,7 +389,12 @@ export class ServerPool implements DatabaseMember {
   resume(): void {
     if (!this.pausedNow) return;
     this.pausedNow = false;
-    while (this.waiters.length > 0) {
+    this.serveWaiters();
+  }
+
+  /** Waiting clients get servers while there are idle ones or room for new ones (after RESUME, or a larger pool_size). */
+  private serveWaiters(): void {
+    while (this.waiters.length > 0 && !this.pausedNow) {
       const conn = this.takeIdle(this.waiters.first!.holder);
       if (conn) this.park(conn);
       else if (this.connectionCount < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
@@ -408,10 +413,9 @@ export class ServerPool implements DatabaseMember {
 
   /** A reload changed what this pool can take in place (pool_size, min_pool_size, timeouts). */
   configure(settings: PoolSettings): void {
-    const { minSize, ...rest } = settings;
-    Object.assign(this.opts, rest, { minSize });
-    this.minPoolSize = Math.min(minSize, settings.size);
-    while (this.waiters.length > 0 && !this.pausedNow && this.connectionCount < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
+    Object.assign(this.opts, settings);
+    this.minPoolSize = Math.min(settings.minSize, settings.size);
+    this.serveWaiters();
     for (const conn of [...this.idle]) if (this.servers.size > this.opts.size) conn.close();
   }
 

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
 import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
-import { ConfigError, configWarnings, hbaWarnings, parseConfig } from '../config/index.js';
+import { ConfigError, configWarnings, parseConfig } from '../config/index.js';
 import { generalInForce, restartChanges } from '../config/reload-scope.js';
 import { parseStoredPassword } from '../auth/index.js';
 import { ADMIN_DATABASES, type Config, type LogLevel } from '../config/types.js';
@@ -68,6 +68,8 @@ export class Gateway extends EventEmitter {
   private reaper: NodeJS.Timeout | null = null;
   private readonly loop: EventLoopWatch;
   private nextId = 0;
+  /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
+  private readonly version = packageVersion();
   /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
   private matchHba!: (facts: HbaFacts) => HbaVerdict;
   private hbaCertRules!: boolean;
@@ -104,7 +106,7 @@ export class Gateway extends EventEmitter {
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
     this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
-    registerPgDoormanSeries(this.metrics, { pools: () => this.pools.currentPools(), config, version: packageVersion(), logLevel: () => logger.level });
+    registerPgDoormanSeries(this.metrics, { pools: () => this.pools.currentPools(), config, version: this.version, logLevel: () => logger.level });
   }
 
   private recordCertificateExpiry(): void {
@@ -149,7 +151,7 @@ export class Gateway extends EventEmitter {
       learnClientKey: (database, user, clientKey) => this.pools.learnClientKey(database, user, clientKey),
       forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
       openSession: (login, report) => {
-        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.console, `${packageVersion()}/gatehouse`);
+        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.console, `${this.version}/gatehouse`);
         const entry = this.pools.entryFor(login.database, login.user);
         return new Session(login, report, {
           pool: entry.pool,
@@ -181,7 +183,7 @@ export class Gateway extends EventEmitter {
       get config() {
         return gateway.config;
       },
-      version: packageVersion(),
+      version: this.version,
       journals: this.journals,
       metrics: this.metrics,
       clients: () => [...this.clients.values()].map((d) => d.describe()),
@@ -235,7 +237,6 @@ export class Gateway extends EventEmitter {
     running.ignoredKeys = next.ignoredKeys;
     this.logger.level = general.log_level;
     this.useHba(general.pg_hba);
-    if (general.pg_hba) for (const warning of hbaWarnings(running, general.pg_hba)) this.logger.warn({ file: running.file }, warning);
     const pools = this.pools.reconcile();
     const { failures } = this.reloadTls(clientTlsChanged);
     for (const change of needRestart) this.logger.warn({ file: running.file, change }, `reload: ${change} needs a restart to take effect`);

@@ -14,20 +14,26 @@ import { columns, type Cell, type ResultSet } from './result-set.js';
 const seconds = (since: number, now: number) => Math.floor((now - since) / 1000);
 const show = (spec: string, rows: Cell[][]): ResultSet => ({ columns: columns(spec), rows, tag: 'SHOW' });
 
-/** Clients of one (pool, user), counted by what they do now. */
-function clientCounts(data: ConsoleData, pool: ConsolePool): { idle: number; active: number; waiting: number } {
-  const counts = { idle: 0, active: 0, waiting: 0 };
+type ClientCounts = { idle: number; active: number; waiting: number };
+
+/** Logged-in clients counted by what they do now, per (pool, user), in one pass over the clients. */
+function clientCounts(data: ConsoleData): (pool: ConsolePool) => ClientCounts {
+  const byPool = new Map<string, ClientCounts>();
   for (const c of data.clients()) {
-    if (c.database !== pool.database || c.user !== pool.user || c.activity === 'login') continue;
+    if (c.activity === 'login') continue;
+    const key = `${c.database}\u0000${c.user}`;
+    let counts = byPool.get(key);
+    if (!counts) byPool.set(key, (counts = { idle: 0, active: 0, waiting: 0 }));
     counts[c.activity]++;
   }
-  return counts;
+  return (pool) => byPool.get(`${pool.database}\u0000${pool.user}`) ?? { idle: 0, active: 0, waiting: 0 };
 }
 
 function pools(data: ConsoleData): ResultSet {
   const rows: Cell[][] = [];
+  const countsOf = clientCounts(data);
   for (const p of data.pools()) {
-    const cl = clientCounts(data, p);
+    const cl = countsOf(p);
     const sv = p.entry.pool.stats;
     const t = showPoolsTraffic(p.entry.pool);
     rows.push([
@@ -43,8 +49,9 @@ function pools(data: ConsoleData): ResultSet {
 
 function poolsExtended(data: ConsoleData): ResultSet {
   const rows: Cell[][] = [];
+  const countsOf = clientCounts(data);
   for (const p of data.pools()) {
-    const cl = clientCounts(data, p);
+    const cl = countsOf(p);
     const sv = p.entry.pool.stats;
     const wait = showPoolsTraffic(p.entry.pool);
     const x = showPoolsExtendedTraffic(p.entry.pool);
