@@ -15,7 +15,7 @@ export const IGNORED_GENERAL_KEYS: readonly string[] = [
   'sync_server_parameters', 'syslog_prog_name', 'tcp_keepalives_count', 'tcp_keepalives_idle',
   'tcp_keepalives_interval', 'tcp_no_delay', 'tcp_so_linger', 'tcp_socket_buffer_size', 'tcp_user_timeout',
   'tokio_event_interval', 'tokio_global_queue_interval', 'unix_socket_buffer_size',
-  'worker_cpu_affinity_pinning', 'worker_stack_size', 'worker_threads',
+  'worker_cpu_affinity_pinning', 'worker_stack_size',
 ];
 
 export const IGNORED_POOL_KEYS: readonly string[] = [
@@ -55,7 +55,7 @@ export const UNSUPPORTED_KEYS: Readonly<Record<'root' | 'general' | 'user', Read
 
 const WHY = {
   prepared: 'anonymous statements pass through unchanged, so there is no per-client anonymous cache to size',
-  threads: 'gatehouse is one Node.js process with one event loop: there are no worker threads to tune',
+  threads: 'gatehouse runs general.worker_threads Node.js processes, each one event loop: there are no Tokio threads to size, pin or tune',
   tcp: "socket options are the operating system's defaults (Nagle is off on every gatehouse socket)",
   fallback: 'there is no Patroni-assisted fallback: server_host is the only server',
   scaling: 'pools open server connections on demand (beyond min_pool_size); there is no pre-replacement, burst scaling or eviction-age tuning',
@@ -92,7 +92,6 @@ const REASONS: Readonly<Record<string, string>> = {
   tokio_global_queue_interval: WHY.threads,
   worker_cpu_affinity_pinning: WHY.threads,
   worker_stack_size: WHY.threads,
-  worker_threads: WHY.threads,
   max_concurrent_creates: WHY.scaling,
   retain_connections_max: WHY.scaling,
   retain_connections_time: WHY.scaling,

@@ -6,7 +6,7 @@
  */
 import type { Config } from './types.js';
 
-const RESTART_GENERAL = ['host', 'port', 'unix_socket_dir', 'unix_socket_mode', 'journal_file', 'journal_size', 'tls_rate_limit_per_second'];
+const RESTART_GENERAL = ['host', 'port', 'unix_socket_dir', 'unix_socket_mode', 'journal_file', 'journal_size', 'tls_rate_limit_per_second', 'worker_threads'];
 
 /** Whether a change of `keyPath` (general.port, web.enabled, pools.app.pool_mode) needs a restart. */
 export function needsRestart(keyPath: string): boolean {

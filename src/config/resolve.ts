@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { HbaRuleSet } from './hba.js';
 import { passwordKind, type PasswordKind } from './password.js';
 import type { RawConfig, RawGeneral, RawPool, RawUser } from './schema.js';
@@ -45,6 +46,7 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
     shutdown_timeout: raw.shutdown_timeout,
     client_login_timeout: raw.client_login_timeout,
     max_connections: raw.max_connections,
+    worker_threads: raw.worker_threads ?? Math.min(255, availableParallelism()),
     log_level: raw.log_level,
     admin_username: raw.admin_username,
     admin_password: raw.admin_password ?? null,

@@ -70,6 +70,8 @@ export const generalShape = {
   shutdown_timeout: durationField().default(10_000),
   client_login_timeout: durationField().default(60_000),
   max_connections: positiveIntField().default(8192),
+  // PgDoorman's key; gatehouse runs that many worker processes (default: the CPUs). The cancel key has one byte for it.
+  worker_threads: positiveIntField().max(255, { error: expected('an integer 1..255') }).optional(),
   log_level: enumField(LOG_LEVELS).default('info'),
   // The admin console (database pgdoorman or pgbouncer): on only when admin_password is set.
   admin_username: stringField().default('admin'),

@@ -94,6 +94,11 @@ export interface GeneralConfig {
   shutdown_timeout: number;
   client_login_timeout: number;
   max_connections: number;
+  /**
+   * Worker processes sharing the listeners (PgDoorman's key; default: the number of CPUs, at most 255).
+   * pool_size, max_db_connections and max_connections hold for all of them together (docs/scaling.md).
+   */
+  worker_threads: number;
   log_level: LogLevel;
   /** Who may log in to the admin console (databases pgdoorman and pgbouncer); 'admin' by default. */
   admin_username: string;

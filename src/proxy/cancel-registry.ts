@@ -1,20 +1,21 @@
 /**
- * Cancel routing. Each client gets a BackendKeyData of gatehouse's own (random process id,
- * random 32-bit secret); a CancelRequest carrying it is forwarded to the server connection the
- * client is attached to at that moment, with that server's real key, by the cancel driver (the
+ * Cancel routing. Each client gets a BackendKeyData of gatehouse's own, which names the worker and
+ * the instance (peer) that own the session (cancel-key.ts). A CancelRequest carrying it is handed
+ * to `elsewhere` when another worker or peer owns it; here it is forwarded to the server connection
+ * the client is attached to at that moment, with that server's real key, by the cancel driver (the
  * cancel-request machine: journaled as `x<N>`, counted in gatehouse_cancel_requests_total).
  * Unknown keys are ignored silently, as PostgreSQL does.
  */
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
+import { cancelKeyId, cancelKeyOwner, issueCancelKey, type KeyOwner } from './cancel-key.js';
 import { sendCancel } from '../driver/cancel-driver.js';
 import type { Timers } from '../driver/timers.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ServerConnection } from '../pool/server-connection.js';
+import type { CancelKey } from './cancel-key.js';
 
 interface Entry {
-  secretKey: Buffer;
   server: ServerConnection | null;
 }
 
@@ -27,37 +28,47 @@ export interface CancelRegistryOptions {
   inspect?: () => unknown;
   /** For tests: a manual clock for the cancel timeout. */
   timers?: Timers;
+  /** This process's place in the instance and among peers; default worker 0, no peering. */
+  owner?: KeyOwner;
+  /**
+   * A cancel whose key another worker or peer owns: return true when it was passed on (or dropped
+   * deliberately) there; false means this process owns it.
+   */
+  elsewhere?: (processId: number, secretKey: Buffer, owner: KeyOwner & { ttl: number }) => boolean;
 }
 
 export class CancelRegistry {
-  private readonly entries = new Map<number, Entry>();
+  /** By cancelKeyId (both halves of the key): issued keys share their owner bytes. */
+  private readonly entries = new Map<string, Entry>();
   private cancelsStarted = 0;
 
   constructor(private readonly options: CancelRegistryOptions) {}
 
   /** A fresh key for a client session. */
-  register(): { processId: number; secretKey: Buffer } {
-    let processId: number;
-    do processId = randomInt(1, 2 ** 31 - 1);
-    while (this.entries.has(processId));
-    const secretKey = randomBytes(4);
-    this.entries.set(processId, { secretKey, server: null });
-    return { processId, secretKey };
+  register(): CancelKey {
+    const owner = this.options.owner ?? { peerId: 0, worker: 0 };
+    let key: CancelKey;
+    do key = issueCancelKey(owner);
+    while (this.entries.has(cancelKeyId(key.processId, key.secretKey)!));
+    this.entries.set(cancelKeyId(key.processId, key.secretKey)!, { server: null });
+    return key;
   }
 
-  attach(processId: number, server: ServerConnection | null): void {
-    const entry = this.entries.get(processId);
+  attach(key: CancelKey, server: ServerConnection | null): void {
+    const entry = this.entries.get(cancelKeyId(key.processId, key.secretKey)!);
     if (entry) entry.server = server;
   }
 
-  unregister(processId: number): void {
-    this.entries.delete(processId);
+  unregister(key: CancelKey): void {
+    this.entries.delete(cancelKeyId(key.processId, key.secretKey)!);
   }
 
-  /** Forward a client's cancel; resolves when it was sent, given up or ignored (never rejects). */
+  /** Forward a client's cancel; resolves when it was sent, passed on, given up or ignored (never rejects). */
   async forward(processId: number, secretKey: Buffer): Promise<void> {
-    const entry = this.entries.get(processId);
-    if (!entry || entry.secretKey.length !== secretKey.length || !timingSafeEqual(entry.secretKey, secretKey)) return;
+    if (this.options.elsewhere?.(processId, secretKey, cancelKeyOwner(processId, secretKey))) return;
+    const keyId = cancelKeyId(processId, secretKey);
+    const entry = keyId === null ? undefined : this.entries.get(keyId);
+    if (!entry) return;
     const server = entry.server;
     // A server that sent no BackendKeyData cannot be cancelled (PostgreSQL always sends one).
     if (!server?.backendKey) return;

@@ -11,6 +11,7 @@ import type { Login, SessionEvent, SessionHandle } from '../driver/session-port.
 import type { ServerConnection } from '../pool/server-connection.js';
 import { backendKeyData, parameterStatus, ProxyError, readyForQuery } from '../protocol/index.js';
 import { ClientTraffic } from '../observability/traffic.js';
+import type { CancelKey } from './cancel-key.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import type { PinReason } from './session-state.js';
 import { Relay, type RelayEnd, type RelayPool, type TransactionOptions } from './relay.js';
@@ -31,7 +32,7 @@ export class Session implements SessionHandle {
   readonly traffic: ClientTraffic;
   private server: ServerConnection | null = null;
   private relay: Relay | null = null;
-  private cancelId: number | null = null;
+  private cancelKey: CancelKey | null = null;
   private ended = false;
   private pinned = false;
   private readonly log: Logger;
@@ -89,7 +90,7 @@ export class Session implements SessionHandle {
     const server = this.server!;
     this.server = null;
     const key = this.deps.cancels.register();
-    this.cancelId = key.processId;
+    this.cancelKey = key;
     const welcome: Buffer[] = [];
     for (const [name, value] of server.parameters) welcome.push(parameterStatus(name, value));
     welcome.push(backendKeyData(key.processId, key.secretKey), readyForQuery('I'));
@@ -103,7 +104,7 @@ export class Session implements SessionHandle {
       traffic: this.traffic,
       logger: this.log,
       transaction: this.deps.transaction,
-      onServer: (s) => this.deps.cancels.attach(key.processId, s),
+      onServer: (s) => this.deps.cancels.attach(key, s),
       onPinned: (pins, ending) => this.pinChanged(pins, ending),
       onEnd: (end) => this.relayEnded(end),
       idleTransactionTimeoutMs: this.deps.idleTransactionTimeoutMs,
@@ -144,6 +145,6 @@ export class Session implements SessionHandle {
     // Acquired but never used by the client: nothing was sent on it.
     if (this.server) this.deps.pool.release(this.server, 'reuse');
     this.server = null;
-    if (this.cancelId !== null) this.deps.cancels.unregister(this.cancelId);
+    if (this.cancelKey !== null) this.deps.cancels.unregister(this.cancelKey);
   }
 }

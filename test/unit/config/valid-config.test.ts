@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { configWarnings, loadConfig, parseConfig, type Config } from '../../../src/config/index.js';
 import { FILE, ONE_POOL } from './expect-problems.js';
@@ -40,6 +41,7 @@ describe('defaults', () => {
       shutdown_timeout: 10_000,
       client_login_timeout: 60_000,
       max_connections: 8192,
+      worker_threads: availableParallelism(),
       log_level: 'info',
       admin_username: 'admin',
       admin_password: null,
@@ -229,7 +231,7 @@ describe('PgDoorman compatibility', () => {
     const config = parse(`general:
   admin_username: admin
   admin_password: admin
-  worker_threads: 4
+  worker_cpu_affinity_pinning: true
   tls_mode: disable
   tls_certificate: s.crt
   tls_private_key: s.key
@@ -245,13 +247,13 @@ pools:
 `);
     expect(config.ignoredKeys).toEqual([
       'talos',
-      'general.worker_threads',
+      'general.worker_cpu_affinity_pinning',
       'web.ui',
       'pools.app.min_connection_lifetime',
       'pools.app.users[0].server_lifetime',
     ]);
     const warnings = configWarnings(config);
-    expect(warnings).toContain(`${FILE}: general.worker_threads: PgDoorman setting accepted but ignored by gatehouse: gatehouse is one Node.js process with one event loop: there are no worker threads to tune`);
+    expect(warnings).toContain(`${FILE}: general.worker_cpu_affinity_pinning: PgDoorman setting accepted but ignored by gatehouse: gatehouse runs general.worker_threads Node.js processes, each one event loop: there are no Tokio threads to size, pin or tune`);
     expect(warnings).toContain(`${FILE}: general.tls_certificate: ignored because general.tls_mode is disable`);
     expect(warnings.join('\n')).not.toContain('admin_password: admin');
   });
@@ -402,5 +404,14 @@ pools:
 describe('loadConfig', () => {
   test('names the file when it cannot be read', () => {
     expect(() => loadConfig('/nonexistent/gatehouse.yaml')).toThrow('/nonexistent/gatehouse.yaml: cannot read the configuration file: no such file');
+  });
+});
+
+describe('worker_threads', () => {
+  test('defaults to the number of CPUs, and a wrong value names the key', () => {
+    expect(parse(ONE_POOL).general.worker_threads).toBe(availableParallelism());
+    expect(parse(`general:\n  worker_threads: 3\n${ONE_POOL}`).general.worker_threads).toBe(3);
+    expect(() => parse(`general:\n  worker_threads: 0\n${ONE_POOL}`)).toThrow('general.worker_threads');
+    expect(() => parse(`general:\n  worker_threads: 256\n${ONE_POOL}`)).toThrow('general.worker_threads: expected an integer 1..255');
   });
 });

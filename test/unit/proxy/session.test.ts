@@ -12,6 +12,7 @@ import { ProxyError, readyForQuery } from '../../../src/protocol/index.js';
 import { Session } from '../../../src/proxy/session.js';
 import { fakeConnection } from '../pool/support.js';
 import { StatementCache } from '../../../src/pool/prepared-statements.js';
+import type { CancelKey } from '../../../src/proxy/cancel-key.js';
 
 class FakeClient extends Duplex {
   readonly written: Buffer[] = [];
@@ -44,8 +45,8 @@ function world(opts: { idle?: ServerConnection | null; acquire?: () => Promise<S
   };
   const registry = {
     register: () => ({ processId: 77 + cancels.registered++, secretKey: Buffer.from([1, 2, 3, 4]) }),
-    attach: (_id: number, s: ServerConnection | null) => void cancels.attached.push(s?.id ?? null),
-    unregister: (id: number) => void cancels.unregistered.push(id),
+    attach: (_key: CancelKey, s: ServerConnection | null) => void cancels.attached.push(s?.id ?? null),
+    unregister: (key: CancelKey) => void cancels.unregistered.push(key.processId),
   };
   const session = new Session(login, (e) => events.push(e), { pool, mode: opts.mode ?? 'session', cancels: registry });
   return { session, client, events, releases, cancels, lines, acquires: () => acquires };
