@@ -7,12 +7,16 @@
  *   gatehouse diagrams              Mermaid diagrams of the machines into diagrams/
  *   gatehouse replay FILE           rebuild connections from a journal file, step by step
  */
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { compatibilityReport, ConfigError, configWarnings, loadConfig } from './config/index.js';
 import { createLogger } from './observability/logger.js';
 import { packageVersion } from './observability/process-series.js';
 import { Gateway } from './proxy/gateway.js';
 import { ListenError } from './proxy/listeners.js';
-import { announceReady, inheritedFds, startSuccessor } from './proxy/handover.js';
+import { announceReady, inheritedFds, startSuccessor, type ListeningFds } from './proxy/handover.js';
+import { Supervisor } from './proxy/cluster/supervisor.js';
+import { runWorker } from './proxy/cluster/worker.js';
 
 /** How long a successor may take to load its configuration and listen before the online restart is called off. */
 const UPGRADE_TIMEOUT_MS = 30_000;
@@ -50,12 +54,32 @@ function load(file: string | undefined) {
   }
 }
 
+/** What `gatehouse run` runs: one gateway, or (worker_threads above 1) the supervisor of that many. */
+interface Instance {
+  readonly clientCount: number;
+  reload(): Promise<unknown>;
+  close(opts?: { handedOver?: boolean }): Promise<void>;
+  listeningFds(): ListeningFds;
+  on(event: 'shutdown' | 'upgrade', listener: () => void): unknown;
+}
+
 export async function runProxy(file: string | undefined, inspect: boolean): Promise<void> {
+  if (cluster.isWorker) {
+    const config = load(file);
+    return runWorker(config.file, createLogger(config.general.log_level));
+  }
   const config = load(file);
   if (inspect) config.web.inspect = true;
   const logger = createLogger(config.general.log_level);
   for (const warning of configWarnings(config)) logger.warn({ file: config.file }, warning);
-  const gateway = new Gateway(config, logger);
+  const inherited = inheritedFds();
+  let workers = config.general.worker_threads;
+  if (workers > 1 && config.web.inspect) {
+    logger.warn({ file: config.file }, `general.worker_threads: ${workers} workers, but the Stately inspector (web.inspect) follows one process: running one worker`);
+    workers = 1;
+  }
+  const supervisor = workers > 1 ? new Supervisor({ config, configText: readFileSync(config.file, 'utf8'), logger, inherited }) : null;
+  const gateway: Instance = supervisor ?? new Gateway(config, logger);
   // Installed before listening: a SIGTERM that arrives while the listeners start must stop gracefully,
   // not kill the process with the default action.
   let stopping = false;
@@ -85,9 +109,9 @@ export async function runProxy(file: string | undefined, inspect: boolean): Prom
   };
   process.on('SIGUSR2', () => void upgrade('SIGUSR2'));
   gateway.on('upgrade', () => void upgrade('UPGRADE'));
-  const inherited = inheritedFds();
   try {
-    await gateway.listen(inherited);
+    if (supervisor) await supervisor.start();
+    else await (gateway as Gateway).listen(inherited);
     if (inherited) announceReady();
   } catch (err) {
     if (err instanceof ListenError) fail(`${config.file}: ${err.keyPath}: ${err.message}`, 1);

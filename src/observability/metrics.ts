@@ -2,10 +2,10 @@
  * Prometheus metrics. Names are PgDoorman's where it has them, so existing dashboards and alert
  * rules keep working; gatehouse's additions are prefixed gatehouse_.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { AuthQueryCounters } from './auth-query-counters.js';
 import { BACKEND_CREATE_BUCKETS } from './duration-histogram.js';
-import { Exposition } from './exposition.js';
+import { Exposition, type FamilyJson } from './exposition.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -155,9 +155,26 @@ export class Metrics {
 
   /** The exposition text, after the scrape hooks ran. */
   async scrape(): Promise<string> {
+    return (await this.registry.metrics()) + this.written().text();
+  }
+
+  /** Every family as JSON, for the supervisor to add up with the other workers' (aggregateScrapes). */
+  async snapshot(): Promise<MetricJson[]> {
+    const written = this.written();
+    return [...(await this.registry.getMetricsAsJSON()), ...written.json()];
+  }
+
+  private written(): Exposition {
     for (const hook of this.scrapeHooks) hook();
     const out = new Exposition();
     for (const write of this.writers) write(out);
-    return (await this.registry.metrics()) + out.text();
+    return out;
   }
+}
+
+export type MetricJson = MetricObjectWithValues<MetricValue<string>> | FamilyJson;
+
+/** One exposition for the instance: every worker's families combined by their aggregator (prom-client's cluster way). */
+export function aggregateScrapes(snapshots: MetricJson[][]): Promise<string> {
+  return AggregatorRegistry.aggregate(snapshots as MetricObjectWithValues<MetricValue<string>>[][]).metrics();
 }

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebConfig } from '../config/types.js';
-import type { Metrics } from './metrics.js';
+import { Registry } from 'prom-client';
 
 export interface WebServer {
   address: AddressInfo;
@@ -15,14 +15,23 @@ export interface WebServer {
 /** An extra route: returns true when it answered the request. */
 export type WebRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
 
-/** `fd`: listen on a socket inherited from the process this one succeeds, instead of config's host and port. */
-export async function startWebServer(config: WebConfig, metrics: Metrics, logger: Logger, routes: WebRoute[] = [], fd: number | null = null): Promise<WebServer> {
+/**
+ * `scrape`: the exposition text, of this process or of every worker (src/proxy/cluster). `fd`: listen on a socket
+ * inherited from the process this one succeeds, instead of config's host and port.
+ */
+export async function startWebServer(
+  config: WebConfig,
+  scrape: () => Promise<string>,
+  logger: Logger,
+  routes: WebRoute[] = [],
+  fd: number | null = null,
+): Promise<WebServer> {
   const server: Server = createServer((req, res) => {
     for (const route of routes) if (route(req, res)) return;
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
-      metrics.scrape().then(
+      scrape().then(
         (body) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE });
           res.end(body);
         },
         (err: Error) => {

@@ -46,6 +46,21 @@ export interface PoolOptions {
   statements?: StatementCache;
   /** Likewise its counters, so that a reload does not reset the (pool, user)'s series. */
   traffic?: PoolTraffic;
+  /**
+   * One worker's pool of several (src/proxy/cluster): each new connection first takes one of the instance's slots,
+   * so that pool_size and max_db_connections hold for all workers together.
+   */
+  instance?: InstanceLease;
+}
+
+/**
+ * The instance's slots for one (pool, user), as one worker's pool asks for them: a request is answered later by
+ * `ServerPool.granted()` (at once, or when another worker's connection closes); every slot held or granted and
+ * not used is given back with `release()`.
+ */
+export interface InstanceLease {
+  request(from: ServerPool, reserve: boolean): void;
+  release(from: ServerPool): void;
 }
 
 /** What a reload may change in a pool without replacing it. */
@@ -102,6 +117,10 @@ export class ServerPool implements DatabaseMember {
   minPoolSize: number;
   /** What the relay counts for this (pool, user): metrics and SHOW STATS read it. */
   readonly traffic: PoolTraffic;
+  /** Instance slots asked for and not granted yet, oldest first: whether each is a reserve one. */
+  private readonly requested: boolean[] = [];
+  /** Another worker waits for a slot this pool holds: the next connection that would go idle closes instead. */
+  private yieldOnPark = false;
 
   constructor(readonly opts: PoolOptions) {
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
@@ -187,9 +206,13 @@ export class ServerPool implements DatabaseMember {
     if (!this.pausedNow) {
       const reusable = this.takeIdle(holder);
       if (reusable) return Promise.resolve(reusable);
-      if (this.connectionCount < this.opts.size) {
+      if (this.connectionCount + this.requested.length < this.opts.size) {
         // At max_db_connections: close another user's least recently used idle connection first (PgBouncer's eviction).
-        if (this.limit.hasRoom() || (this.limit.evictFor(this) && this.limit.hasRoom())) return this.create(holder, false);
+        if (this.limit.hasRoom() || (this.limit.evictFor(this) && this.limit.hasRoom())) {
+          // One worker of several: the client waits for the slot (or for a connection released here first).
+          if (!this.opts.instance) return this.create(holder, false);
+          this.askInstance(false);
+        }
       }
     }
     return this.waiters.wait(settings, holder, {
@@ -215,9 +238,10 @@ export class ServerPool implements DatabaseMember {
   /** reserve_pool_timeout passed for a waiting client: a reserve connection, if the reserve has one left. */
   private drawOnReserve(waiter: Waiter): void {
     if (this.closed || this.pausedNow || !this.limit.hasReserve() || this.connectionCount >= this.opts.size + this.limit.opts.reserveSize) return;
-    this.waiters.remove(waiter);
     // A pool left below its limits (a connect failed) gets an ordinary connection: only one beyond them is reserve.
     const reserve = this.connectionCount >= this.opts.size || !this.limit.hasRoom();
+    if (this.opts.instance) return this.askInstance(reserve);
+    this.waiters.remove(waiter);
     if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
     this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
   }
@@ -244,6 +268,36 @@ export class ServerPool implements DatabaseMember {
     return conn;
   }
 
+  private askInstance(reserve: boolean): void {
+    this.requested.push(reserve);
+    this.opts.instance!.request(this, reserve);
+  }
+
+  /**
+   * The instance granted the oldest slot this pool asked for: a connection for the first waiting client, or for
+   * min_pool_size; a slot nobody here needs any more goes back.
+   */
+  granted(): void {
+    const reserve = this.requested.shift() ?? false;
+    const usable = !this.closed && !this.retiring && !this.pausedNow;
+    if (usable && this.waiters.length > 0) {
+      const waiter = this.waiters.take()!;
+      if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
+      this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
+    } else if (usable && this.connectionCount < this.minPoolSize) {
+      this.warmOne();
+    } else {
+      this.opts.instance!.release(this);
+    }
+  }
+
+  /** Another worker waits for one of this (pool, user)'s slots: an idle connection above min_pool_size closes for it. */
+  yieldSlot(): void {
+    const idle = this.evictionCandidate();
+    if (idle) idle.close();
+    else this.yieldOnPark = true;
+  }
+
   /** A new connection, counted from the start of its handshake. */
   private async open(reserve: boolean): Promise<ServerConnection> {
     this.connecting++;
@@ -253,6 +307,10 @@ export class ServerPool implements DatabaseMember {
       this.servers.add(conn);
       if (reserve) this.reserve.add(conn);
       return conn;
+    } catch (err) {
+      // The slot it was opened in is free again.
+      this.opts.instance?.release(this);
+      throw err;
     } finally {
       this.connecting--;
       if (reserve) this.reserveConnecting--;
@@ -304,6 +362,10 @@ export class ServerPool implements DatabaseMember {
     // Nobody here needs it: a reserve connection goes back to the reserve, and a slot another user of the
     // database waits for is handed over (never below min_pool_size).
     if (this.reserve.has(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
+    if (this.yieldOnPark && this.connectionCount > this.minPoolSize) {
+      this.yieldOnPark = false;
+      return conn.close();
+    }
     conn.toIdle();
     this.idle.push(conn);
   }
@@ -311,6 +373,7 @@ export class ServerPool implements DatabaseMember {
   /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
   forget(conn: ServerConnection): void {
     if (!this.servers.delete(conn)) return;
+    this.opts.instance?.release(this);
     this.reserve.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
@@ -318,12 +381,13 @@ export class ServerPool implements DatabaseMember {
   }
 
   blockedSince(): number | null {
-    if (this.pausedNow || this.waiters.length === 0 || this.connectionCount >= this.opts.size) return null;
+    if (this.pausedNow || this.waiters.length <= this.requested.length || this.connectionCount + this.requested.length >= this.opts.size) return null;
     return this.waiters.first!.since;
   }
 
   /** The database has a slot for this pool's first waiter: a new connection for it. */
   serveBlocked(): void {
+    if (this.opts.instance) return this.askInstance(false);
     const waiter = this.waiters.take()!;
     this.create(waiter.holder, false).then(waiter.resolve, waiter.reject);
   }
@@ -358,6 +422,11 @@ export class ServerPool implements DatabaseMember {
   private warm(): void {
     if (this.warming || this.closed || this.retiring || this.connectionCount >= this.minPoolSize || !this.limit.hasRoom()) return;
     if (this.opts.canWarm && !this.opts.canWarm()) return;
+    if (!this.opts.instance) return this.warmOne();
+    if (this.requested.length === 0) this.askInstance(false);
+  }
+
+  private warmOne(): void {
     this.warming = true;
     this.open(false).then(
       (conn) => {
@@ -394,10 +463,11 @@ export class ServerPool implements DatabaseMember {
 
   /** Waiting clients get servers while there are idle ones or room for new ones (after RESUME, or a larger pool_size). */
   private serveWaiters(): void {
-    while (this.waiters.length > 0 && !this.pausedNow) {
+    // Waiters an instance slot was asked for are served when it is granted.
+    while (this.waiters.length > this.requested.length && !this.pausedNow) {
       const conn = this.takeIdle(this.waiters.first!.holder);
       if (conn) this.park(conn);
-      else if (this.connectionCount < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
+      else if (this.connectionCount + this.requested.length < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
       else return;
     }
   }

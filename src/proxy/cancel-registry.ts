@@ -28,6 +28,8 @@ export interface CancelRegistryOptions {
   inspect?: () => unknown;
   /** For tests: a manual clock for the cancel timeout. */
   timers?: Timers;
+  /** Journal ids of forwarded cancels (`x<N>`); default a counter of its own. */
+  nextId?: () => string;
   /** This process's place in the instance and among peers; default worker 0, no peering. */
   owner?: KeyOwner;
   /**
@@ -72,7 +74,7 @@ export class CancelRegistry {
     const server = entry.server;
     // A server that sent no BackendKeyData cannot be cancelled (PostgreSQL always sends one).
     if (!server?.backendKey) return;
-    const id = `x${++this.cancelsStarted}`;
+    const id = this.options.nextId?.() ?? `x${++this.cancelsStarted}`;
     const { logger, journals, metrics, inspect, timers } = this.options;
     try {
       await sendCancel({

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
 import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
@@ -12,7 +12,6 @@ import { ConfigError, configWarnings, parseConfig } from '../config/index.js';
 import { generalInForce, restartChanges } from '../config/reload-scope.js';
 import { parseStoredPassword } from '../auth/index.js';
 import { ADMIN_DATABASES, type Config, type LogLevel } from '../config/types.js';
-import { unixSocketPath } from '../config/unix-socket.js';
 import { ClientDriver } from '../driver/client-driver.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
@@ -22,7 +21,7 @@ import { registerPgDoormanSeries } from '../observability/pgdoorman-series.js';
 import { packageVersion } from '../observability/process-series.js';
 import type { InspectorBridge } from '../observability/inspector.js';
 import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js';
-import { createViewer } from '../observability/viewer.js';
+import { createViewer, journalSource } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
 import { ClientTlsProvider } from '../tls/client-tls.js';
@@ -32,17 +31,14 @@ import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
-import { ListenError, listenUnix, removeSocketFile } from './listeners.js';
+import { listenClients, type ClientListeners } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
+import { shareOf, type WorkerPlace } from './cluster/worker-place.js';
+import type { WorkerOutcome } from './cluster/admin-merge.js';
+import { AdminError, type AdminCommand } from './admin/admin-commands.js';
+import type { CommandRunner } from './admin/console.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
-
-/**
- * The listen backlog. Node's default (511) overflows when thousands of clients connect at once (an application
- * restarting) while the event loop is busy with logins: the kernel then drops their SYNs, and each waits a
- * retransmit (1 s, 3 s, … until ETIMEDOUT after about 2 minutes). Linux caps it at net.core.somaxconn.
- */
-export const LISTEN_BACKLOG = 4096;
 
 /**
  * Emits 'shutdown' when the admin console asks for one (SHUTDOWN; with no listener the gateway just closes) and
@@ -57,26 +53,33 @@ export class Gateway extends EventEmitter {
   private readonly limiter: HandshakeLimiter;
   private readonly cancels: CancelRegistry;
   private readonly clients = new Map<Socket, ClientDriver>();
+  /** Runs admin commands on this process's clients and pools. */
   private readonly console: AdminConsole;
-  private readonly listener: Server;
-  /** The Unix-domain socket listener (general.unix_socket_dir), and the socket file it made. */
-  private unixListener: Server | null = null;
-  private unixPath: string | null = null;
+  /** What admin sessions use: this console, or with workers the instance's. */
+  private readonly sessionConsole: CommandRunner;
+  /** The client listeners, once listen() ran (a worker has none: the supervisor listens). */
+  private clientListeners: ClientListeners | null = null;
   private web: WebServer | null = null;
   private journalSink: JsonlJournalSink | null = null;
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private readonly loop: EventLoopWatch;
-  private nextId = 0;
+  /** Connections and servers numbered so far; ids are unique across the instance's workers (see newId). */
+  private numbered = 0;
   /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
   private readonly version = packageVersion();
   /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
   private matchHba!: (facts: HbaFacts) => HbaVerdict;
   private hbaCertRules!: boolean;
 
+  /**
+   * `place`: this gateway is worker `place.index` of `place.count` under a supervisor (src/proxy/cluster), which
+   * listens, hands it client sockets (adopt) and keeps instance-wide counts; without it, the gateway is the instance.
+   */
   constructor(
     readonly config: Config,
     private readonly logger: Logger,
+    private readonly place: WorkerPlace | null = null,
   ) {
     super();
     const g = config.general;
@@ -89,7 +92,15 @@ export class Gateway extends EventEmitter {
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.useHba(g.pg_hba);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
-    this.cancels = new CancelRegistry({ logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
+    this.cancels = new CancelRegistry({
+      logger,
+      journals: this.journals,
+      metrics: this.metrics,
+      inspect: () => this.inspector?.inspect,
+      nextId: () => this.newId('x'),
+      owner: { peerId: 0, worker: place?.index ?? 0 },
+      elsewhere: place ? (processId, secretKey, owner) => place.link.routeCancel(owner.worker, processId, secretKey) : undefined,
+    });
     for (const pool of Object.values(config.pools)) {
       this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
     }
@@ -98,13 +109,14 @@ export class Gateway extends EventEmitter {
       metrics: this.metrics,
       journals: this.journals,
       serverTls: (pool) => this.serverTls.get(pool) ?? null,
-      nextServerId: () => `s${++this.nextId}`,
+      nextServerId: () => this.newId('s'),
       inspect: () => this.inspector?.inspect,
+      instance: place ? { slots: place.slots, minShare: (n) => shareOf(n, place.index, place.count) } : undefined,
     });
     this.console = new AdminConsole(this.consoleHost(), logger.child({ admin: true }));
+    this.sessionConsole = place ? place.console(this.consoleHost()) : this.console;
     this.loop = new EventLoopWatch(this.metrics.registry, logger);
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
-    this.listener = createServer({ noDelay: true }, (socket) => this.accept(socket, 'tcp'));
     this.metrics.beforeScrape(() => this.recordCertificateExpiry());
     registerPgDoormanSeries(this.metrics, { pools: () => this.pools.currentPools(), config, version: this.version, logLevel: () => logger.level });
   }
@@ -120,10 +132,23 @@ export class Gateway extends EventEmitter {
     }
   }
 
+  /** `c12`, `s13`, `x14`: worker i of n numbers i, i+n, i+2n, … so that journals and logs of all workers never clash. */
+  private newId(prefix: string): string {
+    const count = this.place?.count ?? 1;
+    return `${prefix}${++this.numbered * count + (this.place?.index ?? 0)}`;
+  }
+
   private accept(socket: Socket, transport: ClientTransport): void {
-    const id = `c${++this.nextId}`;
+    this.adopt(socket, transport, this.clients.size >= this.config.general.max_connections);
+  }
+
+  /**
+   * A client socket to serve: accepted here, or by the supervisor, which counted it against max_connections for the
+   * whole instance (`overCapacity`: it is refused with 53300 once it says what it wants).
+   */
+  adopt(socket: Socket, transport: ClientTransport, overCapacity: boolean): void {
+    const id = this.newId('c');
     const peer = transport === 'unix' ? '[local]' : `${socket.remoteAddress}:${socket.remotePort}`;
-    const overCapacity = this.clients.size >= this.config.general.max_connections;
     const driver = new ClientDriver(socket, {
       id,
       logger: this.logger.child({ conn: id, peer }),
@@ -151,7 +176,7 @@ export class Gateway extends EventEmitter {
       learnClientKey: (database, user, clientKey) => this.pools.learnClientKey(database, user, clientKey),
       forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
       openSession: (login, report) => {
-        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.console, `${this.version}/gatehouse`);
+        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.sessionConsole, `${this.version}/gatehouse`);
         const entry = this.pools.entryFor(login.database, login.user);
         return new Session(login, report, {
           pool: entry.pool,
@@ -165,10 +190,32 @@ export class Gateway extends EventEmitter {
       onClosed: () => {
         this.clients.delete(socket);
         this.metrics.clientsActive.set(this.clients.size);
+        this.place?.link.clientClosed();
       },
     });
     this.clients.set(socket, driver);
     this.metrics.clientsActive.set(this.clients.size);
+  }
+
+  /** A cancel the supervisor routed here: this worker owns its key. */
+  cancel(processId: number, secretKey: Buffer): Promise<void> {
+    return this.cancels.forward(processId, secretKey);
+  }
+
+  /** One admin command on this worker's share of the instance, as it crosses to the worker that merges. */
+  async runLocally(command: AdminCommand, by: string): Promise<WorkerOutcome> {
+    try {
+      const { after: _after, ...outcome } = await this.console.run(command, by);
+      return { ok: outcome };
+    } catch (err) {
+      if (err instanceof AdminError) return { error: { sqlstate: err.sqlstate, message: err.message } };
+      throw err;
+    }
+  }
+
+  /** The pools serving (pool, user) `key` now (instance slot requests name them so). */
+  poolsFor(name: string, user: string) {
+    return [...this.pools.serverPools()].filter((p) => p.opts.name === name && p.opts.user === user);
   }
 
   /** pgdoorman and pgbouncer reach the admin console, when general.admin_password turns it on. */
@@ -293,35 +340,8 @@ export class Gateway extends EventEmitter {
    * successor listens on the sockets its predecessor handed over instead (src/proxy/handover.ts).
    */
   async listen(inherited: ListeningFds | null = null): Promise<AddressInfo> {
-    const { host, port } = this.config.general;
-    await new Promise<void>((resolve, reject) => {
-      this.listener.once('error', reject);
-      const listening = () => {
-        this.listener.off('error', reject);
-        resolve();
-      };
-      if (inherited) this.listener.listen({ fd: inherited.tcp }, listening);
-      else this.listener.listen(port, host, LISTEN_BACKLOG, listening);
-    });
-    const address = this.listener.address() as AddressInfo;
-    if (this.config.general.unix_socket_dir !== null) {
-      // Named after the port clients use, as PostgreSQL names its own: psql -h <dir> -p <port>.
-      const path = unixSocketPath(this.config.general.unix_socket_dir, address.port);
-      this.unixListener = createServer((socket) => this.accept(socket, 'unix'));
-      try {
-        if (inherited?.unix != null) {
-          const unix = this.unixListener;
-          await new Promise<void>((resolve) => unix.listen({ fd: inherited.unix! }, () => resolve()));
-          this.unixPath = path;
-        } else {
-          this.unixPath = await listenUnix(this.unixListener, path, this.config.general.unix_socket_mode);
-        }
-      } catch (err) {
-        this.unixListener = null;
-        this.listener.close();
-        throw new ListenError('general.unix_socket_dir', (err as Error).message);
-      }
-    }
+    this.clientListeners = await listenClients(this.config.general, (socket, transport) => this.accept(socket, transport), inherited);
+    const { address, unixPath } = this.clientListeners;
     // The relay listens next to the web listener, on 127.0.0.1 only.
     // Loaded only when asked for: the inspector client is the heaviest import gatehouse has.
     if (this.config.web.inspect) {
@@ -329,19 +349,24 @@ export class Gateway extends EventEmitter {
       this.inspector = await startInspectorBridge(this.config.web.port + 1, this.logger);
     }
     if (this.config.web.enabled) {
-      const routes = this.config.web.viewer ? [createViewer(this.journals, new URL('diagrams/', packageRoot()))] : [];
-      this.web = await startWebServer(this.config.web, this.metrics, this.logger, routes, inherited?.web ?? null);
+      const routes = this.config.web.viewer ? [createViewer(journalSource(this.journals), new URL('diagrams/', packageRoot()))] : [];
+      this.web = await startWebServer(this.config.web, () => this.metrics.scrape(), this.logger, routes, inherited?.web ?? null);
     }
+    this.start();
+    this.logger.info(
+      { host: address.address, port: address.port, unix_socket: unixPath, tls_mode: this.config.general.tls_mode, pid: process.pid, inherited: inherited !== null },
+      'gatehouse listening',
+    );
+    return address;
+  }
+
+  /** The timers a serving gateway runs: the pools' reaper (idle, lifetime, min_pool_size) and the event-loop watch. */
+  start(): void {
     this.reaper = setInterval(() => {
       for (const pool of this.pools.serverPools()) pool.reap();
     }, 1000);
     this.reaper.unref();
     this.loop.start();
-    this.logger.info(
-      { host: address.address, port: address.port, unix_socket: this.unixPath, tls_mode: this.config.general.tls_mode, pid: process.pid, inherited: inherited !== null },
-      'gatehouse listening',
-    );
-    return address;
   }
 
   get webAddress(): AddressInfo | null {
@@ -354,7 +379,8 @@ export class Gateway extends EventEmitter {
 
   /** The listening sockets, for an online restart's successor. */
   listeningFds(): ListeningFds {
-    return { tcp: serverFd(this.listener), unix: this.unixListener ? serverFd(this.unixListener) : null, web: this.web ? serverFd(this.web.server) : null };
+    const listeners = this.clientListeners!;
+    return { tcp: serverFd(listeners.tcp), unix: listeners.unix ? serverFd(listeners.unix) : null, web: this.web ? serverFd(this.web.server) : null };
   }
 
   /**
@@ -366,16 +392,13 @@ export class Gateway extends EventEmitter {
   async close(opts: { handedOver?: boolean } = {}): Promise<void> {
     if (this.reaper) clearInterval(this.reaper);
     this.loop.stop();
-    const stopped = new Promise<void>((resolve) => this.listener.close(() => resolve()));
-    const unixStopped = new Promise<void>((resolve) => (this.unixListener ? this.unixListener.close(() => resolve()) : resolve()));
+    const stopped = this.clientListeners?.close({ keepSocketFile: opts.handedOver === true });
     if (!opts.handedOver) for (const pool of this.pools.serverPools()) pool.close();
     const deadline = Date.now() + this.config.general.shutdown_timeout;
     while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const socket of this.clients.keys()) socket.destroy();
     for (const pool of this.pools.serverPools()) pool.closeAll();
     await stopped;
-    await unixStopped;
-    if (this.unixPath && !opts.handedOver) removeSocketFile(this.unixPath);
     await this.web?.close();
     await this.journalSink?.close();
     await this.inspector?.close();

@@ -12,7 +12,7 @@ import { connectServer } from '../driver/server-driver.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DatabaseLimit, type DatabaseLimitStats } from '../pool/database-limit.js';
-import { ServerPool } from '../pool/pool.js';
+import { ServerPool, type InstanceLease } from '../pool/pool.js';
 import type { ServerConnection } from '../pool/server-connection.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import { AuthQuery, type LookedUpUser } from './auth-query.js';
@@ -48,6 +48,11 @@ export interface PoolDirectoryDeps {
   serverTls(pool: string): ServerTlsMaterial | null;
   nextServerId(): string;
   inspect(): unknown;
+  /**
+   * One worker's pools of several (src/proxy/cluster): new connections take instance-wide slots, and each worker
+   * keeps its share of min_pool_size open.
+   */
+  instance?: { slots: InstanceLease; minShare(minPoolSize: number): number };
 }
 
 /** The server credential a user's settings call for (see UserConfig.server_auth). */
@@ -213,12 +218,16 @@ export class PoolDirectory {
     return report;
   }
 
+  private minShare(minPoolSize: number): number {
+    return this.deps.instance ? this.deps.instance.minShare(minPoolSize) : minPoolSize;
+  }
+
   /** Applies pool_size, min_pool_size and the general timeouts in place; true when something changed. */
   private configurePool(entry: PoolEntry, pool: PoolConfig, user: UserConfig): boolean {
     const g = this.config.general;
     const settings = {
       size: user.pool_size,
-      minSize: user.min_pool_size,
+      minSize: this.minShare(user.min_pool_size),
       queryWaitTimeoutMs: g.query_wait_timeout,
       idleTimeoutMs: g.idle_timeout,
       serverLifetimeMs: g.server_lifetime,
@@ -400,8 +409,9 @@ export class PoolDirectory {
       statementCacheSize: pool.prepared_statements.cache_size,
       statements: replaces?.statements,
       traffic: replaces?.traffic,
-      minSize: user.min_pool_size,
+      minSize: this.minShare(user.min_pool_size),
       limit: limit ?? undefined,
+      instance: this.deps.instance?.slots,
       // SCRAM passthrough logs in with the ClientKey a client's login revealed: no warm-up before the first login.
       canWarm: () => entry.credential.kind !== 'scram-passthrough' || entry.credential.keys.ready,
       logger: this.deps.logger,

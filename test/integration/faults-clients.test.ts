@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendType, query } from '../../src/protocol/index.js';
-import { LISTEN_BACKLOG } from '../../src/proxy/gateway.js';
+import { LISTEN_BACKLOG } from '../../src/proxy/listeners.js';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { backendPid, connectError, connectPg } from '../fixtures/clients.js';
 import { openRawSession, typesOf, type BackendMsg } from '../fixtures/drivers/raw-session.js';

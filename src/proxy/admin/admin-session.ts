@@ -16,7 +16,7 @@ import {
   readyForQuery,
 } from '../../protocol/index.js';
 import { AdminError, parseAdminQuery } from './admin-commands.js';
-import type { AdminConsole } from './console.js';
+import type { CommandRunner } from './console.js';
 import { commandComplete, encodeResultSet } from './result-set.js';
 
 /** Longest admin query accepted (a SHOW with an argument is a few dozen bytes). */
@@ -36,7 +36,7 @@ export class AdminSession implements SessionHandle {
   constructor(
     private readonly login: Login,
     private readonly report: (event: SessionEvent) => void,
-    private readonly console: AdminConsole,
+    private readonly console: CommandRunner,
     private readonly serverVersion: string,
   ) {
     // No server to wait for; reported on a microtask, as the machine is still taking the step that asked.

@@ -18,11 +18,22 @@ export interface CommandOutcome {
   notices: string[];
   /** Runs once the reply is written (SHUTDOWN). */
   after?: () => void;
+  /** KILL: how many clients it terminated (a worker's count, added up for the instance). */
+  killed?: number;
+}
+
+/** What runs admin commands: this process's console, or the instance's (src/proxy/cluster/instance-console.ts). */
+export interface CommandRunner {
+  run(command: AdminCommand, by: string): Promise<CommandOutcome>;
+}
+
+export function killNotice(killed: number, database: string): string {
+  return `${killed} client connection(s) of "${database}" terminated`;
 }
 
 const done = (tag: string, notices: string[] = []): CommandOutcome => ({ result: { tag }, notices });
 
-export class AdminConsole {
+export class AdminConsole implements CommandRunner {
   constructor(
     private readonly host: ConsoleHost,
     private readonly log: Logger,
@@ -57,7 +68,7 @@ export class AdminConsole {
         const [database] = this.databases(command.database);
         const killed = this.host.kill(database, by);
         for (const pool of this.poolsOf([database])) pool.reconnect();
-        return done('KILL', [`${killed} client connection(s) of "${database}" terminated`]);
+        return { ...done('KILL', [killNotice(killed, database)]), killed };
       }
       case 'RELOAD': {
         const outcome = await this.host.reload();
