@@ -82,17 +82,23 @@ export class Metrics {
     name: 'gatehouse_tls_reload_failures_total',
     help: 'SIGHUP reloads of TLS material that failed (the previous material stays in use), by side.',
     labelNames: ['side'] as const,
+    // Every worker reloads the same file: the instance reloaded as often as any one of them.
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly configReloads = new Counter({
     name: 'gatehouse_config_reloads_total',
     help: 'Configuration reloads (SIGHUP, admin RELOAD) by result: ok, partial (some TLS files kept their previous material), failed (the file was invalid; nothing changed).',
     labelNames: ['result'] as const,
+    // Every worker reloads the same file: the instance reloaded as often as any one of them.
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly hbaReloadFailures = new Counter({
     name: 'gatehouse_hba_reload_failures_total',
     help: 'SIGHUP reloads of pg_hba rules that failed (the previous rules stay in use).',
+    // Every worker reloads the same file: the instance reloaded as often as any one of them.
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly serverTlsProtocols = new Gauge({

@@ -74,7 +74,7 @@ export class CancelRegistry {
     const server = entry.server;
     // A server that sent no BackendKeyData cannot be cancelled (PostgreSQL always sends one).
     if (!server?.backendKey) return;
-    const id = this.options.nextId?.() ?? `x${++this.cancelsStarted}`;
+    const id = this.options.nextId ? this.options.nextId() : `x${++this.cancelsStarted}`;
     const { logger, journals, metrics, inspect, timers } = this.options;
     try {
       await sendCancel({

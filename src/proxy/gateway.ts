@@ -66,6 +66,7 @@ export class Gateway extends EventEmitter {
   private readonly loop: EventLoopWatch;
   /** Connections and servers numbered so far; ids are unique across the instance's workers (see newId). */
   private numbered = 0;
+  private cancelsNumbered = 0;
   /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
   private readonly version = packageVersion();
   /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
@@ -132,10 +133,13 @@ export class Gateway extends EventEmitter {
     }
   }
 
-  /** `c12`, `s13`, `x14`: worker i of n numbers i, i+n, i+2n, … so that journals and logs of all workers never clash. */
-  private newId(prefix: string): string {
-    const count = this.place?.count ?? 1;
-    return `${prefix}${++this.numbered * count + (this.place?.index ?? 0)}`;
+  /**
+   * `c12`, `s13` (one sequence), `x3` (cancels, their own): worker i of n numbers i, i+n, i+2n, … so that journals
+   * and logs of all workers never clash.
+   */
+  private newId(prefix: 'c' | 's' | 'x'): string {
+    const n = prefix === 'x' ? ++this.cancelsNumbered : ++this.numbered;
+    return `${prefix}${n * (this.place?.count ?? 1) + (this.place?.index ?? 0)}`;
   }
 
   private accept(socket: Socket, transport: ClientTransport): void {

@@ -99,7 +99,7 @@ export class Supervisor extends EventEmitter {
     return this.clients;
   }
 
-  /** Listen, start the workers, and resolve once every one of them serves. */
+  /** Listen and start the workers; resolves once listening (clients wait for the first worker that is up). */
   async start(): Promise<AddressInfo> {
     const { config, logger, inherited } = this.opts;
     cluster.setupPrimary({ serialization: 'advanced' });
@@ -109,12 +109,16 @@ export class Supervisor extends EventEmitter {
       const routes = config.web.viewer ? [createViewer(this.journals(), new URL('diagrams/', packageRoot()))] : [];
       this.web = await startWebServer(config.web, () => this.scrape(), logger, routes, inherited?.web ?? null);
     }
-    await Promise.all(this.slots.map((slot) => this.fork(slot)));
     const { address, unixPath } = this.clientListeners;
     logger.info(
       { host: address.address, port: address.port, unix_socket: unixPath, tls_mode: config.general.tls_mode, pid: process.pid, workers: this.slots.length, inherited: inherited !== null },
       'gatehouse listening',
     );
+    // Clients that come before the first worker is up wait for it (in `pending`), not refused.
+    const started = Date.now();
+    void Promise.all(this.slots.map((slot) => this.fork(slot))).then(() => {
+      logger.info({ workers: this.slots.filter((s) => s.ready).length, ms: Date.now() - started }, 'workers started');
+    });
     return address;
   }
 
