@@ -152,6 +152,7 @@ export class Supervisor extends EventEmitter {
       case 'ready':
         slot.ready = true;
         slot.readyAt = Date.now();
+        this.opts.logger.info({ worker: slot.index, pid: slot.worker!.process.pid }, `worker ${slot.index} serving`);
         ready();
         this.flushPending();
         return;
