@@ -34,6 +34,7 @@ import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
 import { ListenError, listenUnix, removeSocketFile } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
+import { PeerCancels } from './peer-cancel.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 
@@ -89,7 +90,15 @@ export class Gateway extends EventEmitter {
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.useHba(g.pg_hba);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
-    this.cancels = new CancelRegistry({ logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
+    const peers = new PeerCancels({ selfId: g.peer_id, peers: () => this.config.peers, logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
+    this.cancels = new CancelRegistry({
+      logger,
+      journals: this.journals,
+      metrics: this.metrics,
+      inspect: () => this.inspector?.inspect,
+      owner: { peerId: g.peer_id, worker: 0 },
+      elsewhere: (processId, secretKey, owner) => peers.handle(processId, secretKey, owner),
+    });
     for (const pool of Object.values(config.pools)) {
       this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
     }
@@ -234,6 +243,7 @@ export class Gateway extends EventEmitter {
     const clientTlsChanged = CLIENT_TLS_KEYS.some((k) => JSON.stringify(general[k]) !== JSON.stringify(running.general[k]));
     running.general = general;
     running.pools = next.pools;
+    running.peers = next.peers;
     running.ignoredKeys = next.ignoredKeys;
     this.logger.level = general.log_level;
     this.useHba(general.pg_hba);
