@@ -4,12 +4,15 @@
  * cancel opens a new connection, which HAProxy sends to the other instance; that one forwards it to the owner,
  * which cancels on PostgreSQL. Cancels whose key has no hop left, or names a peer id nobody configured, are dropped.
  */
+import fs from 'node:fs/promises';
 import net from 'node:net';
 import pg from 'pg';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/index.js';
 import { encodeCancelRequest } from '../../src/protocol/index.js';
 import { cancelKeyOwner } from '../../src/proxy/cancel-key.js';
+import { ADMIN_SETTINGS, psqlAdmin } from '../fixtures/admin.js';
 import { settledWithin } from '../fixtures/clients.js';
 import { APP_DATABASE, APP_USER, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { metricValue, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
@@ -48,7 +51,7 @@ describe.skipIf(!haproxyInstalled)(`two peered gatehouse instances behind HAProx
     for (const id of [1, 2] as const) {
       gh[id] = await startGatehouse({
         port: ports[id],
-        general: { tls_mode: 'disable', peer_id: id },
+        general: { tls_mode: 'disable', peer_id: id, ...ADMIN_SETTINGS },
         peers,
         pools: { [APP_DATABASE]: poolFor(cluster, pki, { server_database: APP_DATABASE }) },
         logLevel: 'debug',
@@ -85,6 +88,32 @@ describe.skipIf(!haproxyInstalled)(`two peered gatehouse instances behind HAProx
 
   it('HAProxy sees both instances up through its health checks', async () => {
     expect([...(await lb.servers()).entries()]).toEqual([['gatehouse1', 'UP'], ['gatehouse2', 'UP']]);
+  });
+
+  it('SHOW PEERS lists the other instance, not the own id; a reload applies a new peers section, not a new peer_id', async () => {
+    const showPeers = async () => (await psqlAdmin(gh[1], pki, 'SHOW PEERS', { sslmode: 'disable' })).rows;
+    expect(await showPeers()).toEqual([{ peer_id: '2', host: '127.0.0.1', port: String(gh[2].port), pool_size: '20' }]);
+    const config = Object.fromEntries((await psqlAdmin(gh[1], pki, 'SHOW CONFIG', { sslmode: 'disable' })).rows.map((r) => [r.key, r]));
+    expect(config['general.peer_id']).toMatchObject({ value: '1', default: '0', changeable: 'no' });
+    expect(config['peers.2']).toMatchObject({ value: JSON.stringify({ host: '127.0.0.1', port: gh[2].port, pool_size: 20 }), changeable: 'yes' });
+
+    const file = gh[1].config.file;
+    const original = await fs.readFile(file, 'utf8');
+    try {
+      const next = parse(original) as { general: { peer_id: number }; peers: Record<string, { pool_size?: number }> };
+      next.general.peer_id = 3;
+      next.peers['2'].pool_size = 5;
+      await fs.writeFile(file, stringify(next));
+      const outcome = await gh[1].gateway.reload();
+      expect(outcome.applied).toBe(true);
+      expect(outcome.needRestart).toContain('general.peer_id (1 → 3)');
+      expect(await showPeers()).toEqual([{ peer_id: '2', host: '127.0.0.1', port: String(gh[2].port), pool_size: '5' }]);
+      expect(gh[1].config.general.peer_id).toBe(1);
+    } finally {
+      await fs.writeFile(file, original);
+      await gh[1].gateway.reload();
+    }
+    expect((await showPeers())[0].pool_size).toBe('20');
   });
 
   it("psql's cancel lands on the other instance, which forwards it to the owner: the query fails with 57014", async () => {
