@@ -4,15 +4,20 @@
  * cancel opens a new connection, which HAProxy sends to the other instance; that one forwards it to the owner,
  * which cancels on PostgreSQL. Cancels whose key has no hop left, or names a peer id nobody configured, are dropped.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configWarnings, parseConfig } from '../../src/config/index.js';
 import { freePort } from '../../src/dev/index.js';
 import { encodeCancelRequest } from '../../src/protocol/index.js';
 import { cancelKeyOwner } from '../../src/proxy/cancel-key.js';
 import { ADMIN_SETTINGS, psqlAdmin } from '../fixtures/admin.js';
+import { childResult } from '../fixtures/child-result.js';
 import { settledWithin } from '../fixtures/clients.js';
 import { APP_DATABASE, APP_USER, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { metricValue, poolFor, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
@@ -85,6 +90,28 @@ describe.skipIf(!haproxyInstalled)(`two peered gatehouse instances behind HAProx
     await sleeping(marker);
     return { processID, secret, query, owner: cancelKeyOwner(processID, secret).peerId };
   }
+
+  it('the haproxy.cfg and gatehouse file docs/scaling.md shows are accepted as they stand', async () => {
+    const page = await fs.readFile(new URL('../../docs/scaling.md', import.meta.url), 'utf8');
+    const block = (lang: string) => new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(page)?.[1] ?? '';
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'gatehouse-scaling-doc-'));
+    try {
+      const cfg = path.join(dir, 'haproxy.cfg');
+      await fs.writeFile(cfg, block('haproxy'));
+      const check = await childResult(spawn(HAPROXY, ['-c', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] }), 10_000);
+      expect(check.stdout + check.stderr).toContain('Configuration file is valid');
+      expect(check.code).toBe(0);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+    const yaml = block('yaml');
+    for (const id of [1, 2]) {
+      const config = parseConfig(yaml.replace('peer_id: 1', `peer_id: ${id}`), '/etc/gatehouse/gatehouse.yaml', { checkFiles: false });
+      expect(config.general.peer_id).toBe(id);
+      expect(config.peers.map((p) => [p.peer_id, p.host, p.port])).toEqual([[1, '10.0.0.11', 6432], [2, '10.0.0.12', 6432]]);
+      expect(configWarnings(config)).toEqual([]);
+    }
+  });
 
   it('HAProxy sees both instances up through its health checks', async () => {
     expect([...(await lb.servers()).entries()]).toEqual([['gatehouse1', 'UP'], ['gatehouse2', 'UP']]);
