@@ -60,6 +60,10 @@ export class PeerCancels {
 
   constructor(private readonly options: PeerCancelOptions) {}
 
+  private get timers(): Timers {
+    return this.options.timers ?? realTimers;
+  }
+
   /** The cancel registry's `elsewhere`: true when the key is another instance's (forwarded, waiting or dropped). */
   handle(processId: number, secretKey: Buffer, owner: KeyOwner & { ttl: number }): boolean {
     const { selfId, peers, logger, metrics } = this.options;
@@ -71,7 +75,9 @@ export class PeerCancels {
       logger.debug({ peer: owner.peerId, reason: route.reason }, `cancel request for peer ${owner.peerId} dropped: ${why}`);
       return true;
     }
-    this.enqueue(route.peer, () => this.forward(route.peer, processId, secretKey));
+    // A copy, taken now: the caller's buffer may be reused while the forward waits for a slot.
+    const forwarded = withTtlDecremented(secretKey);
+    this.enqueue(route.peer, () => this.forward(route.peer, processId, forwarded));
     return true;
   }
 
@@ -102,10 +108,7 @@ export class PeerCancels {
     this.options.logger.debug({ peer: peer.peer_id, pool_size: peer.pool_size, waiting: lane.waiting.length }, 'cancel request waits for a free slot of the peer');
   }
 
-  private get timers(): Timers {
-    return this.options.timers ?? realTimers;
-  }
-
+  /** `secretKey` has its TTL decremented already. */
   private async forward(peer: PeerConfig, processId: number, secretKey: Buffer): Promise<void> {
     const id = `xp${++this.forwardsStarted}`;
     const { logger, journals, metrics, inspect, timers } = this.options;
@@ -114,7 +117,7 @@ export class PeerCancels {
         id,
         target: { peer: peer.peer_id },
         route: { host: peer.host, port: peer.port, mode: 'disable', negotiation: 'postgres', material: null },
-        key: { processId, secretKey: withTtlDecremented(secretKey) },
+        key: { processId, secretKey },
         sessionTls: false,
         logger: logger.child({ conn: id, peer: peer.peer_id }),
         metrics,
