@@ -1,6 +1,7 @@
 /**
  * The cancel-request machine: one per CancelRequest gatehouse forwards to PostgreSQL, on a new
- * connection to the server that runs the query (src/driver/cancel-driver.ts drives it).
+ * connection to the server that runs the query (src/driver/cancel-driver.ts drives it), or to the
+ * gatehouse instance (peer) that owns the session, which is a plain connection (input.peer).
  *
  * A cancel reaches the server the way the session did: an encrypted session's key travels only
  * inside TLS, negotiated and verified exactly as the server-handshake machine does it (same state
@@ -18,7 +19,7 @@ import { SERVER_TLS_POLICY, usesDirectTls } from './server-tls-policy.js';
 export type { CancelCommand, CancelEvent, CancelFailure, CancelRequestInput } from './cancel-request.types.js';
 
 /** Bumped whenever states, transitions, events or context change, so journals say which machine they were recorded with. */
-export const CANCEL_REQUEST_VERSION = 1;
+export const CANCEL_REQUEST_VERSION = 2;
 
 export interface CancelRequestContext extends CancelRequestInput {
   /** The cancel's own connection is encrypted (TLS established and accepted). */

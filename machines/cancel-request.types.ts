@@ -10,6 +10,11 @@ export interface CancelRequestInput {
    * encrypted too; a plain session's key already crossed the network in plain (in BackendKeyData).
    */
   sessionTls: boolean;
+  /**
+   * Present when the cancel goes to another gatehouse instance, the general.peer_id its key names, instead of to
+   * PostgreSQL (src/proxy/peer-cancel.ts). The peer link is plain, so sessionTls is false then.
+   */
+  peer?: number;
 }
 
 export interface CancelFailure {

@@ -21,6 +21,7 @@ export {
   type Config,
   type GeneralConfig,
   type LogLevel,
+  type PeerConfig,
   type PoolConfig,
   type PoolMode,
   type ServerAuth,

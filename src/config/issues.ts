@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { show, typeOf } from './fields.js';
 import { suggestKey, type KeySegment } from './key-path.js';
 import { knownKeysAt, type PathProblem } from './prepare.js';
-import { authQueryShape, generalShape, poolShape, rootShape, userShape, webShape } from './schema.js';
+import { authQueryShape, generalShape, peerShape, poolShape, rootShape, userShape, webShape } from './schema.js';
 
 const OWN_KEYS = {
   root: Object.keys(rootShape),
@@ -11,6 +11,7 @@ const OWN_KEYS = {
   pool: Object.keys(poolShape),
   user: Object.keys(userShape),
   authQuery: Object.keys(authQueryShape),
+  peer: Object.keys(peerShape),
 };
 
 // Where a key that is misplaced actually belongs, for keys that exist in only some sections.

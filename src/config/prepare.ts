@@ -87,6 +87,7 @@ export function knownKeysAt(path: readonly KeySegment[], own: {
   pool: readonly string[];
   user: readonly string[];
   authQuery?: readonly string[];
+  peer?: readonly string[];
 }): readonly string[] {
   const [first] = path;
   if (path.length === 0) return [...own.root, ...IGNORED_ROOT_KEYS, ...Object.keys(UNSUPPORTED_KEYS.root)];
@@ -95,6 +96,7 @@ export function knownKeysAt(path: readonly KeySegment[], own: {
   }
   if (path.length === 1 && (first === 'web' || first === 'prometheus')) return [...own.web, ...IGNORED_WEB_KEYS];
   if (path.length === 2 && first === 'pools') return [...own.pool, ...IGNORED_POOL_KEYS];
+  if (path.length === 2 && first === 'peers') return own.peer ?? [];
   if (path.length === 3 && first === 'pools' && path[2] === 'auth_query') return [...(own.authQuery ?? []), ...IGNORED_AUTH_QUERY_KEYS];
   if (path.length === 4 && first === 'pools' && path[2] === 'users') {
     return [...own.user, ...IGNORED_USER_KEYS, ...Object.keys(UNSUPPORTED_KEYS.user)];

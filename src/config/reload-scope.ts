@@ -1,12 +1,13 @@
 /**
  * Which settings a reload (SIGHUP, the admin console's RELOAD) applies, and which wait for a restart:
  * the listeners' addresses, the journal's sink and ring size, the web listener and the TLS handshake
- * rate limiter are set up once at start. Everything else is applied to new connections, and pools
+ * rate limiter are set up once at start, and general.peer_id is written into every cancel key already issued.
+ * Everything else (the peers section included) is applied to new connections, and pools
  * are rebuilt as their settings require (docs/operations.md).
  */
 import type { Config } from './types.js';
 
-const RESTART_GENERAL = ['host', 'port', 'unix_socket_dir', 'unix_socket_mode', 'journal_file', 'journal_size', 'tls_rate_limit_per_second', 'worker_threads'];
+const RESTART_GENERAL = ['host', 'port', 'unix_socket_dir', 'unix_socket_mode', 'journal_file', 'journal_size', 'tls_rate_limit_per_second', 'worker_threads', 'peer_id'];
 
 /** Whether a change of `keyPath` (general.port, web.enabled, pools.app.pool_mode) needs a restart. */
 export function needsRestart(keyPath: string): boolean {

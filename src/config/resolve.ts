@@ -47,6 +47,7 @@ function resolveGeneral(raw: RawGeneral, baseDir: string, hba: HbaRuleSet | null
     client_login_timeout: raw.client_login_timeout,
     max_connections: raw.max_connections,
     worker_threads: raw.worker_threads ?? Math.min(255, availableParallelism()),
+    peer_id: raw.peer_id,
     log_level: raw.log_level,
     admin_username: raw.admin_username,
     admin_password: raw.admin_password ?? null,
@@ -153,6 +154,9 @@ export function resolveConfig(raw: RawConfig, ctx: ResolveContext): Config {
     general,
     web: { enabled: web.enabled, host: web.host, port: web.port, inspect: web.inspect, viewer: web.viewer },
     pools,
+    peers: Object.entries(raw.peers ?? {})
+      .map(([id, peer]) => ({ peer_id: Number(id), host: peer.host, port: peer.port, pool_size: peer.pool_size }))
+      .sort((a, b) => a.peer_id - b.peer_id),
     ignoredKeys: ctx.ignoredKeys,
   };
 }

@@ -1,6 +1,7 @@
 import { serverTlsModesWhere } from '../../machines/server-tls-policy.js';
 import { formatKeyPath, type KeySegment } from './key-path.js';
 import { poolLimitRules } from './limit-rules.js';
+import { peerRules } from './peer-rules.js';
 import { isMap, type PathProblem, type PlainMap } from './prepare.js';
 import { generalTlsRules, poolNegotiationRule } from './tls-rules.js';
 import { ADMIN_DATABASES } from './types.js';
@@ -112,6 +113,8 @@ export function crossFieldProblems(document: unknown): PathProblem[] {
   if (isSet(document, 'web') && isSet(document, 'prometheus')) {
     out.add(['prometheus'], 'cannot be used together with web (prometheus is the old name of web; keep one)');
   }
+
+  peerRules(document, general, (path, problem) => out.add(path, problem));
 
   const pools = document.pools;
   if (pools === undefined) out.add(['pools'], 'required: at least one pool');

@@ -40,6 +40,10 @@ const password = stringField({ secret: true }).superRefine((value, ctx) => {
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** PgBouncer documents peer ids 1..16383 (its cancel keys hold 16 bits, the top ones kept clear). */
+export const MAX_PEER_ID = 16383;
+const peerIdError = expected(`an integer 0..${MAX_PEER_ID}`);
+
 export const generalShape = {
   host: stringField().default('0.0.0.0'),
   port: portField().default(6432),
@@ -72,6 +76,8 @@ export const generalShape = {
   max_connections: positiveIntField().default(8192),
   // PgDoorman's key; gatehouse runs that many worker processes (default: the CPUs). The cancel key has one byte for it.
   worker_threads: positiveIntField().max(255, { error: expected('an integer 1..255') }).optional(),
+  // PgBouncer's peering: this instance's id in the cancel keys it issues (0: peering off); peers are in `peers`.
+  peer_id: z.int({ error: peerIdError }).min(0, { error: peerIdError }).max(MAX_PEER_ID, { error: peerIdError }).default(0),
   log_level: enumField(LOG_LEVELS).default('info'),
   // The admin console (database pgdoorman or pgbouncer): on only when admin_password is set.
   admin_username: stringField().default('admin'),
@@ -144,6 +150,14 @@ export const poolShape = {
 };
 
 const poolSchema = mapOf(poolShape, 'a map of pool settings');
+
+/** PgBouncer's [peers] lines as YAML: the ids (1..16383), the host's form and the own id are checked in peer-rules.ts. */
+export const peerShape = {
+  host: stringField(),
+  port: portField().default(6432),
+  // PgBouncer's: forwarded cancels in flight to this peer at once; more wait (peer-cancel.ts).
+  pool_size: positiveIntField().default(20),
+};
 const webSchema = mapOf(webShape);
 
 export const rootShape = {
@@ -152,6 +166,7 @@ export const rootShape = {
   // PgDoorman's older name for `web`; rules.ts refuses both at once.
   prometheus: webSchema.optional(),
   pools: z.record(z.string(), poolSchema, { error: expected('a map of pool names to pool settings') }).optional(),
+  peers: z.record(z.string(), mapOf(peerShape, 'a map with host, port and pool_size'), { error: expected('a map of peer ids to { host, port, pool_size }') }).optional(),
 };
 
 export const rootSchema = mapOf(rootShape, 'a map with general and pools sections');
@@ -160,4 +175,5 @@ export type RawConfig = z.output<typeof rootSchema>;
 export type RawGeneral = RawConfig['general'];
 export type RawPool = NonNullable<RawConfig['pools']>[string];
 export type RawUser = NonNullable<RawPool['users']>[number];
+export type RawPeer = NonNullable<RawConfig['peers']>[string];
 export type RawAuthQuery = NonNullable<RawPool['auth_query']>;

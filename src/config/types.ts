@@ -99,6 +99,12 @@ export interface GeneralConfig {
    * pool_size, max_db_connections and max_connections hold for all of them together (docs/scaling.md).
    */
   worker_threads: number;
+  /**
+   * PgBouncer's peer_id: this instance's id among the gatehouse instances behind one load balancer (1..16383), written
+   * into every cancel key it issues so that a CancelRequest reaching another instance is forwarded here; 0 (default):
+   * peering is off. Restart only: keys already issued name the id they were issued with.
+   */
+  peer_id: number;
   log_level: LogLevel;
   /** Who may log in to the admin console (databases pgdoorman and pgbouncer); 'admin' by default. */
   admin_username: string;
@@ -230,6 +236,17 @@ export interface PreparedStatementsSettings {
   server_cache_size: number;
 }
 
+/** A `peers` entry: another gatehouse instance, and how cancels for its sessions reach it. */
+export interface PeerConfig {
+  /** Its general.peer_id (the key of the entry). */
+  peer_id: number;
+  /** A host name or IP address, or an absolute directory holding its Unix socket `.s.PGSQL.<port>`. */
+  host: string;
+  port: number;
+  /** Forwarded cancels in flight to it at once (PgBouncer's pool_size); more wait for a free slot. */
+  pool_size: number;
+}
+
 export interface Config {
   /** Absolute path of the configuration file. */
   file: string;
@@ -238,6 +255,8 @@ export interface Config {
   general: GeneralConfig;
   web: WebConfig;
   pools: Record<string, PoolConfig>;
+  /** `peers`, by peer id (ascending); may include this instance's own id, which is never forwarded to. */
+  peers: PeerConfig[];
   /**
    * Key paths of PgDoorman settings that were accepted for compatibility but have no effect in gatehouse
    * (for example `general.worker_threads`). Set by parseConfig/loadConfig; see configWarnings().

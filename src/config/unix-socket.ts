@@ -3,7 +3,7 @@ import { isMap, type PathProblem } from './prepare.js';
 import { resolveConfigPath } from './tls-files.js';
 
 /** sun_path holds 108 bytes on Linux, the terminating NUL included. */
-const MAX_SOCKET_PATH = 107;
+export const MAX_SOCKET_PATH = 107;
 
 /** The socket file for a directory and port: PostgreSQL's name, so `psql -h <dir> -p <port>` finds it. */
 export function unixSocketPath(dir: string, port: number): string {

@@ -1,5 +1,6 @@
 /**
- * The cancel driver: sends one CancelRequest to PostgreSQL on a new socket by running the
+ * The cancel driver: sends one CancelRequest to PostgreSQL (or to the gatehouse peer that owns the
+ * session) on a new socket by running the
  * cancel-request machine over it. It reports socket and TLS facts as events (journaled first, in
  * the same JournalBook as every connection) and carries out the machine's commands; whether the
  * cancel goes over TLS, how it is negotiated and which certificate is good enough are the
@@ -10,6 +11,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { CANCEL_REQUEST_VERSION, cancelRequestMachine, type CancelCommand, type CancelEvent, type CancelFailure, type CancelRequestInput } from '../../machines/cancel-request.js';
+import { unixSocketPath } from '../config/unix-socket.js';
 import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BackendKey, ServerRoute } from '../pool/server-connection.js';
@@ -22,11 +24,17 @@ import { realTimers, type Timers } from './timers.js';
 /** How long a cancel may take, connect to close, before it is given up (PostgreSQL answers in milliseconds). */
 export const CANCEL_TIMEOUT_MS = 5000;
 
+/** Whom the cancel is for: PostgreSQL behind `pool`, or the gatehouse instance with general.peer_id `peer`. */
+export type CancelTarget = { pool: string } | { peer: number };
+
 export interface CancelOptions {
   /** Journal id (`x<N>`), also on every log line. */
   id: string;
-  pool: string;
-  /** How the cancelled session's connection was reached; the cancel takes the same way. */
+  target: CancelTarget;
+  /**
+   * How the cancelled session's connection was reached; the cancel takes the same way. A host that starts with `/`
+   * is a directory holding the Unix socket `.s.PGSQL.<port>`.
+   */
   route: ServerRoute;
   key: BackendKey;
   /** The cancelled session's backend connection is encrypted. */
@@ -61,6 +69,7 @@ class CancelDriver {
     this.packet = encodeCancelRequest(opts.key.processId, opts.key.secretKey);
     const { mode, negotiation } = opts.route;
     const input: CancelRequestInput = { mode, negotiation, sessionTls: opts.sessionTls };
+    if ('peer' in opts.target) input.peer = opts.target.peer;
     this.journal = opts.journals.open(opts.id, 'cancel-request', CANCEL_REQUEST_VERSION, input);
     this.timers = opts.timers ?? realTimers;
     this.timer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'cancel' }), opts.timeoutMs ?? CANCEL_TIMEOUT_MS);
@@ -97,7 +106,7 @@ class CancelDriver {
 
   private openSocket(): void {
     const { host, port } = this.opts.route;
-    const socket = netConnect({ host, port, noDelay: true });
+    const socket = host.startsWith('/') ? netConnect({ path: unixSocketPath(host, port) }) : netConnect({ host, port, noDelay: true });
     this.socket = socket;
     let connected = false;
     socket.once('connect', () => {
@@ -141,16 +150,23 @@ class CancelDriver {
     });
   }
 
+  /** gatehouse_cancel_requests_total for PostgreSQL, gatehouse_peer_cancel_requests_total for a peer. */
+  private count(outcome: string): void {
+    const { target, metrics } = this.opts;
+    if ('pool' in target) metrics.cancelRequests.inc({ pool: target.pool, outcome });
+    else metrics.peerCancelRequests.inc({ peer: String(target.peer), outcome });
+  }
+
   private finish(outcome: CancelOutcome): void {
     this.timers.clear(this.timer);
-    const { pool, route } = this.opts;
-    this.opts.metrics.cancelRequests.inc({ pool, outcome: outcome.sent ? 'sent' : outcome.failure.reason });
+    const { target, route } = this.opts;
+    this.count(outcome.sent ? 'sent' : outcome.failure.reason);
     if (outcome.sent) {
-      this.opts.logger.debug({ pool, host: route.host, port: route.port }, 'cancel request sent');
+      this.opts.logger.debug({ ...target, host: route.host, port: route.port }, 'cancel request sent');
     } else {
       const { failure } = outcome;
-      if (failure.tlsError) this.opts.metrics.serverTlsHandshakeErrors.inc({ pool });
-      this.opts.logger.warn({ pool, host: route.host, port: route.port, mode: route.mode, reason: failure.reason }, `cancel request not sent: ${failure.message}`);
+      if (failure.tlsError && 'pool' in target) this.opts.metrics.serverTlsHandshakeErrors.inc({ pool: target.pool });
+      this.opts.logger.warn({ ...target, host: route.host, port: route.port, mode: route.mode, reason: failure.reason }, `cancel request not sent: ${failure.message}`);
     }
     const socket = this.socket;
     if (socket) {
@@ -167,7 +183,7 @@ class CancelDriver {
     this.opts.logger.error({ err }, 'cancel-request machine crashed');
     this.socket?.destroy();
     this.timers.clear(this.timer);
-    this.opts.metrics.cancelRequests.inc({ pool: this.opts.pool, outcome: 'internal_error' });
+    this.count('internal_error');
     // The actor may fail while it starts, before `host` is assigned.
     if (this.host) this.journal.end(finalState(this.host.actor.getSnapshot()));
     this.resolve({ sent: false, failure: { reason: 'internal_error', message: 'internal error while sending a cancel request', tlsError: false } });

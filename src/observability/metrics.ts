@@ -78,6 +78,12 @@ export class Metrics {
     labelNames: ['pool', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly peerCancelRequests = new Counter({
+    name: 'gatehouse_peer_cancel_requests_total',
+    help: "Cancel requests whose key names another gatehouse instance (general.peer_id), by that peer id and outcome: sent (forwarded to it), ttl_expired or unknown_peer (dropped), wait_timeout (no free slot of the peer's pool_size in time), or why the forward failed (connect_failed, timeout, …).",
+    labelNames: ['peer', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly tlsReloadFailures = new Counter({
     name: 'gatehouse_tls_reload_failures_total',
     help: 'SIGHUP reloads of TLS material that failed (the previous material stays in use), by side.',

@@ -79,7 +79,7 @@ export class CancelRegistry {
     try {
       await sendCancel({
         id,
-        pool: server.pool,
+        target: { pool: server.pool },
         route: server.route,
         key: server.backendKey,
         sessionTls: server.tls !== null,

@@ -37,6 +37,7 @@ import { shareOf, type WorkerPlace } from './cluster/worker-place.js';
 import type { WorkerOutcome } from './cluster/admin-merge.js';
 import { AdminError, type AdminCommand } from './admin/admin-commands.js';
 import type { CommandRunner } from './admin/console.js';
+import { PeerCancels } from './peer-cancel.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 
@@ -65,8 +66,7 @@ export class Gateway extends EventEmitter {
   private reaper: NodeJS.Timeout | null = null;
   private readonly loop: EventLoopWatch;
   /** Connections and servers numbered so far; ids are unique across the instance's workers (see newId). */
-  private numbered = 0;
-  private cancelsNumbered = 0;
+  private readonly numbered = new Map<string, number>();
   /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
   private readonly version = packageVersion();
   /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
@@ -93,14 +93,25 @@ export class Gateway extends EventEmitter {
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.useHba(g.pg_hba);
     this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
+    const peers = new PeerCancels({
+      selfId: g.peer_id,
+      peers: () => this.config.peers,
+      logger,
+      journals: this.journals,
+      metrics: this.metrics,
+      inspect: () => this.inspector?.inspect,
+      nextId: () => this.newId('xp'),
+    });
     this.cancels = new CancelRegistry({
       logger,
       journals: this.journals,
       metrics: this.metrics,
       inspect: () => this.inspector?.inspect,
       nextId: () => this.newId('x'),
-      owner: { peerId: 0, worker: place?.index ?? 0 },
-      elsewhere: place ? (processId, secretKey, owner) => place.link.routeCancel(owner.worker, processId, secretKey) : undefined,
+      owner: { peerId: g.peer_id, worker: place?.index ?? 0 },
+      // Another instance's key goes there; another worker's, to it through the supervisor.
+      elsewhere: (processId, secretKey, owner) =>
+        peers.handle(processId, secretKey, owner) || (place?.link.routeCancel(owner.worker, processId, secretKey) ?? false),
     });
     for (const pool of Object.values(config.pools)) {
       this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
@@ -134,11 +145,13 @@ export class Gateway extends EventEmitter {
   }
 
   /**
-   * `c12`, `s13` (one sequence), `x3` (cancels, their own): worker i of n numbers i, i+n, i+2n, … so that journals
-   * and logs of all workers never clash.
+   * `c12`, `s13` (one sequence), `x3` (cancels), `xp2` (cancels forwarded to peers): worker i of n numbers i, i+n,
+   * i+2n, … so that journals and logs of all workers never clash.
    */
-  private newId(prefix: 'c' | 's' | 'x'): string {
-    const n = prefix === 'x' ? ++this.cancelsNumbered : ++this.numbered;
+  private newId(prefix: 'c' | 's' | 'x' | 'xp'): string {
+    const sequence = prefix === 's' ? 'c' : prefix;
+    const n = (this.numbered.get(sequence) ?? 0) + 1;
+    this.numbered.set(sequence, n);
     return `${prefix}${n * (this.place?.count ?? 1) + (this.place?.index ?? 0)}`;
   }
 
@@ -285,6 +298,7 @@ export class Gateway extends EventEmitter {
     const clientTlsChanged = CLIENT_TLS_KEYS.some((k) => JSON.stringify(general[k]) !== JSON.stringify(running.general[k]));
     running.general = general;
     running.pools = next.pools;
+    running.peers = next.peers;
     running.ignoredKeys = next.ignoredKeys;
     this.logger.level = general.log_level;
     this.useHba(general.pg_hba);

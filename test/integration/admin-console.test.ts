@@ -31,6 +31,7 @@ const COLUMNS: Record<string, string> = {
     'server_id server_process_id database_name user application_name tls state wait transaction_count query_count bytes_sent bytes_received age_seconds prepare_cache_hit prepare_cache_miss prepare_cache_size',
   LISTS: 'list items',
   USERS: 'name pool_mode',
+  PEERS: 'peer_id host port pool_size',
   CONNECTIONS: 'total errors tls plain cancel',
   PREPARED_STATEMENTS: 'pool hash name query count_used kind',
   VERSION: 'version',

@@ -49,5 +49,6 @@ export function configRows(config: Config): Cell[][] {
       add(`pools.${pool.name}.${key}`, key, poolValue(pool, key), fallback);
     }
   }
+  for (const peer of config.peers) add(`peers.${peer.peer_id}`, 'peers', { host: peer.host, port: peer.port, pool_size: peer.pool_size }, undefined);
   return rows;
 }

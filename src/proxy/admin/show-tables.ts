@@ -149,6 +149,13 @@ function lists(data: ConsoleData): ResultSet {
   ]);
 }
 
+/** PgBouncer's SHOW PEERS: the instances this one forwards cancels to (its own id, if listed, is not one of them). */
+function peers(data: ConsoleData): ResultSet {
+  const own = data.config.general.peer_id;
+  const rows: Cell[][] = data.config.peers.filter((p) => p.peer_id !== own).map((p) => [p.peer_id, p.host, p.port, p.pool_size]);
+  return show('peer_id:int host port:int pool_size:int', rows);
+}
+
 function users(data: ConsoleData): ResultSet {
   const rows: Cell[][] = [];
   for (const pool of Object.values(data.config.pools)) for (const u of pool.users) rows.push([u.username, pool.pool_mode]);
@@ -194,7 +201,7 @@ function journal(data: ConsoleData, id: string | null): ResultSet {
 }
 
 const HELP = [
-  'SHOW HELP|CONFIG|DATABASES|POOLS|POOLS_EXTENDED|CLIENTS|SERVERS|STATS|LISTS|USERS|CONNECTIONS|PREPARED_STATEMENTS|VERSION|LOG_LEVEL',
+  'SHOW HELP|CONFIG|DATABASES|POOLS|POOLS_EXTENDED|CLIENTS|SERVERS|STATS|LISTS|USERS|PEERS|CONNECTIONS|PREPARED_STATEMENTS|VERSION|LOG_LEVEL',
   'SHOW MACHINES', 'SHOW JOURNAL <connection id>',
   'PAUSE [<db>]', 'RESUME [<db>]', 'RECONNECT [<db>]', 'KILL <db>', 'RELOAD', 'SHUTDOWN', 'UPGRADE', "SET log_level = '<level>'",
 ];
@@ -223,6 +230,8 @@ export async function showTable(data: ConsoleData, what: string, arg: string | n
       return lists(data);
     case 'USERS':
       return users(data);
+    case 'PEERS':
+      return peers(data);
     case 'CONNECTIONS':
       return connections(data);
     case 'PREPARED_STATEMENTS':

@@ -67,7 +67,7 @@ describe('a cancel through a verify-full backend hop, replayed from journal_file
     expect(replay.stderr).toBe('');
     expect(replay.code).toBe(0);
     expect(replay.stdout.trimEnd().split('\n')).toEqual([
-      'connection x1 (cancel-request v1) input {"mode":"verify-full","negotiation":"postgres","sessionTls":true}',
+      'connection x1 (cancel-request v2) input {"mode":"verify-full","negotiation":"postgres","sessionTls":true}',
       '  start → requesting.connecting',
       '  #1 socket.connected [usesTls] → requesting.ssl-requested',
       '  #2 backend.sslReply [isCleanTlsAcceptance] → requesting.tls-handshaking',

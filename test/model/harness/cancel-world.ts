@@ -52,7 +52,7 @@ export class CancelWorld {
     let actor: AnyActorRef | null = null;
     const result = sendCancel({
       id: this.id,
-      pool: 'model',
+      target: { pool: 'model' },
       route: { host: 'localhost', port, mode: this.input.mode, negotiation: this.input.negotiation, material: this.fixture.material(this.input) },
       key: CANCEL_KEY,
       sessionTls: this.input.sessionTls,

@@ -42,6 +42,7 @@ describe('defaults', () => {
       client_login_timeout: 60_000,
       max_connections: 8192,
       worker_threads: availableParallelism(),
+      peer_id: 0,
       log_level: 'info',
       admin_username: 'admin',
       admin_password: null,
