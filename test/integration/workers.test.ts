@@ -34,6 +34,8 @@ describe('two worker processes serve as one instance', () => {
   let webPort: number;
   let log = '';
   let journalFile: string;
+  let configFile: string;
+  let writeConfig: (maxConnections: number) => Promise<void>;
   const open: pg.Client[] = [];
   const connect = async () => {
     const client = await connectPg(gh, pki);
@@ -77,34 +79,37 @@ describe('two worker processes serve as one instance', () => {
     webPort = await freePort();
     await fs.writeFile(path.join(dir, 'gh.crt'), pki.gatehouse.certPem);
     await fs.writeFile(path.join(dir, 'gh.key'), pki.gatehouse.keyPem, { mode: 0o600 });
-    const config = path.join(dir, 'gatehouse.yaml');
+    configFile = path.join(dir, 'gatehouse.yaml');
     journalFile = path.join(dir, 'journal.jsonl');
-    await fs.writeFile(
-      config,
-      [
-        'general:',
-        `  host: 127.0.0.1`,
-        `  port: ${port}`,
-        '  worker_threads: 2',
-        '  tls_mode: require',
-        '  tls_certificate: gh.crt',
-        '  tls_private_key: gh.key',
-        '  query_wait_timeout: 20s',
-        `  journal_file: ${journalFile}`,
-        `  admin_username: ${ADMIN_SETTINGS.admin_username}`,
-        `  admin_password: ${ADMIN_SETTINGS.admin_password}`,
-        `web: { enabled: true, host: 127.0.0.1, port: ${webPort} }`,
-        'pools:',
-        `  ${APP_DATABASE}:`,
-        `    server_port: ${cluster.port}`,
-        '    pool_mode: session',
-        '    server_tls_mode: verify-full',
-        `    server_tls_ca_cert: ${pki.caFile}`,
-        `    users: [{ username: ${APP_USER.name}, password: ${APP_USER.password}, pool_size: ${POOL_SIZE} }]`,
-        '',
-      ].join('\n'),
-    );
-    child = spawnCli(['--config', config]);
+    writeConfig = (maxConnections: number) =>
+      fs.writeFile(
+        configFile,
+        [
+          'general:',
+          `  host: 127.0.0.1`,
+          `  port: ${port}`,
+          '  worker_threads: 2',
+          `  max_connections: ${maxConnections}`,
+          '  tls_mode: require',
+          '  tls_certificate: gh.crt',
+          '  tls_private_key: gh.key',
+          '  query_wait_timeout: 20s',
+          `  journal_file: ${journalFile}`,
+          `  admin_username: ${ADMIN_SETTINGS.admin_username}`,
+          `  admin_password: ${ADMIN_SETTINGS.admin_password}`,
+          `web: { enabled: true, host: 127.0.0.1, port: ${webPort} }`,
+          'pools:',
+          `  ${APP_DATABASE}:`,
+          `    server_port: ${cluster.port}`,
+          '    pool_mode: session',
+          '    server_tls_mode: verify-full',
+          `    server_tls_ca_cert: ${pki.caFile}`,
+          `    users: [{ username: ${APP_USER.name}, password: ${APP_USER.password}, pool_size: ${POOL_SIZE} }]`,
+          '',
+        ].join('\n'),
+      );
+    await writeConfig(100);
+    child = spawnCli(['--config', configFile]);
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     await waitUntil('both workers to start', () => log.includes('workers started'), 60_000);
@@ -180,6 +185,28 @@ describe('two worker processes serve as one instance', () => {
     expect(await backendPid(served)).toBeGreaterThan(0);
     expect(await serverBackends()).toBe(POOL_SIZE);
     for (const c of [...open]) await end(c);
+  });
+
+  it('max_connections counts the clients of both workers, and a reload of it reaches the supervisor', async () => {
+    const reload = async (maxConnections: number) => {
+      await writeConfig(maxConnections);
+      const before = log.length;
+      child.kill('SIGHUP');
+      await waitUntil('both workers to reload', () => log.slice(before).split('configuration reloaded').length === 3);
+    };
+    await reload(2);
+    // The supervisor hands each new client to the worker serving fewer: one on each worker.
+    const held = [await connect(), await connect()];
+    // Over max_connections, an SSLRequest is answered N (and a StartupMessage would get 53300): node-postgres,
+    // which requires TLS here, gives up at the N.
+    const outcomes = await Promise.allSettled([connect(), connect()]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : 'connected'))).toEqual([
+      'The server does not support SSL connections',
+      'The server does not support SSL connections',
+    ]);
+    await reload(100);
+    expect(new Set((await dataClients()).map((c) => workerOf(c.client_id)))).toEqual(new Set([0, 1]));
+    for (const c of held) await end(c);
   });
 
   it('replaces a worker killed with SIGKILL, logs the clients it lost, and serves new clients on both workers again', async () => {
