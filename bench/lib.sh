@@ -56,13 +56,14 @@ wait_listening() {
 #   ticks  CPU clock ticks, utime+stime of each process plus cutime+cstime of the children it reaped (exited
 #          backends, a finished pgbench, a worker process that ended)
 #   rss    resident memory in kB (field rss × the page size; the same number as VmRSS in /proc/PID/status)
+#   count  processes
 # Lets run.sh measure a proxy with all its worker processes, and its own CPU use apart from other processes'.
 tree_stat() {
   local what="$1"; shift
   # Processes come and go between the glob and cat: cat's complaint about a vanished one is expected.
   { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v what="$what" -v roots="$*" -v page_kb="$(($(getconf PAGESIZE) / 1024))" '
     { pid = $1; rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
-      v[pid] = what == "rss" ? f[22] * page_kb : f[12] + f[13] + f[14] + f[15]; kids[f[2]] = kids[f[2]] " " pid }
+      v[pid] = what == "rss" ? f[22] * page_kb : what == "count" ? 1 : f[12] + f[13] + f[14] + f[15]; kids[f[2]] = kids[f[2]] " " pid }
     END {
       n = split(roots, r, " "); t = 0
       for (i = 1; i <= n; i++) if (r[i] in v && !(r[i] in seen)) { seen[r[i]] = 1; q[++t] = r[i] }

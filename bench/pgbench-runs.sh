@@ -81,9 +81,9 @@ run_one() {
 if [ "$WARMUP" -gt 0 ]; then
   for proto in "${PROTOCOL_LIST[@]}"; do
     for target in "${TARGETS[@]}"; do
-      log "warm-up: ${WARMUP}s of pgbench ${LOAD_ARGS[*]} -M $proto against $target (not recorded)"
-      run_bounded $((WARMUP + 60)) "$OUT/raw/warmup-$target-$proto.log" "${CLIENT_ENV[@]}" PGPORT="${PORT_OF[$target]}" \
-        pgbench "${LOAD_ARGS[@]}" -M "$proto" -T "$WARMUP" || log "warm-up against $target -M $proto failed; see $OUT/raw/warmup-$target-$proto.log"
+      log "warm-up: ${WARMUP_SECONDS}s of pgbench ${LOAD_ARGS[*]} -M $proto against $target (not recorded)"
+      run_bounded $((WARMUP_SECONDS + 60)) "$OUT/raw/warmup-$target-$proto.log" "${CLIENT_ENV[@]}" PGPORT="${PORT_OF[$target]}" \
+        pgbench "${LOAD_ARGS[@]}" -M "$proto" -T "$WARMUP_SECONDS" || log "warm-up against $target -M $proto failed; see $OUT/raw/warmup-$target-$proto.log"
     done
   done
 fi

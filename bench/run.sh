@@ -40,6 +40,7 @@
 #                        gatehouse@base-<mode>, with the same configuration on its own port: before/after in one run
 #   --warmup S           an unrecorded pgbench run of S seconds against every target first (default 5, 0: none);
 #                        gatehouse runs on V8, whose JIT needs a few seconds of load to reach its steady state.
+#                        (10 s more with more than 50 clients: pgbench's -T includes connecting them);
 #                        memory: 500 clients held and released once per proxy instead (0: none)
 # Environment: BENCH_SECRETS=scram|plain (what gatehouse and PgBouncer store to authenticate clients: the SCRAM
 #   secret from pg_authid, default, or the password),
@@ -109,6 +110,12 @@ case "$POOL_MODE" in session|transaction) ;; *) die "--pool-mode must be session
 if [ "$SCENARIO" = many-clients ] && [ "$POOL_MODE" = session ] && [ "$CLIENTS" -gt "$POOL_SIZE" ]; then
   die "many-clients measures transaction pooling: in session pooling $((CLIENTS - POOL_SIZE)) of $CLIENTS clients would wait for one of $POOL_SIZE servers all run long"
 fi
+# pgbench's -T includes connecting its clients: 200 TLS + SCRAM logins take 2-5 s on 2 busy cores, and direct
+# PostgreSQL forks a backend for each; a short run then has no transactions at all.
+if [ "$SCENARIO" != memory ] && [ "$CLIENTS" -gt 50 ] && [ "$DURATION" -lt 15 ]; then
+  die "--duration $DURATION is too short for $CLIENTS clients: pgbench's -T includes connecting them (2-5 s for 200 here); use --duration 15 or more"
+fi
+WARMUP_SECONDS=$WARMUP; [ "$WARMUP" = 0 ] || [ "$CLIENTS" -le 50 ] || WARMUP_SECONDS=$((WARMUP + 10))
 case "$FLAVOR" in ""|system15|embedded18) ;; *) die "--flavor must be system15 or embedded18" ;; esac
 PGB_MODES_ARG="${PGB_MODES_ARG:-$POOL_MODE}"
 for m in $PGB_MODES_ARG; do
@@ -217,6 +224,9 @@ PGB_VERSION="not run"
   if [ "$SCENARIO" = memory ]; then echo "scenario: memory, reps $REPS: $COMMAND"
   else echo "scenario: $SCENARIO, reps $REPS, duration ${DURATION}s: $COMMAND"; fi
   [ "$SCENARIO" = memory ] || echo "protocols (pgbench -M): ${PROTOCOL_LIST[*]}"
+  for target in "${TARGETS[@]}"; do
+    [ -z "${PID_OF[$target]}" ] || echo "$target: $(tree_stat count "${PID_OF[$target]}") process(es) at the start"
+  done
 } >"$OUT/env.txt"
 FAILURES=0
 
