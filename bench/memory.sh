@@ -15,8 +15,8 @@ for target in "${TARGETS[@]}"; do [ "$target" = direct ] || HOLD_TARGETS+=("$tar
 holder_step() {
   local file="$1" step="$2" secs="$3" pid="$4" i
   for ((i = 0; i < secs * 5; i++)); do
-    grep -q "^$step " "$file" && return 0
-    kill -0 "$pid" 2>/dev/null || { grep -q "^$step " "$file"; return; }
+    grep -qs "^$step " "$file" && return 0
+    kill -0 "$pid" 2>/dev/null || { grep -qs "^$step " "$file"; return; }
     sleep 0.2
   done
   return 1
