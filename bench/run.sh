@@ -29,7 +29,8 @@
 #   --protocols L        several protocols in one run, space or comma separated ("simple prepared"): every target
 #                        is measured with each, and the summary names them TARGET/PROTOCOL (gatehouse-transaction/
 #                        prepared); ratios vs direct and vs PgBouncer compare the same protocol
-#   --pool-mode M        gatehouse pool_mode (default session; transaction for many-clients and memory)
+#   --pool-mode M        gatehouse pool_mode (default session; transaction for many-clients and memory, which
+#                        refuse session pooling with more clients than --pool-size)
 #   --pgbouncer-modes L  PgBouncer pool modes to run, space or comma separated (default: the --pool-mode)
 #   --no-pgbouncer       leave PgBouncer out even when installed
 #   --workers L          one gatehouse per N in L ("1 2"), with general.worker_threads: N, as targets
@@ -107,8 +108,8 @@ for w in $WORKERS; do
 done
 [ "$(printf '%s\n' $WORKERS | sort -u | wc -l)" = "$(printf '%s\n' $WORKERS | wc -l)" ] || die "--workers: $WORKERS names one twice"
 case "$POOL_MODE" in session|transaction) ;; *) die "--pool-mode must be session or transaction" ;; esac
-if [ "$SCENARIO" = many-clients ] && [ "$POOL_MODE" = session ] && [ "$CLIENTS" -gt "$POOL_SIZE" ]; then
-  die "many-clients measures transaction pooling: in session pooling $((CLIENTS - POOL_SIZE)) of $CLIENTS clients would wait for one of $POOL_SIZE servers all run long"
+if [[ "$SCENARIO" =~ ^(many-clients|memory)$ ]] && [ "$POOL_MODE" = session ] && [ "$CLIENTS" -gt "$POOL_SIZE" ]; then
+  die "$SCENARIO measures transaction pooling: in session pooling $((CLIENTS - POOL_SIZE)) of $CLIENTS clients would wait for one of $POOL_SIZE servers for the whole run"
 fi
 # pgbench's -T includes connecting its clients: 200 TLS + SCRAM logins take 2-5 s on 2 busy cores, and direct
 # PostgreSQL forks a backend for each; a short run then has no transactions at all.
