@@ -30,7 +30,8 @@ holder_fields() {
     const step = (name) => JSON.parse(lines.find((l) => l.startsWith(name + " "))?.slice(name.length + 1) ?? "{}");
     const held = step("held"), probes = step("probes"), released = step("released");
     const ms = (probes.ms ?? []).slice().sort((a, b) => a - b);
-    const median = ms.length === 0 ? "" : ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
+    const mid = ms.length % 2 ? ms[(ms.length - 1) / 2] : (ms[ms.length / 2 - 1] + ms[ms.length / 2]) / 2;
+    const median = ms.length === 0 ? "" : mid.toFixed(1);
     const errors = { ...held.errors, ...probes.errors };
     const text = Object.entries(errors).map(([m, n]) => `${n}x ${m}`).join("; ").replace(/[,\n]/g, " ");
     const dropped = released.dropped ?? probes.dropped ?? "";
