@@ -51,37 +51,33 @@ wait_listening() {
   return 1
 }
 
-# proc_ticks PID: utime+stime of one process in clock ticks (fields 14 and 15 of /proc/PID/stat; the command
-# name, field 2, may contain spaces, so fields are counted after its closing parenthesis). Empty when gone.
-proc_ticks() {
-  local stat
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
-  stat="${stat##*) }"
-  # shellcheck disable=SC2086
-  set -- $stat
-  echo $((${12} + ${13}))
-}
-
-# tree_ticks ROOT...: CPU clock ticks (utime+stime) of the process trees under the ROOTs, each process's reaped
-# children included (cutime+cstime: exited backends, a finished pgbench). Lets run.sh tell its own CPU use from
-# that of other processes on a shared machine.
-tree_ticks() {
+# tree_stat WHAT ROOT...: summed over the process trees under the ROOTs (from /proc/PID/stat; the command name,
+# field 2, may contain spaces, so fields are counted after its closing parenthesis):
+#   ticks  CPU clock ticks, utime+stime of each process plus cutime+cstime of the children it reaped (exited
+#          backends, a finished pgbench, a worker process that ended)
+#   rss    resident memory in kB (field rss × the page size; the same number as VmRSS in /proc/PID/status)
+#   count  processes
+# Lets run.sh measure a proxy with all its worker processes, and its own CPU use apart from other processes'.
+tree_stat() {
+  local what="$1"; shift
   # Processes come and go between the glob and cat: cat's complaint about a vanished one is expected.
-  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v roots="$*" '
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v what="$what" -v roots="$*" -v page_kb="$(($(getconf PAGESIZE) / 1024))" '
     { pid = $1; rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
-      self[pid] = f[12] + f[13]; reaped[pid] = f[14] + f[15]; kids[f[2]] = kids[f[2]] " " pid }
+      v[pid] = what == "rss" ? f[22] * page_kb : what == "count" ? 1 : f[12] + f[13] + f[14] + f[15]; kids[f[2]] = kids[f[2]] " " pid }
     END {
-      n = split(roots, r, " "); q[1] = 0; t = 0
-      for (i = 1; i <= n; i++) if (r[i] in self && !(r[i] in seen)) { seen[r[i]] = 1; q[++t] = r[i] }
+      n = split(roots, r, " "); t = 0
+      for (i = 1; i <= n; i++) if (r[i] in v && !(r[i] in seen)) { seen[r[i]] = 1; q[++t] = r[i] }
       total = 0
       for (h = 1; h <= t; h++) {
-        p = q[h]; total += self[p] + reaped[p]
+        p = q[h]; total += v[p]
         m = split(kids[p], c, " ")
         for (j = 1; j <= m; j++) if (!(c[j] in seen)) { seen[c[j]] = 1; q[++t] = c[j] }
       }
       print total + 0
     }'
 }
+tree_ticks() { tree_stat ticks "$@"; }
+tree_rss_kb() { tree_stat rss "$@"; }
 
 # sys_cpu: "total idle" jiffies of all CPUs (idle includes iowait).
 sys_cpu() { awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat; }

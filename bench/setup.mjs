@@ -6,6 +6,10 @@
 //
 //   node bench/setup.mjs --work DIR --results DIR [--flavor system15|embedded18] [--pool-mode session|transaction]
 //                        [--pool-size 20] [--pgbouncer-modes session,transaction] [--log-level warn] [--soak]
+//                        [--max-clients 1000] [--pg-max-connections 200] [--workers 1,2]
+// --max-clients: clients each proxy accepts (gatehouse's general.max_connections, PgBouncer's max_client_conn).
+// --pg-max-connections: the cluster's max_connections. --workers: besides gatehouse.yaml (general.worker_threads
+// left to its default), one WORK/gatehouse-wN.yaml per N with general.worker_threads: N, each on its own port.
 // --soak: also WORK/gatehouse-soak.yaml for bench/soak.sh: two pools on database bench (soak_session in session
 // pooling, soak_transaction in transaction pooling, --pool-size servers each), web.enabled for /metrics on its
 // own port and general.admin_password for the admin console; state.env then has SOAK_* variables.
@@ -24,7 +28,8 @@ import {
   startCluster,
   writeCertificateFiles,
 } from '../dist/src/dev/index.js';
-import { chownTo, postgresOsUser } from '../dist/src/dev/os-user.js';
+import { postgresOsUser } from '../dist/src/dev/os-user.js';
+import { writePgbouncer } from './pgbouncer-config.mjs';
 
 const BENCH_USER = 'bench';
 const BENCH_DB = 'bench';
@@ -40,6 +45,9 @@ const { values: opts } = parseArgs({
     'pgbouncer-modes': { type: 'string', default: '' },
     'log-level': { type: 'string', default: 'warn' },
     soak: { type: 'boolean', default: false },
+    'max-clients': { type: 'string', default: '1000' },
+    'pg-max-connections': { type: 'string', default: '200' },
+    workers: { type: 'string', default: '' },
   },
 });
 
@@ -54,10 +62,16 @@ const results = path.resolve(opts.results);
 const flavor = opts.flavor ?? (availableFlavors().includes('system15') ? 'system15' : 'embedded18');
 const poolMode = opts['pool-mode'];
 const poolSize = Number(opts['pool-size']);
+const maxClients = Number(opts['max-clients']);
+const pgMaxConnections = Number(opts['pg-max-connections']);
+const workerCounts = opts.workers.split(',').filter((w) => w !== '').map(Number);
 const pgbModes = opts['pgbouncer-modes'].split(',').filter((m) => m !== '');
 const secretsMode = process.env.BENCH_SECRETS ?? 'scram';
 if (!['session', 'transaction'].includes(poolMode)) fail(`--pool-mode must be session or transaction, got ${poolMode}`);
-if (!Number.isInteger(poolSize) || poolSize < 1) fail(`--pool-size must be a positive integer, got ${opts['pool-size']}`);
+for (const [name, n] of [['pool-size', poolSize], ['max-clients', maxClients], ['pg-max-connections', pgMaxConnections]]) {
+  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${opts[name]}`);
+}
+for (const w of workerCounts) if (!Number.isInteger(w) || w < 1 || w > 255) fail(`--workers: ${w} is not an integer 1..255`);
 for (const m of pgbModes) if (!['session', 'transaction'].includes(m)) fail(`unknown PgBouncer pool mode ${m}`);
 if (!['scram', 'plain'].includes(secretsMode)) fail(`BENCH_SECRETS must be scram or plain, got ${secretsMode}`);
 
@@ -104,7 +118,7 @@ const SOAK_POOLS = { soak_session: 'session', soak_transaction: 'transaction' };
 
 /** gatehouse's YAML: one pool named after the database in --pool-mode, or with `soak` bench/soak.sh's two pools,
  *  the web listener and the admin console. */
-function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile, soak }) {
+function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile, soak, workers }) {
   const user =
     secretsMode === 'scram'
       ? { username: BENCH_USER, password: scramSecret, server_password: password, pool_size: poolSize }
@@ -123,59 +137,13 @@ function gatehouseConfig({ port, pgPort, password, scramSecret, proxy, caFile, s
       server_tls_mode: 'verify-full',
       server_tls_ca_cert: caFile,
       log_level: opts['log-level'],
+      max_connections: maxClients,
+      ...(workers === undefined ? {} : { worker_threads: workers }),
       ...(soak ? { admin_password: soak.adminPassword } : {}),
     },
     ...(soak ? { web: { enabled: true, host: '127.0.0.1', port: soak.webPort } } : {}),
     pools,
   });
-}
-
-function pgbouncerIni({ dir, mode, port, pgPort }) {
-  return `;; written by bench/setup.mjs
-[databases]
-${BENCH_DB} = host=127.0.0.1 port=${pgPort} dbname=${BENCH_DB}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = ${port}
-unix_socket_dir =
-logfile = ${dir}/pgbouncer.log
-pidfile = ${dir}/pgbouncer.pid
-auth_type = scram-sha-256
-auth_file = ${dir}/userlist.txt
-pool_mode = ${mode}
-default_pool_size = ${poolSize}
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 1000
-server_idle_timeout = 600
-query_wait_timeout = 120
-ignore_startup_parameters = extra_float_digits
-client_tls_sslmode = require
-client_tls_cert_file = ${dir}/proxy-server.crt
-client_tls_key_file = ${dir}/proxy-server.key
-server_tls_sslmode = verify-full
-server_tls_ca_file = ${dir}/ca.crt
-log_connections = 0
-log_disconnections = 0
-log_pooler_errors = 1
-stats_period = 60
-`;
-}
-
-/** One directory per PgBouncer, owned by the user it runs as, with its own copy of the certificate and key. */
-async function writePgbouncer({ mode, port, pgPort, certDir, userlistSecret }) {
-  const dir = path.join(work, `pgbouncer-${mode}`);
-  await fs.mkdir(dir, { mode: 0o700 });
-  for (const file of ['proxy-server.crt', 'proxy-server.key', 'ca.crt']) {
-    await fs.copyFile(path.join(certDir, file), path.join(dir, file));
-  }
-  await fs.chmod(path.join(dir, 'proxy-server.key'), 0o600);
-  await fs.writeFile(path.join(dir, 'pgbouncer.ini'), pgbouncerIni({ dir, mode, port, pgPort }));
-  await fs.writeFile(path.join(dir, 'userlist.txt'), `"${BENCH_USER}" "${userlistSecret}"\n`, { mode: 0o600 });
-  const owned = ['', 'proxy-server.crt', 'proxy-server.key', 'ca.crt', 'pgbouncer.ini', 'userlist.txt'];
-  await chownTo(runAs, ...owned.map((f) => path.join(dir, f)));
-  return dir;
 }
 
 async function main() {
@@ -192,7 +160,7 @@ async function main() {
     users: [{ name: BENCH_USER, password }],
     databases: [{ name: BENCH_DB, owner: BENCH_USER }],
     settings: {
-      max_connections: 200,
+      max_connections: pgMaxConnections,
       shared_buffers: '256MB',
       password_encryption: 'scram-sha-256',
       ssl_min_protocol_version: 'TLSv1.2',
@@ -213,27 +181,25 @@ async function main() {
     }
   };
 
+  const common = { pgPort: cluster.port, password, scramSecret, proxy: certs.proxy, caFile: certs.caFile };
   const gatehousePort = await pickPort();
   const gatehouseFile = path.join(work, 'gatehouse.yaml');
-  const yaml = gatehouseConfig({
-    port: gatehousePort,
-    pgPort: cluster.port,
-    password,
-    scramSecret,
-    proxy: certs.proxy,
-    caFile: certs.caFile,
-  });
-  await fs.writeFile(gatehouseFile, yaml, { mode: 0o600 });
+  await fs.writeFile(gatehouseFile, gatehouseConfig({ ...common, port: gatehousePort }), { mode: 0o600 });
   // The same configuration on its own port, for run.sh --baseline (another build of gatehouse measured beside this one).
   const baselinePort = await pickPort();
   const baselineFile = path.join(work, 'gatehouse-baseline.yaml');
-  await fs.writeFile(
-    baselineFile,
-    gatehouseConfig({ port: baselinePort, pgPort: cluster.port, password, scramSecret, proxy: certs.proxy, caFile: certs.caFile }),
-    { mode: 0o600 },
-  );
+  await fs.writeFile(baselineFile, gatehouseConfig({ ...common, port: baselinePort }), { mode: 0o600 });
 
-  const state = {
+  const state = {};
+  for (const workers of workerCounts) {
+    const port = await pickPort();
+    const file = path.join(work, `gatehouse-w${workers}.yaml`);
+    await fs.writeFile(file, gatehouseConfig({ ...common, port, workers }), { mode: 0o600 });
+    state[`GATEHOUSE_W${workers}_CONFIG`] = file;
+    state[`GATEHOUSE_W${workers}_PORT`] = port;
+  }
+
+  Object.assign(state, {
     WORK: work,
     FLAVOR: flavor,
     PG_VERSION: cluster.version,
@@ -256,11 +222,15 @@ async function main() {
     SECRETS_MODE: secretsMode,
     RUN_AS: runAs?.name ?? '',
     PGB_MODES: pgbModes.join(' '),
-  };
+    GATEHOUSE_WORKERS: workerCounts.join(' '),
+  });
   for (const mode of pgbModes) {
     const port = await pickPort();
     const userlistSecret = secretsMode === 'plain' ? password : scramSecret;
-    const dir = await writePgbouncer({ mode, port, pgPort: cluster.port, certDir, userlistSecret });
+    const dir = await writePgbouncer({
+      ...{ work, runAs, mode, port, pgPort: cluster.port, certDir, user: BENCH_USER, db: BENCH_DB },
+      ...{ userlistSecret, poolSize, maxClients },
+    });
     state[`PGB_${mode.toUpperCase()}_PORT`] = port;
     state[`PGB_${mode.toUpperCase()}_DIR`] = dir;
   }
@@ -269,8 +239,7 @@ async function main() {
     const soak = { webPort: await pickPort(), adminPassword: `admin-${randomBytes(9).toString('hex')}` };
     const soakFile = path.join(work, 'gatehouse-soak.yaml');
     const soakPort = await pickPort();
-    const config = { port: soakPort, pgPort: cluster.port, password, scramSecret, proxy: certs.proxy, caFile: certs.caFile, soak };
-    await fs.writeFile(soakFile, gatehouseConfig(config), { mode: 0o600 });
+    await fs.writeFile(soakFile, gatehouseConfig({ ...common, port: soakPort, soak }), { mode: 0o600 });
     Object.assign(state, {
       SOAK_CONFIG: soakFile,
       SOAK_PORT: soakPort,

@@ -1,42 +1,28 @@
 #!/usr/bin/env node
-// bench/summarize.mjs RESULTS_DIR — the Markdown summary of one bench/run.sh run, from RESULTS_DIR/runs.csv and
-// RESULTS_DIR/env.txt. Failed runs are counted but left out of the medians. Ratios are ratios of medians, and
-// compare runs with the same pgbench protocol (-M); with several protocols, targets are named TARGET/PROTOCOL.
+// bench/summarize.mjs RESULTS_DIR — the Markdown summary of one bench/run.sh run, from RESULTS_DIR/runs.csv (or,
+// for --scenario memory, RESULTS_DIR/memory.csv: bench/summarize-memory.mjs) and RESULTS_DIR/env.txt. Failed runs
+// are counted but left out of the medians. Ratios are ratios of medians, and compare runs with the same pgbench
+// protocol (-M); with several protocols, targets are named TARGET/PROTOCOL.
 import fs from 'node:fs';
 import path from 'node:path';
+import { byTarget, envBlock, fmt, maxOf, median, modeOf, num, range, ratio, readCsv } from './stats.mjs';
 
 const dir = process.argv[2];
 if (!dir) {
   process.stderr.write('usage: node bench/summarize.mjs RESULTS_DIR\n');
   process.exit(2);
 }
-
-function readRuns(file) {
-  const [header, ...lines] = fs.readFileSync(file, 'utf8').trim().split('\n');
-  const names = header.split(',');
-  return lines.map((line) => Object.fromEntries(line.split(',').map((value, i) => [names[i], value])));
-}
-
-const num = (text) => (text === undefined || text === '' ? null : Number(text));
-
-function median(values) {
-  const xs = values.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
-  if (xs.length === 0) return null;
-  const mid = Math.floor(xs.length / 2);
-  return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
-}
-
-const fmt = (x, digits) => (x === null ? '–' : x.toFixed(digits));
-const ratio = (a, b) => (a === null || b === null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`);
-
-function range(values, digits) {
-  const xs = values.filter((x) => x !== null);
-  return xs.length === 0 ? '–' : `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+if (!fs.existsSync(path.join(dir, 'runs.csv')) && fs.existsSync(path.join(dir, 'memory.csv'))) {
+  const { summarizeMemory } = await import('./summarize-memory.mjs');
+  process.stdout.write(summarizeMemory(dir));
+  process.exit(0);
 }
 
 function summarizeTarget({ target, protocol, label }, rows) {
   const ok = rows.filter((r) => r.exit === '0' && r.tps !== '' && (r.failed === '' || r.failed === '0'));
   const tps = ok.map((r) => num(r.tps));
+  const proxyUs = median(ok.map((r) => num(r.proxy_us_per_xact)));
+  const pgUs = median(ok.map((r) => num(r.pg_us_per_xact)));
   return {
     target,
     protocol,
@@ -48,23 +34,22 @@ function summarizeTarget({ target, protocol, label }, rows) {
     tpsRange: range(tps, 0),
     latency: median(ok.map((r) => num(r.lat_ms))),
     conn: median(ok.map((r) => num(r.conn_ms))),
-    proxyUs: median(ok.map((r) => num(r.proxy_us_per_xact))),
+    proxyUs,
+    pgUs,
+    // What the servers' side spends per transaction: PostgreSQL's process tree plus the proxy's (none when direct).
+    serverUs: pgUs === null ? null : pgUs + (target === 'direct' ? 0 : (proxyUs ?? NaN)),
     others: median(ok.map((r) => num(r.others_cpu_pct))),
-    othersMax: ok.map((r) => num(r.others_cpu_pct)).reduce((m, x) => (x === null ? m : Math.max(m ?? x, x)), null),
+    othersMax: maxOf(ok.map((r) => num(r.others_cpu_pct))),
   };
 }
 
 // runs.csv from before --protocol has no protocol column: those runs used pgbench's default, simple.
-const runs = readRuns(path.join(dir, 'runs.csv')).map((r) => ({ ...r, protocol: r.protocol || 'simple' }));
+const runs = readCsv(path.join(dir, 'runs.csv')).map((r) => ({ ...r, protocol: r.protocol || 'simple' }));
 const scenario = runs[0]?.scenario ?? 'select';
 const PROTOCOL_ORDER = ['simple', 'extended', 'prepared'];
 const protocols = [...new Set(runs.map((r) => r.protocol))].sort((a, b) => PROTOCOL_ORDER.indexOf(a) - PROTOCOL_ORDER.indexOf(b));
 const several = protocols.length > 1;
-function rank(target) {
-  if (target === 'direct') return 0;
-  return target.startsWith('gatehouse') ? 1 : 2;
-}
-const targets = [...new Set(runs.map((r) => r.target))].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+const targets = [...new Set(runs.map((r) => r.target))].sort(byTarget);
 const stats = protocols.flatMap((protocol) =>
   targets
     .filter((target) => runs.some((r) => r.target === target && r.protocol === protocol))
@@ -76,29 +61,41 @@ const stats = protocols.flatMap((protocol) =>
     ),
 );
 const directOf = (s) => stats.find((d) => d.target === 'direct' && d.protocol === s.protocol);
+/** The PgBouncer a target is compared with: same protocol, the same pool mode when it ran, else the first. */
+function bouncerOf(s) {
+  const bouncers = stats.filter((b) => b.target.startsWith('pgbouncer') && b.protocol === s.protocol);
+  return bouncers.find((b) => modeOf(b.target) === modeOf(s.target)) ?? bouncers[0] ?? null;
+}
 
-const out = [];
-const envFile = path.join(dir, 'env.txt');
-if (fs.existsSync(envFile)) out.push('```', fs.readFileSync(envFile, 'utf8').trim(), '```', '');
+const out = [...envBlock(path.join(dir, 'env.txt'))];
 const connect = scenario === 'connect';
 out.push(
   ...(several ? [] : [`pgbench protocol (-M): ${protocols[0]}`, '']),
-  `| target | runs | TPS median | TPS min–max | latency ms median |${connect ? ' connect ms median |' : ''} proxy CPU µs/xact median | TPS vs direct | others' CPU % median (max) |`,
-  `|---|---|---|---|---|${connect ? '---|' : ''}---|---|---|`,
+  `| target | runs | TPS median | TPS min–max | latency ms median |${connect ? ' connect ms median |' : ''} proxy CPU µs/xact median | PostgreSQL CPU µs/xact median | TPS vs direct | proxy+PostgreSQL CPU/xact vs direct | TPS vs PgBouncer | proxy CPU/xact vs PgBouncer | others' CPU % median (max) |`,
+  `|---|---|---|---|---|${connect ? '---|' : ''}---|---|---|---|---|---|---|`,
 );
 for (const s of stats) {
   const runsCell = s.failed > 0 ? `${s.runs} (${s.failed} failed)` : `${s.runs}`;
+  const direct = directOf(s);
+  const bouncer = bouncerOf(s);
+  const proxy = s.target !== 'direct';
   out.push(
     `| ${s.label} | ${runsCell} | ${fmt(s.tps, 0)} | ${s.tpsRange} | ${fmt(s.latency, 3)} |${connect ? ` ${fmt(s.conn, 3)} |` : ''}` +
-      ` ${s.target === 'direct' ? 'n/a' : fmt(s.proxyUs, 1)} | ${ratio(s.tps, directOf(s)?.tps ?? null)} | ${fmt(s.others, 0)} (${fmt(s.othersMax, 0)}) |`,
+      ` ${proxy ? fmt(s.proxyUs, 1) : 'n/a'} | ${fmt(s.pgUs, 1)} | ${ratio(s.tps, direct?.tps)} | ${ratio(s.serverUs, direct?.serverUs)} |` +
+      ` ${ratio(s.tps, bouncer?.tps)} | ${proxy ? ratio(s.proxyUs, bouncer?.proxyUs) : 'n/a'} | ${fmt(s.others, 0)} (${fmt(s.othersMax, 0)}) |`,
   );
 }
 
 out.push(
   '',
-  "proxy CPU: the proxy process's utime+stime during the run ÷ transactions. others' CPU: share of the machine used " +
-    'by processes this run did not start (noise from a shared machine; loopback softirq time counts here too).' +
-    (several ? ' TPS vs direct: against direct PostgreSQL with the same protocol.' : ''),
+  "proxy CPU: utime+stime of the proxy's whole process tree (worker processes included) during the run ÷ " +
+    "transactions; PostgreSQL CPU: the same for the postmaster's tree (backends, exited ones included)." +
+    (connect ? ' With -C every transaction is a new connection: these are CPU per connection.' : '') +
+    ' proxy+PostgreSQL CPU/xact vs direct: what the server side spends per transaction through the proxy ÷ what ' +
+    "PostgreSQL alone spends direct. TPS and proxy CPU vs PgBouncer: against the PgBouncer with the same pool mode " +
+    "(else the first one run). others' CPU: share of the machine used by processes this run did not start (noise " +
+    'from a shared machine; loopback softirq time counts here too).' +
+    (several ? ' Ratios compare runs with the same protocol.' : ''),
 );
 
 // pgbench 15 aborts a client on any error but a serialization or deadlock failure, and only prints the error of
@@ -132,10 +129,24 @@ if (gatehouses.length > 0 && bouncers.length > 0) {
   out.push('', 'gatehouse vs PgBouncer (ratios of medians; TPS > 1× and latency/CPU < 1× favour gatehouse):', '');
   for (const g of gatehouses) {
     for (const b of bouncers.filter((x) => x.protocol === g.protocol)) {
-      const same = g.target.split('-')[1] === b.target.split('-')[1] ? '' : ' (different pool modes)';
+      const same = modeOf(g.target) === modeOf(b.target) ? '' : ' (different pool modes)';
       out.push(
         `- ${g.label} ÷ ${b.label}${same}: TPS ${ratio(g.tps, b.tps)}, latency ${ratio(g.latency, b.latency)}, ` +
           `proxy CPU per transaction ${ratio(g.proxyUs, b.proxyUs)}`,
+      );
+    }
+  }
+}
+const scaled = gatehouses.filter((s) => /-w\d+$/.test(s.target));
+if (scaled.length > 0) {
+  out.push('', 'gatehouse per general.worker_threads (run.sh --workers; ratios against the fewest workers, same protocol):', '');
+  for (const protocol of protocols) {
+    const rows = scaled.filter((s) => s.protocol === protocol);
+    const first = rows[0];
+    for (const s of rows) {
+      out.push(
+        `- ${s.label}: TPS ${fmt(s.tps, 0)} (${ratio(s.tps, first.tps)}), proxy CPU ${fmt(s.proxyUs, 1)} µs/xact ` +
+          `(${ratio(s.proxyUs, first.proxyUs)}), latency ${fmt(s.latency, 3)} ms`,
       );
     }
   }
