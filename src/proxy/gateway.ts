@@ -92,7 +92,9 @@ export class Gateway extends EventEmitter {
     }
     this.clientTls = new ClientTlsProvider(g.tls_mode, g);
     this.useHba(g.pg_hba);
-    this.limiter = new HandshakeLimiter(g.tls_rate_limit_per_second);
+    // With workers, each takes its share of the instance's rate (at least one handshake a second).
+    const rate = g.tls_rate_limit_per_second;
+    this.limiter = new HandshakeLimiter(place && rate > 0 ? Math.max(1, shareOf(rate, place.index, place.count)) : rate);
     const peers = new PeerCancels({
       selfId: g.peer_id,
       peers: () => this.config.peers,
