@@ -97,7 +97,7 @@ describe('two worker processes serve as one instance', () => {
           `  journal_file: ${journalFile}`,
           `  admin_username: ${ADMIN_SETTINGS.admin_username}`,
           `  admin_password: ${ADMIN_SETTINGS.admin_password}`,
-          `web: { enabled: true, host: 127.0.0.1, port: ${webPort} }`,
+          `web: { enabled: true, viewer: true, host: 127.0.0.1, port: ${webPort} }`,
           'pools:',
           `  ${APP_DATABASE}:`,
           `    server_port: ${cluster.port}`,
@@ -133,6 +133,11 @@ describe('two worker processes serve as one instance', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`pg_doorman_pools_clients\\{status="active",user="${APP_USER.name}",database="${APP_DATABASE}"\\} 2`));
     expect(metrics).toMatch(/^gatehouse_workers 2$/m);
+    // The viewer lists the connections of both workers, and opens one of the other worker's.
+    const { live } = (await (await fetch(`http://127.0.0.1:${webPort}/machines/api/connections`)).json()) as { live: Array<{ id: string }> };
+    expect(new Set(live.filter((c) => c.id.startsWith('c')).map((c) => workerOf(c.id)))).toEqual(new Set([0, 1]));
+    const one = await fetch(`http://127.0.0.1:${webPort}/machines/api/connections/${clients[1].client_id}`);
+    expect(one.status).toBe(200);
     await end(a);
     await end(b);
   });

@@ -16,6 +16,7 @@ import type { ClientTransport } from '../../../machines/client-session.js';
 import { readFileSync } from 'node:fs';
 import { ConfigError, parseConfig } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
+import type { ConnectionRecord } from '../../journal/journal.js';
 import { aggregateScrapes, type MetricJson } from '../../observability/metrics.js';
 import { createViewer, mergeConnections, type JournalSource } from '../../observability/viewer.js';
 import { startWebServer, type WebServer } from '../../observability/web.js';
@@ -127,7 +128,7 @@ export class Supervisor extends EventEmitter {
     slot.worker = worker;
     slot.ready = false;
     slot.clients = 0;
-    slot.rpc = new Rpc((message) => post(worker, message), this.handlers(slot));
+    slot.rpc = new Rpc((message) => post(worker, message), this.handlers());
     // A send to a worker that just died fails with EPIPE: its exit event follows and is what counts.
     worker.on('error', () => undefined);
     const rpc = slot.rpc;
@@ -249,14 +250,13 @@ export class Supervisor extends EventEmitter {
   }
 
   /** The calls workers make to the supervisor. */
-  private handlers(slot: WorkerSlot) {
+  private handlers() {
     return {
       /** Run one admin command on every worker (the admin session's worker merges the outcomes). */
       everyWorker: (arg: unknown) => this.everyWorker('admin', arg),
       reload: () => this.reload(),
       shutdown: () => void this.emit('shutdown'),
       upgrade: () => this.listenerCount('upgrade') > 0 && this.emit('upgrade'),
-      clientsOf: () => slot.clients,
     };
   }
 
@@ -279,7 +279,7 @@ export class Supervisor extends EventEmitter {
   private journals(): JournalSource {
     return {
       connections: async () => mergeConnections(await this.everyWorker('connections')),
-      find: async (id) => (await this.everyWorker<ReturnType<JournalSource['find']> extends Promise<infer R> ? R : never>('find', id)).find((r) => r),
+      find: async (id) => (await this.everyWorker<ConnectionRecord | undefined>('find', id)).find((record) => record !== undefined),
     };
   }
 
