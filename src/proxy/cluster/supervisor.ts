@@ -31,8 +31,9 @@ import { mergeReloads } from './admin-merge.js';
 /** A worker that dies this soon after it was ready died of something it will die of again: wait before the next. */
 const QUICK_DEATH_MS = 5_000;
 const MAX_RESTART_DELAY_MS = 10_000;
-/** Clients accepted while no worker is ready wait this long at most (a restart of the last worker). */
+/** Clients accepted while no worker is ready (all restarting): at most this many wait, each at most PENDING_MS. */
 const PENDING_LIMIT = 1_000;
+const PENDING_MS = 10_000;
 
 interface WorkerSlot {
   index: number;
@@ -180,7 +181,7 @@ export class Supervisor extends EventEmitter {
     post(this.slots[worker]?.worker, { t: 'grant', pool: request.pool });
   }
 
-  /** A lease waits: the workers holding the pool's (or database's) slots close an idle one each, if they have one. */
+  /** A lease waits: the worker holding most of the pool's slots is asked to close an idle one (now, or when one goes idle). */
   private askForSlots(requester: number, request: LeaseRequest): void {
     if (!this.ledger.isWaiting(requester, request.pool)) return;
     for (const holder of this.ledger.holders(request, requester)) post(this.slots[holder]?.worker, { t: 'evict', pool: request.pool });
@@ -215,7 +216,14 @@ export class Supervisor extends EventEmitter {
     const target = this.pick();
     if (!target) {
       if (this.pending.length >= PENDING_LIMIT) return void socket.destroy();
-      this.pending.push({ socket, transport });
+      const waiting = { socket, transport };
+      this.pending.push(waiting);
+      setTimeout(() => {
+        const i = this.pending.indexOf(waiting);
+        if (i < 0) return;
+        this.pending.splice(i, 1);
+        socket.destroy();
+      }, PENDING_MS).unref();
       return;
     }
     this.handTo(target, socket, transport);
