@@ -1,43 +1,84 @@
 #!/usr/bin/env node
-// bench/profile-top.mjs FILE.cpuprofile [N] — the N (default 25) functions with the most self time in a V8 CPU
-// profile (what `node --cpu-prof` writes, e.g. GATEHOUSE_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" bash
-// bench/run.sh ...), with their share of the samples and where they are, as a Markdown table. For the whole
-// picture, open the file in Chrome DevTools (Performance tab) or https://www.speedscope.app.
-import fs from 'node:fs';
-import path from 'node:path';
+// Summarizes a `node --cpu-prof` profile of gatehouse taken during bench/run.sh: the profile covers the whole run,
+// so it is cut into busy stretches (gatehouse runs only while pgbench talks to it; the other targets' runs leave it
+// idle) and each stretch of at least --min-seconds gets its top self-time frames and top inclusive frames.
+//
+//   node bench/profile-top.mjs PROFILE.cpuprofile [--top 25] [--min-seconds 4] [--gap-ms 1000]
+//
+// Percentages are of the stretch's non-idle samples ("(idle)" and "(program)" apart: "(program)" is native work V8
+// cannot attribute — mostly TLS and socket writes/reads done below JavaScript — and is listed as its own frame).
+import { readFileSync } from 'node:fs';
 
-const [file, topArg = '25'] = process.argv.slice(2);
-const top = Number(topArg);
-if (!file || !Number.isInteger(top) || top < 1) {
-  process.stderr.write('usage: node bench/profile-top.mjs FILE.cpuprofile [N]\n');
+const args = process.argv.slice(2);
+const file = args.find((a) => !a.startsWith('--'));
+if (!file) {
+  console.error('usage: node bench/profile-top.mjs PROFILE.cpuprofile [--top N] [--min-seconds S] [--gap-ms MS]');
   process.exit(2);
 }
-const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-// Sample i lasted timeDeltas[i + 1] µs (the delta before the next sample); the last one is left out.
-const selfUs = new Map();
-for (let i = 0; i < profile.samples.length - 1; i++) {
-  const id = profile.samples[i];
-  selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
-}
-const root = process.cwd();
-const where = ({ url, lineNumber }) => {
-  if (!url) return '(native)';
-  const local = url.startsWith('file://') ? path.relative(root, new URL(url).pathname) : url;
-  return `${local}:${lineNumber + 1}`;
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
 };
-const totals = new Map();
-let total = 0;
-for (const [id, us] of selfUs) {
-  const { callFrame } = byId.get(id);
-  const key = `${callFrame.functionName || '(anonymous)'}\t${where(callFrame)}`;
-  totals.set(key, (totals.get(key) ?? 0) + us);
-  total += us;
+const TOP = opt('top', 25);
+const MIN_S = opt('min-seconds', 4);
+const GAP_MS = opt('gap-ms', 1000);
+
+const prof = JSON.parse(readFileSync(file, 'utf8'));
+const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const parent = new Map();
+for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const label = (n) => {
+  const { functionName, url, lineNumber } = n.callFrame;
+  const where = url ? `${url.replace(/^.*\/(dist|node_modules)\//, '$1/').replace(/^node:/, '')}:${lineNumber + 1}` : '';
+  return `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+};
+const idle = (n) => n.callFrame.functionName === '(idle)';
+
+// Sample times.
+const times = [];
+let t = prof.startTime;
+for (const d of prof.timeDeltas) times.push((t += d));
+
+// Busy stretches: runs of non-idle samples with gaps below GAP_MS.
+const stretches = [];
+let cur = null;
+prof.samples.forEach((id, i) => {
+  if (idle(byId.get(id))) return;
+  if (cur && times[i] - cur.last <= GAP_MS * 1000) {
+    cur.samples.push(i);
+    cur.last = times[i];
+  } else {
+    cur = { first: times[i], last: times[i], samples: [i] };
+    stretches.push(cur);
+  }
+});
+
+const interval = (prof.endTime - prof.startTime) / prof.samples.length; // µs per sample
+for (const [k, s] of stretches.entries()) {
+  const secs = (s.last - s.first) / 1e6;
+  if (secs < MIN_S) continue;
+  const self = new Map();
+  const incl = new Map();
+  for (const i of s.samples) {
+    const leaf = byId.get(prof.samples[i]);
+    const l = label(leaf);
+    self.set(l, (self.get(l) ?? 0) + 1);
+    const seen = new Set();
+    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
+      const name = label(byId.get(id));
+      if (seen.has(name)) continue;
+      seen.add(name);
+      incl.set(name, (incl.get(name) ?? 0) + 1);
+    }
+  }
+  const total = s.samples.length;
+  const pct = (v) => ((100 * v) / total).toFixed(1).padStart(5);
+  const start = ((s.first - prof.startTime) / 1e6).toFixed(0);
+  console.log(`\n## stretch ${k + 1}: from ${start} s, ${secs.toFixed(1)} s, ${total} busy samples (≈ ${((total * interval) / 1e6).toFixed(1)} s CPU)\n`);
+  console.log('self %  | frame');
+  console.log('---|---');
+  for (const [name, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${pct(v)} | ${name}`);
+  console.log('\ninclusive % | frame');
+  console.log('---|---');
+  for (const [name, v] of [...incl].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${pct(v)} | ${name}`);
 }
-const rows = [...totals].sort((a, b) => b[1] - a[1]).slice(0, top);
-const out = [`${(total / 1e6).toFixed(2)} s of samples in ${path.basename(file)}`, '', '| self % | self ms | function | where |', '|---|---|---|---|'];
-for (const [key, us] of rows) {
-  const [name, at] = key.split('\t');
-  out.push(`| ${((100 * us) / total).toFixed(1)} | ${(us / 1000).toFixed(0)} | \`${name}\` | ${at} |`);
-}
-process.stdout.write(`${out.join('\n')}\n`);

@@ -7,6 +7,11 @@
  *
  * The pool moves it between idle, active and resetting; whoever holds it while active (the session)
  * reads and writes its socket. `closing` is entered once, by close(), whoever calls it.
+ *
+ * The socket has one 'data' listener for the connection's whole life, which hands each chunk to whoever
+ * reads now (read()): the pool's watch while idle, the holder's relay, a query gatehouse runs itself.
+ * Moving a server between idle and a holder, once per transaction in transaction pooling, then adds and
+ * removes no listener and neither pauses nor resumes the socket (a resume costs a tick of its own).
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -16,6 +21,9 @@ import { MessageWriter } from '../protocol/wire.js';
 import { ServerTraffic } from '../observability/traffic.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import { ServerStatements } from './prepared-statements.js';
+
+/** Takes the server's bytes, chunk by chunk, as they arrive. */
+export type ServerReader = (chunk: Buffer) => void;
 
 export interface BackendKey {
   processId: number;
@@ -97,6 +105,17 @@ export class ServerConnection {
   holder: string | null = null;
   private current: ServerState = 'active';
   private readonly onClosed: (conn: ServerConnection) => void;
+  /**
+   * Nobody reads: the socket pauses and keeps the chunk for the next reader, as a paused socket keeps what it
+   * has not emitted yet (the holder of a server handed over asynchronously reads it a tick later).
+   */
+  private readonly hold: ServerReader = (chunk) => {
+    this.socket.pause();
+    this.socket.unshift(chunk);
+  };
+  /** Who reads the socket now, and who hears that it closed (the holder, while active). */
+  private reader: ServerReader = this.hold;
+  private lost: (() => void) | null = null;
 
   constructor(init: ServerConnectionInit) {
     this.id = init.id;
@@ -107,7 +126,11 @@ export class ServerConnection {
     this.parameters = init.parameters;
     this.backendKey = init.backendKey;
     this.onClosed = init.onClosed;
-    this.socket.once('close', () => this.close());
+    this.socket.on('data', (chunk: Buffer) => this.reader(chunk));
+    this.socket.once('close', () => {
+      this.close();
+      this.lost?.();
+    });
     // Whoever reads the socket may come and go; errors must always be observed or they crash the process.
     this.socket.on('error', () => this.close());
   }
@@ -131,19 +154,33 @@ export class ServerConnection {
     this.holder = null;
     this.traffic.activeSince = 0;
     this.lastUsedAt = Date.now();
-    this.socket.on('data', this.onIdleData);
-    this.socket.resume();
+    this.read(this.onIdleData);
   }
 
-  /** Handed to a session: its new holder reads the socket. */
+  /** Handed to a session: its new holder reads the socket (read()); until then what the server sends waits. */
   toActive(holder: string | null): void {
     if (this.current === 'closing') return;
-    if (this.current === 'idle') {
-      this.socket.off('data', this.onIdleData);
-      this.socket.pause();
-    }
+    this.unread();
     this.current = 'active';
     this.holder = holder;
+  }
+
+  /** From now on `reader` gets what the server sends (what waited first) and `lost` hears that the socket closed. */
+  read(reader: ServerReader, lost: (() => void) | null = null): void {
+    this.lost = lost;
+    this.listen(reader);
+  }
+
+  /** Nobody reads any more: what the server sends waits for the next reader. */
+  unread(): void {
+    this.reader = this.hold;
+    this.lost = null;
+  }
+
+  /** `reader` takes the socket's data; whoever hears of its close stays. */
+  private listen(reader: ServerReader): void {
+    this.reader = reader;
+    if (this.socket.isPaused()) this.socket.resume();
   }
 
   /** Being restored for the next client (DISCARD ALL); nobody holds it. */
@@ -166,9 +203,8 @@ export class ServerConnection {
       const rows: Array<Array<string | null>> = [];
       const finish = (err: Error | null, result?: SimpleQueryResult) => {
         clearTimeout(timer);
-        this.socket.off('data', onData);
+        this.reader = this.hold;
         this.socket.off('close', onClose);
-        this.socket.pause();
         if (err) reject(err);
         else resolve(result!);
       };
@@ -198,9 +234,8 @@ export class ServerConnection {
         this.close();
         finish(new Error(`server did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.socket.on('data', onData);
+      this.listen(onData);
       this.socket.once('close', onClose);
-      this.socket.resume();
       this.socket.write(query(sql));
     });
   }

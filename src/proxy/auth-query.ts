@@ -260,9 +260,8 @@ function runQuery(conn: ServerConnection, sql: string, params: string[], timeout
     let error: string | null = null;
     const finish = (err: Error | null) => {
       clearTimeout(timer);
-      socket.off('data', onData);
+      conn.unread();
       socket.off('close', onClose);
-      socket.pause();
       if (err) reject(err);
       else resolve(result);
     };
@@ -285,9 +284,8 @@ function runQuery(conn: ServerConnection, sql: string, params: string[], timeout
     };
     const onClose = () => finish(new Error('the server closed the connection during the query'));
     const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('data', onData);
+    conn.read(onData);
     socket.once('close', onClose);
-    socket.resume();
     socket.write(extendedQuery(sql, params));
   });
 }

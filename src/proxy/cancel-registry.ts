@@ -42,6 +42,8 @@ export interface CancelRegistryOptions {
 export class CancelRegistry {
   /** By cancelKeyId (both halves of the key): issued keys share their owner bytes. */
   private readonly entries = new Map<string, Entry>();
+  /** The same entries by the key object handed out: attach() runs twice per transaction and builds no id for it. */
+  private readonly byKey = new WeakMap<CancelKey, Entry>();
   private cancelsStarted = 0;
 
   constructor(private readonly options: CancelRegistryOptions) {}
@@ -52,17 +54,20 @@ export class CancelRegistry {
     let key: CancelKey;
     do key = issueCancelKey(owner);
     while (this.entries.has(cancelKeyId(key.processId, key.secretKey)!));
-    this.entries.set(cancelKeyId(key.processId, key.secretKey)!, { server: null });
+    const entry: Entry = { server: null };
+    this.entries.set(cancelKeyId(key.processId, key.secretKey)!, entry);
+    this.byKey.set(key, entry);
     return key;
   }
 
   attach(key: CancelKey, server: ServerConnection | null): void {
-    const entry = this.entries.get(cancelKeyId(key.processId, key.secretKey)!);
+    const entry = this.byKey.get(key);
     if (entry) entry.server = server;
   }
 
   unregister(key: CancelKey): void {
     this.entries.delete(cancelKeyId(key.processId, key.secretKey)!);
+    this.byKey.delete(key);
   }
 
   /** Forward a client's cancel; resolves when it was sent, passed on, given up or ignored (never rejects). */

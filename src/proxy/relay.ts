@@ -476,7 +476,7 @@ export class Relay {
   private inspect(server: ServerConnection): void {
     this.inspectArmed = false;
     this.inspecting = true;
-    server.socket.off('data', this.onServerData);
+    // The query takes the socket's data until it is answered; the relay reads again after it.
     // A NOTIFY for a listening client may arrive while gatehouse asks: it is the client's.
     server.runSimpleQuery(INSPECT_SQL, this.tx.inspectTimeoutMs, (m) => this.writeClient(m)).then(
       (result) => {
@@ -494,8 +494,7 @@ export class Relay {
           this.pins = snapshot.pins;
           this.opts.onPinned?.(snapshot.pins, false);
         }
-        server.socket.on('data', this.onServerData);
-        server.socket.resume();
+        server.read(this.onServerData, this.onServerClose);
         if (this.pins.length === 0) this.detach('reuse');
         this.pump();
       },
@@ -560,9 +559,7 @@ export class Relay {
     this.server = server;
     this.counts.client.attached = true;
     if (this.opts.mode === 'session') server.traffic.activeSince = performance.now();
-    server.socket.on('data', this.onServerData);
-    server.socket.on('close', this.onServerClose);
-    server.socket.resume();
+    server.read(this.onServerData, this.onServerClose);
     this.opts.onServer(server);
   }
 
@@ -574,10 +571,8 @@ export class Relay {
     // Nothing is outstanding once a transaction-pooled server goes back (a local Sync answer is not counted).
     this.outstanding = 0;
     this.map.released();
-    server.socket.off('data', this.onServerData);
-    server.socket.off('close', this.onServerClose);
-    server.socket.off('drain', this.onServerDrain);
-    server.socket.pause();
+    server.unread();
+    if (this.clientHeld) server.socket.off('drain', this.onServerDrain);
     this.releaseClient();
     this.opts.onServer(null);
     this.opts.pool.release(server, action);

@@ -66,7 +66,8 @@ function completes(kind: ReplyKind, type: number): boolean {
 const isExtended = (kind: ReplyKind) => kind < Reply.Sync;
 
 export class ReplyQueue {
-  private readonly items: Pending[] = [];
+  /** Replaced, not truncated, when emptied: setting an array's length is a call into the V8 runtime. */
+  private items: Pending[] = [];
   private head = 0;
   /** The server refused an extended message and no Sync has been sent since: it ignores all but a Sync. */
   private skipping = false;
@@ -139,7 +140,7 @@ export class ReplyQueue {
   private shift(): Pending {
     const p = this.items[this.head++];
     if (this.head === this.items.length) {
-      this.items.length = 0;
+      this.items = [];
       this.head = 0;
     }
     return p;
@@ -147,7 +148,7 @@ export class ReplyQueue {
 
   /** The server is gone: nothing more will be answered. */
   clear(): void {
-    this.items.length = 0;
+    this.items = [];
     this.head = 0;
     this.skipping = false;
   }

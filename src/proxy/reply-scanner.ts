@@ -33,10 +33,15 @@ export class ReplyScanner {
   private cap = CAPTURE;
   private headLength = 0;
   private capturing = false;
-  /** While scanning: what goes to the client so far, and where the current kept run of bytes began. */
+  /**
+   * While scanning: what goes to the client so far, where the current kept run of bytes began, and the end of
+   * the message whose `ended` is running (where an inserted message goes). A run is cut only where a message is
+   * dropped or one is inserted, so a chunk kept whole is one run: no view is made per message.
+   */
   private out: Buffer[] = [];
   private chunk: Buffer = EMPTY;
   private runStart = 0;
+  private boundary = 0;
 
   constructor(
     private readonly sink: ReplySink,
@@ -90,6 +95,7 @@ export class ReplyScanner {
 
   /** Write `message` to the client at the current boundary (only from within `ended`). */
   insert(message: Buffer): void {
+    this.cut(this.boundary);
     this.out.push(message);
   }
 
@@ -109,9 +115,8 @@ export class ReplyScanner {
     if (this.dropping) {
       this.dropping = false;
       this.runStart = end;
-    } else {
-      this.cut(end);
     }
+    this.boundary = end;
     this.sink.ended(this.type, this.capturing ? this.head.subarray(0, this.headLength) : EMPTY);
   }
 

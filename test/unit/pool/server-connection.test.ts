@@ -40,13 +40,46 @@ describe('server connection state', () => {
     active.conn.toActive('c1');
     // Its holder reads the socket from now on.
     const read: Buffer[] = [];
-    active.backend.on('data', (d: Buffer) => read.push(d));
-    active.backend.resume();
+    active.conn.read((d) => read.push(d));
     active.backend.speak();
     await tick();
     expect(active.conn.state).toBe('active');
     expect(active.closed).toEqual([]);
     expect(Buffer.concat(read)).toEqual(readyForQuery('I'));
+  });
+
+  it('what a server sends before its new holder reads it waits for that holder, in order, and nothing after the holder lets go reaches it', async () => {
+    const { conn, backend } = tracked();
+    conn.toIdle();
+    conn.toActive('c1');
+    backend.speak();
+    backend.push(parameterStatus('application_name', 'x'));
+    await tick();
+    const read: Buffer[] = [];
+    conn.read((d) => read.push(d));
+    await tick();
+    expect(Buffer.concat(read)).toEqual(Buffer.concat([readyForQuery('I'), parameterStatus('application_name', 'x')]));
+    conn.unread();
+    backend.speak();
+    await tick();
+    expect(Buffer.concat(read)).toEqual(Buffer.concat([readyForQuery('I'), parameterStatus('application_name', 'x')]));
+    expect(conn.state).toBe('active');
+  });
+
+  it('the holder hears that the socket closed, after the pool was told; a holder that let go does not', async () => {
+    const order: string[] = [];
+    const made = fakeConnection({ forget: () => order.push('pool') });
+    made.conn.read(() => {}, () => order.push('holder'));
+    made.backend.destroy();
+    await tick();
+    expect(order).toEqual(['pool', 'holder']);
+
+    const other = fakeConnection({ forget: () => order.push('pool 2') });
+    other.conn.read(() => {}, () => order.push('holder 2'));
+    other.conn.unread();
+    other.backend.destroy();
+    await tick();
+    expect(order).toEqual(['pool', 'holder', 'pool 2']);
   });
 
   it('a server whose socket closes or fails is closing, and the pool is told once', async () => {
@@ -133,10 +166,11 @@ describe('simple queries gatehouse runs itself', () => {
     for (let i = 0; i < 20; i++) await conn.runSimpleQuery('DISCARD ALL', 1000);
     expect({ data: backend.listenerCount('data'), close: backend.listenerCount('close') }).toEqual(before);
     // A later report is the next holder's business, not a finished query's.
-    backend.on('data', () => {});
-    backend.resume();
+    const next: Buffer[] = [];
+    conn.read((d) => next.push(d));
     backend.push(parameterStatus('application_name', 'late'));
     await tick();
     expect(conn.parameters.has('application_name')).toBe(false);
+    expect(Buffer.concat(next)).toEqual(parameterStatus('application_name', 'late'));
   });
 });

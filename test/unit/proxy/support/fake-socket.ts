@@ -1,5 +1,5 @@
 /**
- * The part of a net.Socket the Relay uses (on/off/once, write, pause/resume, destroy, `destroyed`),
+ * The part of a net.Socket the Relay uses (on/off/once, write, pause/resume/isPaused, unshift, destroy, `destroyed`),
  * in process and synchronous, so that a test decides exactly when each chunk, each 'drain' and each
  * close happens. It never emits data by itself: the harness delivers chunks, and only while the
  * socket is not paused, as a real socket would.
@@ -49,6 +49,18 @@ export class FakeSocket extends EventEmitter {
     this.paused = false;
     return this;
   }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** A chunk its reader did not take, put back (a server connection nobody reads keeps it for the next reader). */
+  unshift(chunk: Buffer): void {
+    this.unread.unshift(chunk);
+  }
+
+  /** Chunks put back by unshift(), to be delivered before anything new. */
+  readonly unread: Buffer[] = [];
 
   destroy(): this {
     if (this.destroyed) return this;

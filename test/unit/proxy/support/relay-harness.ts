@@ -259,6 +259,7 @@ export async function runRelay(opts: HarnessOptions): Promise<HarnessResult> {
             emitting = b;
             b.socket.deliver(chunk);
             emitting = null;
+            if (attached === b && b.socket.unread.length > 0) violations.push(`${b.id}: a chunk of the attached server was put back unread`);
           },
         });
       } else if (b.state === 'idle') {
