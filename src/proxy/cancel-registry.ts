@@ -19,17 +19,21 @@ interface Entry {
   server: ServerConnection | null;
 }
 
-export interface CancelRegistryOptions {
+/** What sending a cancel needs, to PostgreSQL here or to a peer (peer-cancel.ts). */
+export interface CancelSenderOptions {
   logger: Logger;
   /** Every forwarded cancel is journaled here, like a connection. */
   journals: JournalBook;
   metrics: Metrics;
   /** The Stately inspector observer, read when a cancel starts (the inspector may start after the registry). */
   inspect?: () => unknown;
-  /** For tests: a manual clock for the cancel timeout. */
+  /** For tests: a manual clock for the cancel timeout (and a peer forward's wait for a slot). */
   timers?: Timers;
-  /** Journal ids of forwarded cancels (`x<N>`); default a counter of its own. */
+  /** Journal ids of the cancels sent (`x<N>`, `xp<N>`); default a counter of its own. */
   nextId?: () => string;
+}
+
+export interface CancelRegistryOptions extends CancelSenderOptions {
   /** This process's place in the instance and among peers; default worker 0, no peering. */
   owner?: KeyOwner;
   /**

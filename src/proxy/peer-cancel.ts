@@ -12,13 +12,11 @@
  * up after as long as one forward may take. Dropped cancels (TTL used up, a peer id not in `peers`)
  * are logged at debug and counted; the client is never told, as PostgreSQL tells it nothing either.
  */
-import type { Logger } from 'pino';
 import type { PeerConfig } from '../config/types.js';
 import { CANCEL_TIMEOUT_MS, sendCancel } from '../driver/cancel-driver.js';
 import { realTimers, type Timers } from '../driver/timers.js';
-import type { JournalBook } from '../journal/journal.js';
-import type { Metrics } from '../observability/metrics.js';
 import { withTtlDecremented, type KeyOwner } from './cancel-key.js';
+import type { CancelSenderOptions } from './cancel-registry.js';
 
 export type PeerRoute =
   /** This instance owns the key (or peering is off): the cancel registry looks it up. */
@@ -35,19 +33,11 @@ export function routeToPeer(selfId: number, peers: readonly PeerConfig[], owner:
   return peer ? { kind: 'forward', peer } : { kind: 'drop', reason: 'unknown_peer' };
 }
 
-export interface PeerCancelOptions {
+export interface PeerCancelOptions extends CancelSenderOptions {
   /** general.peer_id. */
   selfId: number;
   /** The peers in force, read at each cancel (a reload's changes apply to the next one). */
   peers: () => readonly PeerConfig[];
-  logger: Logger;
-  journals: JournalBook;
-  metrics: Metrics;
-  inspect?: () => unknown;
-  /** For tests: a manual clock for the forward's timeout and the wait for a slot. */
-  timers?: Timers;
-  /** Journal ids of forwards (`xp<N>`); default a counter of its own. */
-  nextId?: () => string;
 }
 
 /** One peer's forwards: how many are in flight, and those waiting for a slot, oldest first. */
