@@ -28,7 +28,7 @@ import { describePeerCertificate } from '../tls/certificate-info.js';
 import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
 import type { ClientTlsProvider } from '../tls/client-tls.js';
 import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
-import { finalState, hostActor, type ActorHost } from './actor-host.js';
+import { finalState, hostMachine, type MachineRun } from './machine-host.js';
 import { ClientAuthenticator } from './client-auth.js';
 import type { ClientInfo, OpenSession, SessionHandle } from './session-port.js';
 import { realTimers, type Timers } from './timers.js';
@@ -38,6 +38,9 @@ const FATAL_LINGER_MS = 5000;
 
 /** Largest message accepted while authenticating (SCRAM messages are a few hundred bytes). */
 const MAX_AUTH_MESSAGE = 8192;
+
+/** Nothing buffered: one shared empty view, so that a logged-in client holds no buffer of its own here. */
+const NOTHING = Buffer.alloc(0);
 
 export interface ClientDriverDeps {
   id: string;
@@ -90,9 +93,9 @@ interface Startup {
 
 export class ClientDriver {
   private socket: Socket | TLSSocket;
-  private readonly host: ActorHost<typeof clientSessionMachine>;
+  private readonly run: MachineRun<typeof clientSessionMachine>;
   private readonly journal;
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = NOTHING;
   private framer: MessageFramer | null = null;
   private authenticator: ClientAuthenticator | null = null;
   private startup: Startup | null = null;
@@ -140,14 +143,15 @@ export class ClientDriver {
     this.loginDeadline = performance.now() + deps.loginTimeoutMs;
     this.timers = deps.timers ?? realTimers;
     this.loginTimer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'login' }), deps.loginTimeoutMs);
-    this.host = hostActor(clientSessionMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), deps.inspect);
-    this.host.actor.subscribe({ complete: () => this.finish() });
+    this.run = hostMachine(clientSessionMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), deps.inspect);
+    this.run.subscribe({ complete: () => this.finish() });
     deps.metrics.connections.inc({ type: 'total' });
     this.listen(socket);
   }
 
-  get actor() {
-    return this.host.actor;
+  /** The client-session machine as it runs (its snapshot, observers). */
+  get machine(): MachineRun<typeof clientSessionMachine> {
+    return this.run;
   }
 
   /** What the admin console shows of this client (SHOW CLIENTS). */
@@ -172,13 +176,13 @@ export class ClientDriver {
    */
   kill(by: string): boolean {
     const event = { type: 'admin.kill' as const, by };
-    if (!this.host.actor.getSnapshot().can(event)) return false;
+    if (!this.run.getSnapshot().can(event)) return false;
     this.send(event);
     return true;
   }
 
   private send(event: ClientEvent): void {
-    this.host.send(event);
+    this.run.send(event);
   }
 
   /** Watch a socket's end; its bytes are read only while the machine says so (`read` commands). */
@@ -209,7 +213,7 @@ export class ClientDriver {
     this.pumping = true;
     try {
       for (;;) {
-        if (this.host.actor.getSnapshot().status !== 'active') return;
+        if (this.run.getSnapshot().status !== 'active') return;
         if (this.reading === 'startup') {
           if (!this.readStartupPacket()) return;
         } else if (this.reading === 'auth') {
@@ -310,7 +314,7 @@ export class ClientDriver {
     const framer = this.framer!;
     if (this.pending.length > 0) {
       framer.push(this.pending);
-      this.pending = Buffer.alloc(0);
+      this.pending = NOTHING;
     }
     let message;
     try {
@@ -333,7 +337,10 @@ export class ClientDriver {
       if (clientKey) this.deps.learnClientKey(this.startup!.database, this.startup!.user, clientKey);
       // Bytes after the last authentication message belong to the session (pipelined queries).
       this.pending = framer.takeRemaining();
+      // The exchange is over: what it held (nonces, proofs, the ClientKey) is not kept for the client's life.
       this.framer = null;
+      this.authenticator = null;
+      this.stored = null;
       this.send({ type: 'auth.succeeded' });
       return false;
     }
@@ -403,7 +410,7 @@ export class ClientDriver {
     if (!material) return this.send({ type: 'tls.failed', reason: 'no TLS certificate loaded' });
     // A direct-TLS ClientHello was already read: hand it back so the TLS layer reads it first.
     if (direct && this.pending.length > 0) raw.unshift(this.pending);
-    this.pending = Buffer.alloc(0);
+    this.pending = NOTHING;
     this.tlsStartedAt = performance.now();
     const secure = new TLSSocket(raw, {
       isServer: true,
@@ -500,7 +507,7 @@ export class ClientDriver {
     this.socket.off('close', this.onClose);
     this.socket.off('error', this.onError);
     const early = this.pending;
-    this.pending = Buffer.alloc(0);
+    this.pending = NOTHING;
     this.started = true;
     this.session!.start(early);
   }
@@ -514,7 +521,7 @@ export class ClientDriver {
     this.session?.end();
     if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.destroy();
     this.socket.on('error', () => {});
-    this.journal.end(finalState(this.host.actor.getSnapshot()));
+    this.journal.end(finalState(this.run.getSnapshot()));
     this.deps.onClosed();
   }
 

@@ -12,7 +12,8 @@ export type ClientMessageSink = (type: number, bytes: Buffer, piece: boolean) =>
 const HEADER = 5;
 
 export class ClientFramer {
-  private readonly header = Buffer.alloc(HEADER);
+  /** A header split across chunks, byte by byte; made the first time one is (an idle client holds no buffer). */
+  private header: Buffer | null = null;
   private headerRead = 0;
   private type = 0;
   /** Bytes of the current message still to come (0 between messages). */
@@ -59,12 +60,13 @@ export class ClientFramer {
         i = n;
         continue;
       }
-      this.header[this.headerRead++] = chunk[i++];
+      const header = (this.header ??= Buffer.alloc(HEADER));
+      header[this.headerRead++] = chunk[i++];
       if (this.headerRead < HEADER) continue;
       this.headerRead = 0;
-      const total = 1 + this.checked(this.header.readInt32BE(1));
-      if (total === HEADER) this.sink(this.header[0], Buffer.from(this.header), false);
-      else this.begin(this.header[0], Buffer.from(this.header), total);
+      const total = 1 + this.checked(header.readInt32BE(1));
+      if (total === HEADER) this.sink(header[0], Buffer.from(header), false);
+      else this.begin(header[0], Buffer.from(header), total);
     }
   }
 

@@ -19,6 +19,8 @@ const CAPTURE = 96;
 /** ErrorResponses are captured whole (up to this size) so that one held back can still be passed on. */
 const ERROR_CAPTURE = 8192;
 const EMPTY = Buffer.alloc(0);
+/** What `out` is between scans, so that a scanner holds no reference to the chunks it last returned. */
+const NOT_SCANNING: Buffer[] = [];
 
 const captured = (type: number) =>
   type === BackendType.CommandComplete || type === BackendType.ErrorResponse || type === BackendType.ReadyForQuery;
@@ -29,7 +31,11 @@ export class ReplyScanner {
   private length = 0;
   private remaining = 0;
   private dropping = false;
-  private readonly head = Buffer.alloc(ERROR_CAPTURE);
+  /**
+   * The captured first bytes of the current message. It starts small (a tag, a status byte) and grows only for an
+   * ErrorResponse, once per relay that sees one: an idle client should not hold an 8 kB buffer it may never use.
+   */
+  private head: Buffer = EMPTY;
   private cap = CAPTURE;
   private headLength = 0;
   private capturing = false;
@@ -38,7 +44,7 @@ export class ReplyScanner {
    * the message whose `ended` is running (where an inserted message goes). A run is cut only where a message is
    * dropped or one is inserted, so a chunk kept whole is one run: no view is made per message.
    */
-  private out: Buffer[] = [];
+  private out: Buffer[] = NOT_SCANNING;
   private chunk: Buffer = EMPTY;
   private runStart = 0;
   private boundary = 0;
@@ -88,9 +94,11 @@ export class ReplyScanner {
       }
       if (this.remaining === 0) this.finish(i);
     }
-    if (!this.dropping && this.runStart < n) this.out.push(this.runStart === 0 ? chunk : chunk.subarray(this.runStart));
+    const out = this.out;
+    if (!this.dropping && this.runStart < n) out.push(this.runStart === 0 ? chunk : chunk.subarray(this.runStart));
     this.chunk = EMPTY;
-    return this.out;
+    this.out = NOT_SCANNING;
+    return out;
   }
 
   /** Write `message` to the client at the current boundary (only from within `ended`). */
@@ -108,6 +116,8 @@ export class ReplyScanner {
     this.capturing = captured(this.type);
     this.cap = this.type === BackendType.ErrorResponse ? ERROR_CAPTURE : CAPTURE;
     this.headLength = 0;
+    const need = this.capturing ? Math.min(this.cap, this.remaining) : 0;
+    if (this.head.length < need) this.head = Buffer.allocUnsafe(Math.max(CAPTURE, need));
   }
 
   private finish(end: number): void {

@@ -73,6 +73,32 @@ describe('server replies, wherever the chunks are cut', () => {
     }
   });
 
+  it('what the relay reads of each reply (tags, errors whole) is right whatever the sizes before it, and the bytes pass unchanged', () => {
+    const longError = be.errorResponse('42P01', `relation "${'t'.repeat(600)}" does not exist`);
+    const stream = Buffer.concat([
+      be.commandComplete('SELECT 1'),
+      be.errorResponse('22012', 'division by zero'),
+      longError,
+      be.errorResponse('42601', 'syntax error'),
+      be.commandComplete('INSERT 0 1'),
+      be.readyForQuery('E'),
+    ]);
+    for (const chunks of cuts(stream)) {
+      const heads: string[] = [];
+      const scanner = new ReplyScanner({ starts: () => true, ended: (type, head) => heads.push(`${String.fromCharCode(type)}:${head.toString('latin1')}`) });
+      const client = Buffer.concat(chunks.flatMap((c) => scanner.scan(c)));
+      expect(client.equals(stream)).toBe(true);
+      expect(heads).toEqual([
+        'C:SELECT 1\0',
+        `E:${be.errorResponse('22012', 'division by zero').subarray(5).toString('latin1')}`,
+        `E:${longError.subarray(5).toString('latin1')}`,
+        `E:${be.errorResponse('42601', 'syntax error').subarray(5).toString('latin1')}`,
+        'C:INSERT 0 1\0',
+        'Z:E',
+      ]);
+    }
+  });
+
   it('an error skips everything up to the Sync, undoing what each skipped message recorded, newest first', () => {
     const queue = new ReplyQueue();
     const undone: string[] = [];
