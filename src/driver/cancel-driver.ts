@@ -17,7 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { BackendKey, ServerRoute } from '../pool/server-connection.js';
 import { encodeCancelRequest } from '../protocol/index.js';
 import { hostnameError, serverTlsConnectOptions } from '../tls/server-tls.js';
-import { finalState, hostActor } from './actor-host.js';
+import { finalState, hostMachine } from './machine-host.js';
 import { requestSsl } from './ssl-request.js';
 import { realTimers, type Timers } from './timers.js';
 
@@ -62,7 +62,7 @@ class CancelDriver {
   private readonly timers: Timers;
   private readonly timer: unknown;
   private readonly journal;
-  private readonly host;
+  private readonly run;
 
   constructor(private readonly opts: CancelOptions) {
     this.result = new Promise((resolve) => (this.resolve = resolve));
@@ -73,11 +73,11 @@ class CancelDriver {
     this.journal = opts.journals.open(opts.id, 'cancel-request', CANCEL_REQUEST_VERSION, input);
     this.timers = opts.timers ?? realTimers;
     this.timer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'cancel' }), opts.timeoutMs ?? CANCEL_TIMEOUT_MS);
-    this.host = hostActor(cancelRequestMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), opts.inspect);
+    this.run = hostMachine(cancelRequestMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), opts.inspect);
   }
 
   private send(event: CancelEvent): void {
-    this.host.send(event);
+    this.run.send(event);
   }
 
   private execute(command: CancelCommand): void {
@@ -175,7 +175,7 @@ class CancelDriver {
       // After a send the server closes; otherwise nothing more is to be said on this socket.
       if (!outcome.sent) socket.destroy();
     }
-    this.journal.end(finalState(this.host.actor.getSnapshot()));
+    this.journal.end(finalState(this.run.getSnapshot()));
     this.resolve(outcome);
   }
 
@@ -184,8 +184,8 @@ class CancelDriver {
     this.socket?.destroy();
     this.timers.clear(this.timer);
     this.count('internal_error');
-    // The actor may fail while it starts, before `host` is assigned.
-    if (this.host) this.journal.end(finalState(this.host.actor.getSnapshot()));
+    // A command's handler may fail while the machine starts, before `run` is assigned.
+    if (this.run) this.journal.end(finalState(this.run.getSnapshot()));
     this.resolve({ sent: false, failure: { reason: 'internal_error', message: 'internal error while sending a cancel request', tlsError: false } });
   }
 }

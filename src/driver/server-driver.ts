@@ -16,7 +16,7 @@ import type { JournalBook } from '../journal/journal.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ServerConnection, type BackendKey } from '../pool/server-connection.js';
 import { hostnameError, serverTlsConnectOptions, type ServerTlsMaterial } from '../tls/server-tls.js';
-import { finalState, hostActor } from './actor-host.js';
+import { finalState, hostMachine } from './machine-host.js';
 import { ServerAuthenticator } from './server-auth.js';
 import { requestSsl } from './ssl-request.js';
 import { realTimers, type Timers } from './timers.js';
@@ -64,7 +64,7 @@ class ServerDriver {
   private readonly auth: ServerAuthenticator;
   private readonly timers: Timers;
   private readonly timer: unknown;
-  private readonly host;
+  private readonly run;
   private readonly journal;
 
   constructor(private readonly opts: ServerConnectOptions) {
@@ -77,11 +77,11 @@ class ServerDriver {
     this.journal = opts.journals.open(opts.id, 'server-handshake', SERVER_HANDSHAKE_VERSION, input);
     this.timers = opts.timers ?? realTimers;
     this.timer = this.timers.set(() => this.send({ type: 'timer.expired', timer: 'connect' }), opts.connectTimeoutMs);
-    this.host = hostActor(serverHandshakeMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), opts.inspect);
+    this.run = hostMachine(serverHandshakeMachine, input, this.journal, (c) => this.execute(c), (err) => this.crash(err), opts.inspect);
   }
 
   private send(event: ServerEvent): void {
-    this.host.send(event);
+    this.run.send(event);
   }
 
   private execute(command: ServerCommand): void {
@@ -186,7 +186,7 @@ class ServerDriver {
     try {
       this.framer.push(chunk);
       for (let m = this.framer.next(); m; m = this.framer.next()) {
-        if (this.host.actor.getSnapshot().status !== 'active') return;
+        if (this.run.getSnapshot().status !== 'active') return;
         this.onBackendMessage(m.type, m.body);
       }
     } catch (err) {
@@ -252,7 +252,7 @@ class ServerDriver {
     this.detach();
     socket.pause();
     socket.removeAllListeners('error');
-    this.journal.end(finalState(this.host.actor.getSnapshot()));
+    this.journal.end(finalState(this.run.getSnapshot()));
     const { id, pool, host, port, mode, negotiation, tls: material } = this.opts;
     const conn = new ServerConnection({
       id,
@@ -275,7 +275,7 @@ class ServerDriver {
     this.opts.logger.warn({ pool, host, port, mode, reason: failure.reason, sqlstate: failure.sqlstate }, `backend connection failed: ${failure.message}`);
     this.detach();
     this.socket?.destroy();
-    this.journal.end(finalState(this.host.actor.getSnapshot()));
+    this.journal.end(finalState(this.run.getSnapshot()));
     this.reject(new ProxyError(`server.${failure.reason}`, failure.sqlstate, failure.message));
   }
 

@@ -4,7 +4,8 @@
  * server side, reads the CancelRequest and closes the connection (or resets it, or stays silent).
  */
 import type { Logger } from 'pino';
-import type { AnyActorRef, InspectionEvent } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
+import type { MachineRun } from '../../../src/driver/machine-host.js';
 import type { CancelEvent, CancelRequestInput } from '../../../machines/cancel-request.js';
 import { sendCancel, type CancelOutcome } from '../../../src/driver/cancel-driver.js';
 import type { JournalBook, JournalEntry } from '../../../src/journal/journal.js';
@@ -34,7 +35,7 @@ export class CancelWorld {
   readonly id = `x-model-${++worlds}`;
   readonly timers = new ManualTimers();
   readonly backend = new ScriptedBackend();
-  actor!: AnyActorRef;
+  actor!: MachineRun<AnyStateMachine>;
   outcome!: Promise<CancelOutcome>;
   settled: CancelOutcome | null = null;
 
@@ -49,7 +50,7 @@ export class CancelWorld {
     const listening = await this.backend.listen();
     const refused = this.path.steps[1]?.event.type === 'socket.connectFailed';
     const port = refused ? await this.fixture.closedPort() : listening;
-    let actor: AnyActorRef | null = null;
+    let actor: MachineRun<AnyStateMachine> | null = null;
     const result = sendCancel({
       id: this.id,
       target: { pool: 'model' },
@@ -60,8 +61,8 @@ export class CancelWorld {
       metrics: this.fixture.metrics,
       journals: this.fixture.book,
       timers: this.timers,
-      inspect: (e: InspectionEvent) => {
-        if (e.type === '@xstate.actor') actor ??= e.actorRef as AnyActorRef;
+      inspect: (e: { type: string; actorRef?: unknown }) => {
+        if (e.type === '@xstate.actor') actor ??= e.actorRef as MachineRun<AnyStateMachine>;
       },
     });
     if (!actor) throw new Error('sendCancel() created no actor');

@@ -8,7 +8,6 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { expect } from 'vitest';
-import { waitFor } from 'xstate';
 import type { ClientEvent, ClientSessionContext, ClientSessionInput, HbaVerdict } from '../../../machines/client-session.js';
 import { md5ClientResponse, md5PasswordHash, ScramClientSession, type StoredPassword } from '../../../src/auth/index.js';
 import { compileHba, parseHba, type HbaFacts } from '../../../src/config/hba.js';
@@ -31,6 +30,7 @@ import {
 import { Session } from '../../../src/proxy/session.js';
 import type { ClientTlsProvider } from '../../../src/tls/client-tls.js';
 import { ByteReader, EFFECT_TIMEOUT_MS } from './byte-reader.js';
+import { untilSnapshot } from './run-path.js';
 import { BackendStub, poolFailure, RecordingCancels, ScriptedLimiter, ScriptedPool } from './client-deps.js';
 import {
   certChoiceFor,
@@ -181,7 +181,7 @@ export class ClientWorld {
   }
 
   get actor() {
-    return this.driver.actor;
+    return this.driver.machine;
   }
 
   entries(): JournalEntry[] {
@@ -406,7 +406,7 @@ export class ClientWorld {
     this.server?.peer.destroy();
     this.server?.conn.close();
     this.accepted?.destroy();
-    if (this.driver) await waitFor(this.driver.actor, (s) => s.status !== 'active', { timeout: EFFECT_TIMEOUT_MS }).catch(() => undefined);
+    if (this.driver) await untilSnapshot(this.driver.machine, (s) => s.status !== 'active', EFFECT_TIMEOUT_MS).catch(() => undefined);
   }
 }
 

@@ -1,21 +1,43 @@
 /**
  * Runs one generated path against a live driver: for every step, cause the event's real-world
- * reason, wait (xstate waitFor, with a timeout) until the driver reported exactly that event,
+ * reason, wait (with a timeout) until the driver reported exactly that event,
  * compare state and context with the model, then check the effect a user would notice. At the end,
- * fold the driver's journal through the pure machine and compare with the live actor, and the
+ * fold the driver's journal through the pure machine and compare with the live machine, and the
  * transitions it took with those the model predicts for the path.
  */
 import { expect } from 'vitest';
-import { waitFor, type AnyActorRef, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import type { MachineRun } from '../../../src/driver/machine-host.js';
 import type { JournalEntry } from '../../../src/journal/journal.js';
 import { foldJournal, pathTransitions } from './coverage.js';
 import { valueToDotted, type ModelPath, type ModelStep } from './model-paths.js';
 
 export const STEP_TIMEOUT_MS = 3000;
 
+/** Resolves with the first snapshot of `run` (the current one included) that satisfies `predicate`; rejects after `timeoutMs`, or if the machine stops first. */
+export function untilSnapshot<S>(run: { getSnapshot(): S; subscribe: MachineRun<AnyStateMachine>['subscribe'] }, predicate: (snapshot: S) => boolean, timeoutMs: number): Promise<S> {
+  return new Promise((resolve, reject) => {
+    if (predicate(run.getSnapshot())) return resolve(run.getSnapshot());
+    const timer = setTimeout(() => done(new Error(`no such snapshot within ${timeoutMs} ms`)), timeoutMs);
+    const subscription = run.subscribe({
+      next: (snapshot) => {
+        if (predicate(snapshot as S)) done(null, snapshot as S);
+      },
+      error: (err) => done(err instanceof Error ? err : new Error(String(err))),
+      complete: () => done(new Error('the machine stopped before such a snapshot')),
+    });
+    function done(err: Error | null, snapshot?: S): void {
+      clearTimeout(timer);
+      subscription.unsubscribe();
+      if (err) reject(err);
+      else resolve(snapshot!);
+    }
+  });
+}
+
 export interface PathWorld<E extends EventObject> {
-  /** The driver's live actor. */
-  readonly actor: AnyActorRef;
+  /** The driver's live machine. */
+  readonly actor: MachineRun<AnyStateMachine>;
   /** The driver's journal, as recorded so far. */
   entries(): JournalEntry[];
   /** Do what makes the driver report `step.event` (write bytes, close a socket, fire the clock...). */
@@ -52,7 +74,7 @@ export async function runPath<E extends EventObject>(
     const before = world.entries().length;
     await world.cause(step, i);
     try {
-      await waitFor(world.actor, () => world.entries().length > before, { timeout: STEP_TIMEOUT_MS });
+      await untilSnapshot(world.actor, () => world.entries().length > before, STEP_TIMEOUT_MS);
     } catch {
       const now = world.actor.getSnapshot() as AnyMachineSnapshot;
       throw new Error(`${where}: the driver reported no event within ${STEP_TIMEOUT_MS} ms (state ${valueToDotted(now.value)}, ${now.status})`);

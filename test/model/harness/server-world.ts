@@ -4,7 +4,8 @@
  * TLS server side, asks for authentication, reports errors and ReadyForQuery.
  */
 import type { Logger } from 'pino';
-import type { AnyActorRef, InspectionEvent } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
+import type { MachineRun } from '../../../src/driver/machine-host.js';
 import type { ServerEvent, ServerHandshakeInput } from '../../../machines/server-handshake.js';
 import { ScramServerSession, deriveScramSecret } from '../../../src/auth/index.js';
 import { connectServer } from '../../../src/driver/server-driver.js';
@@ -67,7 +68,7 @@ export class ServerWorld {
   readonly id = `server-${++worlds}`;
   readonly timers = new ManualTimers();
   readonly backend = new ScriptedBackend();
-  actor!: AnyActorRef;
+  actor!: MachineRun<AnyStateMachine>;
   outcome!: Promise<Outcome>;
   settled: Outcome | null = null;
   /** The last authentication the backend asked for on the current connection. */
@@ -85,7 +86,7 @@ export class ServerWorld {
     const listening = await this.backend.listen();
     const refused = this.path.steps[1]?.event.type === 'socket.connectFailed';
     const port = refused ? await this.fixture.closedPort() : listening;
-    let actor: AnyActorRef | null = null;
+    let actor: MachineRun<AnyStateMachine> | null = null;
     const result = connectServer({
       id: this.id,
       pool: 'model',
@@ -104,8 +105,8 @@ export class ServerWorld {
       onClosed: () => {},
       timers: this.timers,
       // connectServer() returns only a promise: its live actor is observed through the inspection hook.
-      inspect: (e: InspectionEvent) => {
-        if (e.type === '@xstate.actor') actor ??= e.actorRef as AnyActorRef;
+      inspect: (e: { type: string; actorRef?: unknown }) => {
+        if (e.type === '@xstate.actor') actor ??= e.actorRef as MachineRun<AnyStateMachine>;
       },
     });
     if (!actor) throw new Error('connectServer() created no actor');

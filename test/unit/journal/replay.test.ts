@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { CLIENT_SESSION_VERSION, clientSessionMachine, type ClientEvent } from '../../../machines/index.js';
-import { finalState } from '../../../src/driver/actor-host.js';
+import { finalState } from '../../../src/driver/machine-host.js';
 import { JournalBook } from '../../../src/journal/journal.js';
 import { JsonlJournalSink } from '../../../src/journal/jsonl-sink.js';
 import { formatReplay, readJournalFile, replayConnection, replayMismatches } from '../../../src/journal/replay.js';
