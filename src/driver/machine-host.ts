@@ -2,8 +2,8 @@
  * The one way drivers run a machine: the machine's own transition function folds each event into the next
  * snapshot, as a replay of the journal does (src/journal/replay.ts), with no XState actor behind it. An actor
  * costs ~4.6 kB per live connection (mailbox, system, a score of closures) for services gatehouse does not use:
- * no children, no delays, no messages between actors. A live connection here holds its snapshot (~0.8 kB) and
- * this object (bench/machine-host-cost.mjs; bench/results/idle-clients-20261202.md).
+ * no children, no delays, no messages between actors. A live connection here holds its snapshot and this object,
+ * ~1 kB in all (bench/machine-host-cost.mjs; bench/results/idle-clients-20261202.md).
  *
  * The semantics are an actor's:
  * - every event is journaled before it is folded, and events are folded one at a time in the order they were
@@ -49,8 +49,9 @@ interface ExecutableAction {
 }
 
 /**
- * One scope per machine, shared by all its runs: folding is synchronous and never re-entrant (a run folds one
- * event at a time, and a command's handler only queues), so `collected` always belongs to the step in progress.
+ * One scope per machine, shared by all its runs. Nothing but the machine's own pure guards and actions runs inside
+ * a transition, and `collected` is emptied right after each one, before any command's handler (which may fold
+ * another run of the same machine, as KILL does) runs: so `collected` always belongs to the step in progress.
  */
 interface SharedScope {
   scope: AnyActorScope;
