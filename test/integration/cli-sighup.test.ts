@@ -12,7 +12,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/index.js';
 import { encodeSslRequest, encodeStartupMessage } from '../../src/protocol/index.js';
-import { ensureBuilt, spawnCli } from '../fixtures/cli.js';
+import { ensureBuilt, servingProcesses, spawnCli } from '../fixtures/cli.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
 import { waitUntil } from '../fixtures/wait.js';
 
@@ -56,7 +56,9 @@ describe('SIGHUP reloads the client-side certificate of a running gatehouse', ()
   const hup = async (expected: RegExp) => {
     const before = log.length;
     child.kill('SIGHUP');
-    await waitUntil(`gatehouse to log ${expected}`, () => expected.test(log.slice(before)));
+    // Every worker applies the reload and logs it: the instance has reloaded once each has.
+    const all = new RegExp(expected.source, 'g');
+    await waitUntil(`gatehouse to log ${expected} from every worker`, () => (log.slice(before).match(all)?.length ?? 0) >= servingProcesses(log)!);
   };
 
   beforeAll(async () => {
@@ -70,7 +72,7 @@ describe('SIGHUP reloads the client-side certificate of a running gatehouse', ()
     child = spawnCli(['--config', config]);
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    await waitUntil('gatehouse to listen', () => log.includes('gatehouse listening'));
+    await waitUntil('gatehouse to serve on every worker', () => servingProcesses(log) !== null);
   });
 
   afterAll(async () => {

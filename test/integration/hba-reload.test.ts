@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/dev/index.js';
-import { ensureBuilt, spawnCli } from '../fixtures/cli.js';
+import { ensureBuilt, servingProcesses, spawnCli } from '../fixtures/cli.js';
 import { APP_DATABASE, APP_USER, FLAVORS, startTestCluster, type Cluster } from '../fixtures/clusters.js';
 import { metricValue, startGatehouse, type RunningGatehouse } from '../fixtures/gatehouse.js';
 import { createPki, type Pki } from '../fixtures/pki.js';
@@ -56,7 +56,8 @@ describe(`SIGHUP re-reads the pg_hba file of a running gatehouse in front of ${F
   const hup = async (expected: string) => {
     const from = log.length;
     child.kill('SIGHUP');
-    await waitUntil(`gatehouse to log "${expected}"`, () => messages(from).some((m) => m.startsWith(expected)));
+    // Every worker applies the reload and logs it: the instance has reloaded once each has.
+    await waitUntil(`gatehouse to log "${expected}" from every worker`, () => messages(from).filter((m) => m.startsWith(expected)).length >= servingProcesses(log)!);
     return messages(from);
   };
   const failures = async () => metricValue(await (await fetch(`http://127.0.0.1:${webPort}/metrics`)).text(), 'gatehouse_hba_reload_failures_total');
@@ -87,7 +88,7 @@ describe(`SIGHUP re-reads the pg_hba file of a running gatehouse in front of ${F
     child = spawnCli(['--config', config]);
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    await waitUntil('gatehouse to listen', () => log.includes('gatehouse listening'));
+    await waitUntil('gatehouse to serve on every worker', () => servingProcesses(log) !== null);
   });
 
   afterAll(async () => {
