@@ -67,7 +67,9 @@ describe('admin snapshot', () => {
     // Work in the next period shows only once that period closes; until then the closed one's averages stay.
     work(t, 15, 10_000, 0);
     expect(showStats([p], start + 25_000)[0].avg_xact_time).toBe(2_000);
-    expect(showStats([p], start + 20_000 + STATS_PERIOD_MS)[0]).toMatchObject({ avg_xact_count: 1, avg_xact_time: 10_000, total_xact_count: 45 });
+    // A millisecond past the period's end: `start` is a fractional performance.now(), and (start + 35 s) − (start + 20 s)
+    // can come out a hair under 15 s in floating point.
+    expect(showStats([p], start + 20_000 + STATS_PERIOD_MS + 1)[0]).toMatchObject({ avg_xact_count: 1, avg_xact_time: 10_000, total_xact_count: 45 });
   });
 
   it("SHOW POOLS' maxwait is whole seconds plus microseconds, counting a wait under way, and the oldest checkout's age", () => {
