@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { PoolTraffic } from '../observability/traffic.js';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import { DatabaseLimit, type DatabaseMember } from './database-limit.js';
+import { InstanceSlots, type InstanceLease, type SlotHolder } from './instance-slots.js';
 import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
 import { settingsDiff, settingsMatch } from './startup-parameters.js';
@@ -53,16 +54,6 @@ export interface PoolOptions {
   instance?: InstanceLease;
 }
 
-/**
- * The instance's slots for one (pool, user), as one worker's pool asks for them: a request is answered later by
- * `ServerPool.granted()` (at once, or when another worker's connection closes); every slot held or granted and
- * not used is given back with `release()`.
- */
-export interface InstanceLease {
-  request(from: ServerPool, reserve: boolean): void;
-  release(from: ServerPool): void;
-}
-
 /** What a reload may change in a pool without replacing it. */
 export type PoolSettings = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idleTimeoutMs' | 'serverLifetimeMs'> & { minSize: number };
 
@@ -90,7 +81,7 @@ export interface PoolStats {
   waiting: number;
 }
 
-export class ServerPool implements DatabaseMember {
+export class ServerPool implements DatabaseMember, SlotHolder {
   /** Idle connections, most recently used last. */
   private readonly idle: ServerConnection[] = [];
   /** Every connection that is not closing, whatever its state. */
@@ -117,10 +108,8 @@ export class ServerPool implements DatabaseMember {
   minPoolSize: number;
   /** What the relay counts for this (pool, user): metrics and SHOW STATS read it. */
   readonly traffic: PoolTraffic;
-  /** Instance slots asked for and not granted yet, oldest first: whether each is a reserve one. */
-  private readonly requested: boolean[] = [];
-  /** Another worker waits for a slot this pool holds: the next connection that would go idle closes instead. */
-  private yieldOnPark = false;
+  /** One worker's pool of several: the instance's slots it holds and asks for (null: the pool is the instance's). */
+  private readonly slots: InstanceSlots | null;
 
   constructor(readonly opts: PoolOptions) {
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
@@ -128,6 +117,7 @@ export class ServerPool implements DatabaseMember {
     this.minPoolSize = Math.min(opts.minSize ?? 0, opts.size);
     this.limit = opts.limit ?? new DatabaseLimit({ database: opts.name, maxConnections: 0, reserveSize: 0, reserveTimeoutMs: 0 });
     this.limit.join(this);
+    this.slots = opts.instance ? new InstanceSlots(opts.instance, this) : null;
   }
 
   get connectionCount(): number {
@@ -206,12 +196,12 @@ export class ServerPool implements DatabaseMember {
     if (!this.pausedNow) {
       const reusable = this.takeIdle(holder);
       if (reusable) return Promise.resolve(reusable);
-      if (this.connectionCount + this.requested.length < this.opts.size) {
+      if (this.connectionCount + this.slotsAsked < this.opts.size) {
         // At max_db_connections: close another user's least recently used idle connection first (PgBouncer's eviction).
         if (this.limit.hasRoom() || (this.limit.evictFor(this) && this.limit.hasRoom())) {
           // One worker of several: the client waits for the slot (or for a connection released here first).
-          if (!this.opts.instance) return this.create(holder, false);
-          this.askInstance(false);
+          if (!this.slots) return this.create(holder, false);
+          this.slots.ask(false);
         }
       }
     }
@@ -240,7 +230,7 @@ export class ServerPool implements DatabaseMember {
     if (this.closed || this.pausedNow || !this.limit.hasReserve() || this.connectionCount >= this.opts.size + this.limit.opts.reserveSize) return;
     // A pool left below its limits (a connect failed) gets an ordinary connection: only one beyond them is reserve.
     const reserve = this.connectionCount >= this.opts.size || !this.limit.hasRoom();
-    if (this.opts.instance) return this.askInstance(reserve);
+    if (this.slots) return this.slots.ask(reserve);
     this.waiters.remove(waiter);
     if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
     this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
@@ -268,9 +258,9 @@ export class ServerPool implements DatabaseMember {
     return conn;
   }
 
-  private askInstance(reserve: boolean): void {
-    this.requested.push(reserve);
-    this.opts.instance!.request(this, reserve);
+  /** Instance slots asked for and not granted yet (0 for the instance's own pool). */
+  private get slotsAsked(): number {
+    return this.slots?.pending ?? 0;
   }
 
   /**
@@ -278,7 +268,7 @@ export class ServerPool implements DatabaseMember {
    * min_pool_size; a slot nobody here needs any more goes back.
    */
   granted(): void {
-    const reserve = this.requested.shift() ?? false;
+    const reserve = this.slots!.granted();
     const usable = !this.closed && !this.retiring && !this.pausedNow;
     if (usable && this.waiters.length > 0) {
       const waiter = this.waiters.take()!;
@@ -287,15 +277,13 @@ export class ServerPool implements DatabaseMember {
     } else if (usable && this.connectionCount < this.minPoolSize) {
       this.warmOne();
     } else {
-      this.opts.instance!.release(this);
+      this.slots!.release();
     }
   }
 
   /** Another worker waits for one of this (pool, user)'s slots: an idle connection above min_pool_size closes for it. */
   yieldSlot(): void {
-    const idle = this.evictionCandidate();
-    if (idle) idle.close();
-    else this.yieldOnPark = true;
+    this.slots!.yieldSlot(this.evictionCandidate());
   }
 
   /** A new connection, counted from the start of its handshake. */
@@ -309,7 +297,7 @@ export class ServerPool implements DatabaseMember {
       return conn;
     } catch (err) {
       // The slot it was opened in is free again.
-      this.opts.instance?.release(this);
+      this.slots?.release();
       throw err;
     } finally {
       this.connecting--;
@@ -362,10 +350,7 @@ export class ServerPool implements DatabaseMember {
     // Nobody here needs it: a reserve connection goes back to the reserve, and a slot another user of the
     // database waits for is handed over (never below min_pool_size).
     if (this.reserve.has(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
-    if (this.yieldOnPark && this.connectionCount > this.minPoolSize) {
-      this.yieldOnPark = false;
-      return conn.close();
-    }
+    if (this.connectionCount > this.minPoolSize && this.slots?.takeYield()) return conn.close();
     conn.toIdle();
     this.idle.push(conn);
   }
@@ -373,7 +358,7 @@ export class ServerPool implements DatabaseMember {
   /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
   forget(conn: ServerConnection): void {
     if (!this.servers.delete(conn)) return;
-    this.opts.instance?.release(this);
+    this.slots?.release();
     this.reserve.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
@@ -381,13 +366,13 @@ export class ServerPool implements DatabaseMember {
   }
 
   blockedSince(): number | null {
-    if (this.pausedNow || this.waiters.length <= this.requested.length || this.connectionCount + this.requested.length >= this.opts.size) return null;
+    if (this.pausedNow || this.waiters.length <= this.slotsAsked || this.connectionCount + this.slotsAsked >= this.opts.size) return null;
     return this.waiters.first!.since;
   }
 
   /** The database has a slot for this pool's first waiter: a new connection for it. */
   serveBlocked(): void {
-    if (this.opts.instance) return this.askInstance(false);
+    if (this.slots) return this.slots.ask(false);
     const waiter = this.waiters.take()!;
     this.create(waiter.holder, false).then(waiter.resolve, waiter.reject);
   }
@@ -422,8 +407,8 @@ export class ServerPool implements DatabaseMember {
   private warm(): void {
     if (this.warming || this.closed || this.retiring || this.connectionCount >= this.minPoolSize || !this.limit.hasRoom()) return;
     if (this.opts.canWarm && !this.opts.canWarm()) return;
-    if (!this.opts.instance) return this.warmOne();
-    if (this.requested.length === 0) this.askInstance(false);
+    if (!this.slots) return this.warmOne();
+    if (this.slots.pending === 0) this.slots.ask(false);
   }
 
   private warmOne(): void {
@@ -464,10 +449,10 @@ export class ServerPool implements DatabaseMember {
   /** Waiting clients get servers while there are idle ones or room for new ones (after RESUME, or a larger pool_size). */
   private serveWaiters(): void {
     // Waiters an instance slot was asked for are served when it is granted.
-    while (this.waiters.length > this.requested.length && !this.pausedNow) {
+    while (this.waiters.length > this.slotsAsked && !this.pausedNow) {
       const conn = this.takeIdle(this.waiters.first!.holder);
       if (conn) this.park(conn);
-      else if (this.connectionCount + this.requested.length < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
+      else if (this.connectionCount + this.slotsAsked < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
       else return;
     }
   }
