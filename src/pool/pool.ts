@@ -2,60 +2,23 @@
  * One pool per (pool name, user): at most pool_size server connections, handed out to sessions,
  * reset and reused. Sessions beyond the size wait up to query_wait_timeout.
  *
- * Each ServerConnection carries its own state (idle, active, resetting, closing); the pool keeps
- * the idle ones in a stack, every live one in `servers`, and counts handshakes in progress.
+ * Its connections and their counts are a ServerSet (server-set.ts); the pool decides which client gets one and
+ * when a new one may be opened.
  *
  * Limits (docs/pooling.md): min_pool_size connections are kept open (opened on the reap tick); the
  * database's max_db_connections caps the pools of one database together (DatabaseLimit); a client that
  * waited reserve_pool_timeout may get a reserve connection beyond pool_size or max_db_connections.
  */
-import type { Logger } from 'pino';
 import { PoolTraffic } from '../observability/traffic.js';
 import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
 import { DatabaseLimit, type DatabaseMember } from './database-limit.js';
-import { InstanceSlots, type InstanceLease, type SlotHolder } from './instance-slots.js';
+import { InstanceSlots, type SlotHolder } from './instance-slots.js';
+import type { PoolOptions, PoolSettings } from './pool-options.js';
 import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
-import { settingsDiff, settingsMatch } from './startup-parameters.js';
+import { ServerSet, type ServerCounts } from './server-set.js';
+import { settingsDiff } from './startup-parameters.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
-
-export interface PoolOptions {
-  name: string;
-  user: string;
-  size: number;
-  queryWaitTimeoutMs: number;
-  idleTimeoutMs: number;
-  serverLifetimeMs: number;
-  /**
-   * Runs the server-handshake machine (user and database only: client settings are applied with
-   * SET). The connection must call `pool.forget(conn)` when it closes.
-   */
-  connect: () => Promise<ServerConnection>;
-  logger: Logger;
-  /** Shared prepared statements the pool remembers (transaction pooling); default 8192. */
-  statementCacheSize?: number;
-  /** Connections kept open even when unused (min_pool_size); default 0. At most `size` (config rules). */
-  minSize?: number;
-  /** The database this pool shares max_db_connections and the reserve with; default: one of its own, with neither. */
-  limit?: DatabaseLimit;
-  /** Whether a connection can log in with no client around (false for SCRAM passthrough until a client taught the ClientKey). */
-  canWarm?: () => boolean;
-  /**
-   * The cache to share, from the pool this one replaces after a reload: sessions that still name the old pool get
-   * servers from this one, so statement names must stay unique across both.
-   */
-  statements?: StatementCache;
-  /** Likewise its counters, so that a reload does not reset the (pool, user)'s series. */
-  traffic?: PoolTraffic;
-  /**
-   * One worker's pool of several (src/proxy/cluster): each new connection first takes one of the instance's slots,
-   * so that pool_size and max_db_connections hold for all workers together.
-   */
-  instance?: InstanceLease;
-}
-
-/** What a reload may change in a pool without replacing it. */
-export type PoolSettings = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idleTimeoutMs' | 'serverLifetimeMs'> & { minSize: number };
 
 /**
  * What a session hands back:
@@ -73,31 +36,18 @@ export interface PoolLimits {
   reserveInUse: number;
 }
 
-export interface PoolStats {
-  idle: number;
-  active: number;
-  resetting: number;
-  connecting: number;
+export interface PoolStats extends ServerCounts {
   waiting: number;
 }
 
 export class ServerPool implements DatabaseMember, SlotHolder {
-  /** Idle connections, most recently used last. */
-  private readonly idle: ServerConnection[] = [];
-  /** Every connection that is not closing, whatever its state. */
-  private readonly servers = new Set<ServerConnection>();
-  private connecting = 0;
-  /** Reserve connections (open, not closing), and reserve handshakes in progress. */
-  private readonly reserve = new Set<ServerConnection>();
-  private reserveConnecting = 0;
+  private readonly servers: ServerSet;
   private readonly waiters = new WaitQueue();
   private closed = false;
   /** A min_pool_size connect is in flight. */
   private warming = false;
   /** PAUSE: no server is handed out (waiters queue up to query_wait_timeout) until RESUME. */
   private pausedNow = false;
-  /** RECONNECT: connections in use when it came, closed instead of reused when they are released. */
-  private readonly retired = new WeakSet<ServerConnection>();
   /** A reload replaced or removed this pool: it keeps no server once it is released. */
   private retiring = false;
   /** The pool that replaced this one: sessions still holding this one get their servers there. */
@@ -112,6 +62,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   private readonly slots: InstanceSlots | null;
 
   constructor(readonly opts: PoolOptions) {
+    this.servers = new ServerSet(opts);
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
     this.traffic = opts.traffic ?? new PoolTraffic();
     this.minPoolSize = Math.min(opts.minSize ?? 0, opts.size);
@@ -121,11 +72,11 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   }
 
   get connectionCount(): number {
-    return this.servers.size + this.connecting;
+    return this.servers.count;
   }
 
   get reserveCount(): number {
-    return this.reserve.size + this.reserveConnecting;
+    return this.servers.reserveCount;
   }
 
   get limits(): PoolLimits {
@@ -134,22 +85,16 @@ export class ServerPool implements DatabaseMember, SlotHolder {
 
   /** No connection, handshake or waiter left (a retired pool can be forgotten). */
   get empty(): boolean {
-    return this.servers.size === 0 && this.connecting === 0 && this.waiters.length === 0;
+    return this.servers.count === 0 && this.waiters.length === 0;
   }
 
   /** Every connection that is not closing (SHOW SERVERS, oldest active age). */
   get connections(): ReadonlySet<ServerConnection> {
-    return this.servers;
+    return this.servers.all;
   }
 
   get stats(): PoolStats {
-    let active = 0;
-    let resetting = 0;
-    for (const s of this.servers) {
-      if (s.state === 'active') active++;
-      else if (s.state === 'resetting') resetting++;
-    }
-    return { idle: this.idle.length, active, resetting, connecting: this.connecting, waiting: this.waiters.length };
+    return { ...this.servers.counts, waiting: this.waiters.length };
   }
 
   /**
@@ -161,15 +106,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     if (this.pausedNow) return null;
     // No check for waiters or shutdown is needed: a server goes idle only when nobody waits (park()
     // serves waiters first), and close() closes every idle one.
-    for (let i = this.idle.length - 1; i >= 0; i--) {
-      const conn = this.idle[i];
-      if (!this.usable(conn)) continue;
-      if (!settingsMatch(conn.settings, settings, conn.parameters)) continue;
-      this.idle.splice(i, 1);
-      conn.toActive(holder);
-      return conn;
-    }
-    return null;
+    return this.servers.takeIdleMatching(settings, holder);
   }
 
   /** A server connection whose settings match the client's. */
@@ -194,7 +131,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   private checkout(settings: Map<string, string>, holder: string | null): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(shuttingDown());
     if (!this.pausedNow) {
-      const reusable = this.takeIdle(holder);
+      const reusable = this.servers.takeIdle(holder);
       if (reusable) return Promise.resolve(reusable);
       if (this.connectionCount + this.slotsAsked < this.opts.size) {
         // At max_db_connections: close another user's least recently used idle connection first (PgBouncer's eviction).
@@ -236,22 +173,6 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
   }
 
-  private usable(conn: ServerConnection): boolean {
-    if (conn.alive && !this.expired(conn)) return true;
-    conn.close();
-    return false;
-  }
-
-  private takeIdle(holder: string | null): ServerConnection | null {
-    while (this.idle.length > 0) {
-      const conn = this.idle.pop()!;
-      if (!this.usable(conn)) continue;
-      conn.toActive(holder);
-      return conn;
-    }
-    return null;
-  }
-
   private async create(holder: string | null, reserve: boolean): Promise<ServerConnection> {
     const conn = await this.open(reserve);
     conn.toActive(holder);
@@ -288,20 +209,12 @@ export class ServerPool implements DatabaseMember, SlotHolder {
 
   /** A new connection, counted from the start of its handshake. */
   private async open(reserve: boolean): Promise<ServerConnection> {
-    this.connecting++;
-    if (reserve) this.reserveConnecting++;
     try {
-      const conn = await this.opts.connect();
-      this.servers.add(conn);
-      if (reserve) this.reserve.add(conn);
-      return conn;
+      return await this.servers.open(reserve);
     } catch (err) {
       // The slot it was opened in is free again.
       this.slots?.release();
       throw err;
-    } finally {
-      this.connecting--;
-      if (reserve) this.reserveConnecting--;
     }
   }
 
@@ -318,8 +231,8 @@ export class ServerPool implements DatabaseMember, SlotHolder {
 
   /** Give a connection back; see ReleaseAction. */
   release(conn: ServerConnection, action: ReleaseAction): void {
-    if (this.successor && !this.servers.has(conn)) return this.successor.release(conn, action);
-    if (action === 'close' || !conn.alive || this.closed || this.expired(conn) || this.retired.has(conn) || this.retiring) {
+    if (this.successor && !this.servers.all.has(conn)) return this.successor.release(conn, action);
+    if (action === 'close' || this.closed || this.retiring || this.servers.spent(conn)) {
       conn.close();
       return;
     }
@@ -340,7 +253,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
 
   private park(conn: ServerConnection): void {
     // A reload shrank the pool: the connections beyond its new size close as they come back.
-    if (this.servers.size > this.opts.size && this.waiters.length === 0) return conn.close();
+    if (this.servers.openCount > this.opts.size && this.waiters.length === 0) return conn.close();
     const waiter = this.pausedNow ? undefined : this.waiters.take();
     if (waiter) {
       conn.toActive(waiter.holder);
@@ -349,19 +262,15 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     }
     // Nobody here needs it: a reserve connection goes back to the reserve, and a slot another user of the
     // database waits for is handed over (never below min_pool_size).
-    if (this.reserve.has(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
+    if (this.servers.isReserve(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
     if (this.connectionCount > this.minPoolSize && this.slots?.takeYield()) return conn.close();
-    conn.toIdle();
-    this.idle.push(conn);
+    this.servers.park(conn);
   }
 
   /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
   forget(conn: ServerConnection): void {
-    if (!this.servers.delete(conn)) return;
+    if (!this.servers.forget(conn)) return;
     this.slots?.release();
-    this.reserve.delete(conn);
-    const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
     this.limit.slotFreed();
   }
 
@@ -378,13 +287,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   }
 
   evictionCandidate(): { lastUsedAt: number; close(): void } | null {
-    if (this.idle.length === 0 || this.connectionCount <= this.minPoolSize) return null;
-    // The stack's bottom is the least recently used.
-    return this.idle[0];
-  }
-
-  private expired(conn: ServerConnection): boolean {
-    return Date.now() - conn.createdAt > this.opts.serverLifetimeMs;
+    return this.servers.evictionCandidate(this.minPoolSize);
   }
 
   /**
@@ -392,10 +295,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
    * min_pool_size; then open what min_pool_size asks for.
    */
   reap(now = Date.now()): void {
-    for (const conn of [...this.idle]) {
-      if (now - conn.createdAt > this.opts.serverLifetimeMs) conn.close();
-      else if (now - conn.lastUsedAt > this.opts.idleTimeoutMs && this.connectionCount > this.minPoolSize) conn.close();
-    }
+    this.servers.reap(now, this.opts.idleTimeoutMs, this.minPoolSize);
     this.warm();
   }
 
@@ -450,7 +350,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   private serveWaiters(): void {
     // Waiters an instance slot was asked for are served when it is granted.
     while (this.waiters.length > this.slotsAsked && !this.pausedNow) {
-      const conn = this.takeIdle(this.waiters.first!.holder);
+      const conn = this.servers.takeIdle(this.waiters.first!.holder);
       if (conn) this.park(conn);
       else if (this.connectionCount + this.slotsAsked < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
       else return;
@@ -462,8 +362,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
    * on a new backend.
    */
   reconnect(): void {
-    for (const conn of this.servers) if (conn.state !== 'idle') this.retired.add(conn);
-    for (const conn of [...this.idle]) conn.close();
+    this.servers.reconnect();
   }
 
   /** A reload changed what this pool can take in place (pool_size, min_pool_size, timeouts). */
@@ -471,7 +370,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     Object.assign(this.opts, settings);
     this.minPoolSize = Math.min(settings.minSize, settings.size);
     this.serveWaiters();
-    for (const conn of [...this.idle]) if (this.servers.size > this.opts.size) conn.close();
+    this.servers.shrinkTo(this.opts.size);
   }
 
   /**
@@ -482,7 +381,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   retire(successor: ServerPool | null): void {
     this.retiring = true;
     this.successor = successor;
-    for (const conn of [...this.idle]) conn.close();
+    this.servers.closeIdle();
     if (!successor) return;
     while (this.waiters.length > 0) {
       const waiter = this.waiters.take()!;
@@ -493,12 +392,12 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   close(): void {
     this.closed = true;
     this.waiters.rejectAll(shuttingDown);
-    for (const conn of [...this.idle]) conn.close();
+    this.servers.closeIdle();
   }
 
   closeAll(): void {
     this.close();
-    for (const conn of [...this.servers]) conn.close();
+    this.servers.closeAll();
   }
 }
 
