@@ -10,14 +10,14 @@
  * waited reserve_pool_timeout may get a reserve connection beyond pool_size or max_db_connections.
  */
 import { PoolTraffic } from '../observability/traffic.js';
-import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
+import { ProxyError, SqlState } from '../protocol/index.js';
 import { DatabaseLimit, type DatabaseMember } from './database-limit.js';
 import { InstanceSlots, type SlotHolder } from './instance-slots.js';
 import type { PoolOptions, PoolSettings } from './pool-options.js';
 import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
+import { applySettings, discardSession } from './server-reset.js';
 import { ServerSet, type ServerCounts } from './server-set.js';
-import { settingsDiff } from './startup-parameters.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
 
 /**
@@ -60,6 +60,8 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   readonly traffic: PoolTraffic;
   /** One worker's pool of several: the instance's slots it holds and asks for (null: the pool is the instance's). */
   private readonly slots: InstanceSlots | null;
+  /** Takes back a connection DISCARD ALL left clean (one function for the pool's life, not one per reset). */
+  private readonly parkReset = (conn: ServerConnection) => this.park(conn);
 
   constructor(readonly opts: PoolOptions) {
     this.servers = new ServerSet(opts);
@@ -116,7 +118,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     if (fast) return fast;
     const conn = await this.checkout(settings, holder);
     try {
-      await this.applySettings(conn, settings);
+      await applySettings(conn, settings, this.opts.queryWaitTimeoutMs);
       return conn;
     } catch (err) {
       this.release(conn, 'close');
@@ -218,17 +220,6 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     }
   }
 
-  private async applySettings(conn: ServerConnection, wanted: Map<string, string>): Promise<void> {
-    const { sql, changed, reset } = settingsDiff(conn.settings, wanted, conn.parameters);
-    if (!sql) return;
-    const result = await conn.runSimpleQuery(sql, this.opts.queryWaitTimeoutMs);
-    if (result.error) {
-      throw new ProxyError('pool.settings_rejected', reportedSqlState(result.error.code), `server rejected a startup parameter: ${result.error.message}`);
-    }
-    for (const [k, v] of changed) conn.settings.set(k, v);
-    for (const k of reset) conn.settings.delete(k);
-  }
-
   /** Give a connection back; see ReleaseAction. */
   release(conn: ServerConnection, action: ReleaseAction): void {
     if (this.successor && !this.servers.all.has(conn)) return this.successor.release(conn, action);
@@ -237,18 +228,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
       return;
     }
     if (action === 'reuse') return this.park(conn);
-    conn.toResetting();
-    conn.runSimpleQuery('DISCARD ALL', this.opts.queryWaitTimeoutMs).then(
-      (r) => {
-        if (r.error || r.status !== 'I') return conn.close();
-        // DISCARD ALL undoes every SET and deallocates every statement, gatehouse's own too.
-        conn.settings.clear();
-        conn.statements.clear();
-        this.park(conn);
-      },
-      // A reset that timed out or lost its socket has closed the connection already.
-      () => undefined,
-    );
+    discardSession(conn, this.opts.queryWaitTimeoutMs, this.parkReset);
   }
 
   private park(conn: ServerConnection): void {
