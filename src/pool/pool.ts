@@ -64,13 +64,13 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   private readonly parkReset = (conn: ServerConnection) => this.park(conn);
 
   constructor(readonly opts: PoolOptions) {
-    this.servers = new ServerSet(opts);
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
     this.traffic = opts.traffic ?? new PoolTraffic();
     this.minPoolSize = Math.min(opts.minSize ?? 0, opts.size);
     this.limit = opts.limit ?? new DatabaseLimit({ database: opts.name, maxConnections: 0, reserveSize: 0, reserveTimeoutMs: 0 });
     this.limit.join(this);
     this.slots = opts.instance ? new InstanceSlots(opts.instance, this) : null;
+    this.servers = new ServerSet(opts, this.slots);
   }
 
   get connectionCount(): number {
@@ -176,7 +176,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   }
 
   private async create(holder: string | null, reserve: boolean): Promise<ServerConnection> {
-    const conn = await this.open(reserve);
+    const conn = await this.servers.open(reserve);
     conn.toActive(holder);
     return conn;
   }
@@ -209,17 +209,6 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     this.slots!.yieldSlot(this.evictionCandidate());
   }
 
-  /** A new connection, counted from the start of its handshake. */
-  private async open(reserve: boolean): Promise<ServerConnection> {
-    try {
-      return await this.servers.open(reserve);
-    } catch (err) {
-      // The slot it was opened in is free again.
-      this.slots?.release();
-      throw err;
-    }
-  }
-
   /** Give a connection back; see ReleaseAction. */
   release(conn: ServerConnection, action: ReleaseAction): void {
     if (this.successor && !this.servers.all.has(conn)) return this.successor.release(conn, action);
@@ -250,7 +239,6 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
   forget(conn: ServerConnection): void {
     if (!this.servers.forget(conn)) return;
-    this.slots?.release();
     this.limit.slotFreed();
   }
 
@@ -293,7 +281,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
 
   private warmOne(): void {
     this.warming = true;
-    this.open(false).then(
+    this.servers.open(false).then(
       (conn) => {
         this.warming = false;
         conn.toActive(null);

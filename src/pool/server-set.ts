@@ -1,8 +1,10 @@
 /**
  * The server connections of one pool and their counts. Each ServerConnection carries its own state (idle, active,
  * resetting, closing); the set keeps the idle ones in a stack, every live one in `all`, and counts handshakes in
- * progress. Which client gets a connection, and whether a new one may be opened, is the pool's (pool.ts).
+ * progress; with instance slots, each connection open or opening holds one, given back when it closes or fails
+ * to open. Which client gets a connection, and whether a new one may be opened, is the pool's (pool.ts).
  */
+import type { InstanceSlots } from './instance-slots.js';
 import type { PoolOptions } from './pool-options.js';
 import type { ServerConnection } from './server-connection.js';
 import { settingsMatch } from './startup-parameters.js';
@@ -27,8 +29,11 @@ export class ServerSet {
   /** RECONNECT: connections in use when it came, closed instead of reused when they are released. */
   private readonly retired = new WeakSet<ServerConnection>();
 
-  /** The pool's options, read as they are now (a reload changes server_lifetime in place). */
-  constructor(private readonly opts: Pick<PoolOptions, 'connect' | 'serverLifetimeMs'>) {}
+  /** `opts`: the pool's options, read as they are now (a reload changes server_lifetime in place). */
+  constructor(
+    private readonly opts: Pick<PoolOptions, 'connect' | 'serverLifetimeMs'>,
+    private readonly slots: InstanceSlots | null,
+  ) {}
 
   /** Open and opening. */
   get count(): number {
@@ -103,6 +108,10 @@ export class ServerSet {
       this.all.add(conn);
       if (reserve) this.reserve.add(conn);
       return conn;
+    } catch (err) {
+      // The slot it was opened in is free again.
+      this.slots?.release();
+      throw err;
     } finally {
       this.connecting--;
       if (reserve) this.reserveConnecting--;
@@ -121,6 +130,7 @@ export class ServerSet {
   /** A connection closed: whether it was one of these (it is not any more). */
   forget(conn: ServerConnection): boolean {
     if (!this.all.delete(conn)) return false;
+    this.slots?.release();
     this.reserve.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
