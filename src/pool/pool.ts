@@ -19,6 +19,7 @@ import type { ServerConnection } from './server-connection.js';
 import { applySettings, discardSession } from './server-reset.js';
 import { ServerSet, type ServerCounts } from './server-set.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
+import { WarmUp } from './warm-up.js';
 
 /**
  * What a session hands back:
@@ -44,8 +45,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   private readonly servers: ServerSet;
   private readonly waiters = new WaitQueue();
   private closed = false;
-  /** A min_pool_size connect is in flight. */
-  private warming = false;
+  private readonly warmUp: WarmUp;
   /** PAUSE: no server is handed out (waiters queue up to query_wait_timeout) until RESUME. */
   private pausedNow = false;
   /** A reload replaced or removed this pool: it keeps no server once it is released. */
@@ -71,6 +71,11 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     this.limit.join(this);
     this.slots = opts.instance ? new InstanceSlots(opts.instance, this) : null;
     this.servers = new ServerSet(opts, this.slots);
+    this.warmUp = new WarmUp(opts, this.servers, this.limit, this.slots, (conn) => {
+      if (this.closed) return conn.close();
+      this.park(conn);
+      this.warm();
+    });
   }
 
   get connectionCount(): number {
@@ -171,6 +176,11 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     const reserve = this.connectionCount >= this.opts.size || !this.limit.hasRoom();
     if (this.slots) return this.slots.ask(reserve);
     this.waiters.remove(waiter);
+    this.openFor(waiter, reserve);
+  }
+
+  /** A new connection for `waiter` (out of the queue): a reserve one, beyond the pool's limits, if `reserve`. */
+  private openFor(waiter: Waiter, reserve: boolean): void {
     if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
     this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
   }
@@ -194,11 +204,9 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     const reserve = this.slots!.granted();
     const usable = !this.closed && !this.retiring && !this.pausedNow;
     if (usable && this.waiters.length > 0) {
-      const waiter = this.waiters.take()!;
-      if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
-      this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
+      this.openFor(this.waiters.take()!, reserve);
     } else if (usable && this.connectionCount < this.minPoolSize) {
-      this.warmOne();
+      this.warmUp.openOne();
     } else {
       this.slots!.release();
     }
@@ -250,8 +258,7 @@ export class ServerPool implements DatabaseMember, SlotHolder {
   /** The database has a slot for this pool's first waiter: a new connection for it. */
   serveBlocked(): void {
     if (this.slots) return this.slots.ask(false);
-    const waiter = this.waiters.take()!;
-    this.create(waiter.holder, false).then(waiter.resolve, waiter.reject);
+    this.openFor(this.waiters.take()!, false);
   }
 
   evictionCandidate(): { lastUsedAt: number; close(): void } | null {
@@ -267,35 +274,9 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     this.warm();
   }
 
-  /**
-   * min_pool_size: open connections until the pool holds that many (idle and active), within max_db_connections
-   * and without evicting anyone (PgBouncer: warm-up never evicts). One at a time; a failure is logged and retried
-   * on the next reap tick.
-   */
+  /** min_pool_size (WarmUp), while the pool takes new connections. */
   private warm(): void {
-    if (this.warming || this.closed || this.retiring || this.connectionCount >= this.minPoolSize || !this.limit.hasRoom()) return;
-    if (this.opts.canWarm && !this.opts.canWarm()) return;
-    if (!this.slots) return this.warmOne();
-    if (this.slots.pending === 0) this.slots.ask(false);
-  }
-
-  private warmOne(): void {
-    this.warming = true;
-    this.servers.open(false).then(
-      (conn) => {
-        this.warming = false;
-        conn.toActive(null);
-        if (this.closed) return conn.close();
-        this.park(conn);
-        this.warm();
-      },
-      (err: unknown) => {
-        // Not retried here: a server that is down is tried once a reap tick, not in a loop.
-        this.warming = false;
-        const message = err instanceof Error ? err.message : String(err);
-        this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, err: message }, 'could not open a min_pool_size connection; retrying on the next tick');
-      },
-    );
+    if (!this.closed && !this.retiring) this.warmUp.next(this.minPoolSize);
   }
 
   get paused(): boolean {
