@@ -31,6 +31,7 @@ import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
 import { CancelRegistry } from './cancel-registry.js';
+import { ConnectionIds } from './connection-ids.js';
 import { listenClients, type ClientListeners } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
 import { shareOf, type WorkerPlace } from './cluster/worker-place.js';
@@ -65,8 +66,8 @@ export class Gateway extends EventEmitter {
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private readonly loop: EventLoopWatch;
-  /** Connections and servers numbered so far; ids are unique across the instance's workers (see newId). */
-  private readonly numbered = new Map<string, number>();
+  /** Ids of connections, servers and cancels, unique across the instance's workers. */
+  private readonly ids: ConnectionIds;
   /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
   private readonly version = packageVersion();
   /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
@@ -83,6 +84,7 @@ export class Gateway extends EventEmitter {
     private readonly place: WorkerPlace | null = null,
   ) {
     super();
+    this.ids = new ConnectionIds(place);
     const g = config.general;
     this.journals = new JournalBook(g.journal_size);
     if (g.journal_file) {
@@ -102,14 +104,14 @@ export class Gateway extends EventEmitter {
       journals: this.journals,
       metrics: this.metrics,
       inspect: () => this.inspector?.inspect,
-      nextId: () => this.newId('xp'),
+      nextId: () => this.ids.next('xp'),
     });
     this.cancels = new CancelRegistry({
       logger,
       journals: this.journals,
       metrics: this.metrics,
       inspect: () => this.inspector?.inspect,
-      nextId: () => this.newId('x'),
+      nextId: () => this.ids.next('x'),
       owner: { peerId: g.peer_id, worker: place?.index ?? 0 },
       // Another instance's key goes there; another worker's, to it through the supervisor.
       elsewhere: (processId, secretKey, owner) =>
@@ -123,7 +125,7 @@ export class Gateway extends EventEmitter {
       metrics: this.metrics,
       journals: this.journals,
       serverTls: (pool) => this.serverTls.get(pool) ?? null,
-      nextServerId: () => this.newId('s'),
+      nextServerId: () => this.ids.next('s'),
       inspect: () => this.inspector?.inspect,
       instance: place ? { slots: place.slots, minShare: (n) => shareOf(n, place.index, place.count) } : undefined,
     });
@@ -146,17 +148,6 @@ export class Gateway extends EventEmitter {
     }
   }
 
-  /**
-   * `c12`, `s13` (one sequence), `x3` (cancels), `xp2` (cancels forwarded to peers): worker i of n numbers i, i+n,
-   * i+2n, … so that journals and logs of all workers never clash.
-   */
-  private newId(prefix: 'c' | 's' | 'x' | 'xp'): string {
-    const sequence = prefix === 's' ? 'c' : prefix;
-    const n = (this.numbered.get(sequence) ?? 0) + 1;
-    this.numbered.set(sequence, n);
-    return `${prefix}${n * (this.place?.count ?? 1) + (this.place?.index ?? 0)}`;
-  }
-
   private accept(socket: Socket, transport: ClientTransport): void {
     this.adopt(socket, transport, this.clients.size >= this.config.general.max_connections);
   }
@@ -166,7 +157,7 @@ export class Gateway extends EventEmitter {
    * whole instance (`overCapacity`: it is refused with 53300 once it says what it wants).
    */
   adopt(socket: Socket, transport: ClientTransport, overCapacity: boolean): void {
-    const id = this.newId('c');
+    const id = this.ids.next('c');
     const peer = transport === 'unix' ? '[local]' : `${socket.remoteAddress}:${socket.remotePort}`;
     const driver = new ClientDriver(socket, {
       id,
