@@ -24,9 +24,7 @@ import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js
 import { createViewer, journalSource } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
-import { ClientTlsProvider } from '../tls/client-tls.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
-import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
@@ -41,6 +39,7 @@ import type { CommandRunner } from './admin/console.js';
 import { PeerCancels } from './peer-cancel.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
+import { clientTlsChanged, TlsMaterial } from './tls-material.js';
 
 /**
  * Emits 'shutdown' when the admin console asks for one (SHUTDOWN; with no listener the gateway just closes) and
@@ -49,8 +48,7 @@ import { Session } from './session.js';
 export class Gateway extends EventEmitter {
   readonly metrics = new Metrics();
   readonly journals: JournalBook;
-  private readonly clientTls: ClientTlsProvider;
-  private readonly serverTls = new Map<string, ServerTlsMaterial | null>();
+  private readonly tls: TlsMaterial;
   private readonly pools: PoolDirectory;
   private readonly limiter: HandshakeLimiter;
   private readonly cancels: CancelRegistry;
@@ -92,7 +90,7 @@ export class Gateway extends EventEmitter {
         logger.error({ file: g.journal_file, err: err.message }, 'journal_file is not writable; journal lines are dropped'),
       );
     }
-    this.clientTls = new ClientTlsProvider(g.tls_mode, g);
+    this.tls = new TlsMaterial(config, this.metrics, logger);
     this.useHba(g.pg_hba);
     // With workers, each takes its share of the instance's rate (at least one handshake a second).
     const rate = g.tls_rate_limit_per_second;
@@ -117,14 +115,11 @@ export class Gateway extends EventEmitter {
       elsewhere: (processId, secretKey, owner) =>
         peers.handle(processId, secretKey, owner) || (place?.link.routeCancel(owner.worker, processId, secretKey) ?? false),
     });
-    for (const pool of Object.values(config.pools)) {
-      this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
-    }
     this.pools = new PoolDirectory(config, {
       logger,
       metrics: this.metrics,
       journals: this.journals,
-      serverTls: (pool) => this.serverTls.get(pool) ?? null,
+      serverTls: (pool) => this.tls.serverFor(pool),
       nextServerId: () => this.ids.next('s'),
       inspect: () => this.inspector?.inspect,
       instance: place ? { slots: place.slots, minShare: (n) => shareOf(n, place.index, place.count) } : undefined,
@@ -133,19 +128,8 @@ export class Gateway extends EventEmitter {
     this.sessionConsole = place ? place.console(this.consoleHost()) : this.console;
     this.loop = new EventLoopWatch(this.metrics.registry, logger);
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
-    this.metrics.beforeScrape(() => this.recordCertificateExpiry());
+    this.metrics.beforeScrape(() => this.tls.recordExpiry());
     registerPgDoormanSeries(this.metrics, { pools: () => this.pools.currentPools(), config, version: this.version, logLevel: () => logger.level });
-  }
-
-  private recordCertificateExpiry(): void {
-    const now = Date.now();
-    const expiry = this.metrics.certificateExpiry;
-    expiry.reset();
-    const client = this.clientTls.current;
-    if (client) expiry.set({ side: 'client', pool: '' }, (client.notAfter.getTime() - now) / 1000);
-    for (const [pool, material] of this.serverTls) {
-      if (material?.clientCertificateNotAfter) expiry.set({ side: 'server', pool }, (material.clientCertificateNotAfter.getTime() - now) / 1000);
-    }
   }
 
   private accept(socket: Socket, transport: ClientTransport): void {
@@ -164,7 +148,7 @@ export class Gateway extends EventEmitter {
       logger: this.logger.child({ conn: id, peer }),
       metrics: this.metrics,
       journals: this.journals,
-      tls: this.clientTls,
+      tls: this.tls.client,
       limiter: this.limiter,
       loginTimeoutMs: this.config.general.client_login_timeout,
       overCapacity,
@@ -288,7 +272,7 @@ export class Gateway extends EventEmitter {
     }
     const needRestart = restartChanges(running, next);
     const general = generalInForce(running, next);
-    const clientTlsChanged = CLIENT_TLS_KEYS.some((k) => JSON.stringify(general[k]) !== JSON.stringify(running.general[k]));
+    const clientSettingsChanged = clientTlsChanged(running.general, general);
     running.general = general;
     running.pools = next.pools;
     running.peers = next.peers;
@@ -296,7 +280,7 @@ export class Gateway extends EventEmitter {
     this.logger.level = general.log_level;
     this.useHba(general.pg_hba);
     const pools = this.pools.reconcile();
-    const { failures } = this.reloadTls(clientTlsChanged);
+    const { failures } = this.reloadTls(clientSettingsChanged);
     for (const change of needRestart) this.logger.warn({ file: running.file, change }, `reload: ${change} needs a restart to take effect`);
     for (const warning of configWarnings(running)) this.logger.warn({ file: running.file }, warning);
     this.metrics.configReloads.inc({ result: failures.length > 0 ? 'partial' : 'ok' });
@@ -322,28 +306,7 @@ export class Gateway extends EventEmitter {
    * connections keep theirs. A side whose files fail to load keeps its previous material.
    */
   reloadTls(clientSettingsChanged = false): { failures: string[] } {
-    const failures: string[] = [];
-    const attempt = (side: 'client' | 'server', what: string, load: () => void) => {
-      try {
-        load();
-        this.logger.info({ side, what }, 'TLS material reloaded');
-      } catch (err) {
-        failures.push(`${what}: ${(err as Error).message}`);
-        this.metrics.tlsReloadFailures.inc({ side });
-        this.logger.error({ side, what, err: (err as Error).message }, 'TLS reload failed; keeping the previous material');
-      }
-    };
-    const g = this.config.general;
-    if (clientSettingsChanged) attempt('client', 'general.tls_*', () => this.clientTls.reconfigure(g.tls_mode, g));
-    else if (this.clientTls.available) attempt('client', 'general.tls_*', () => this.clientTls.reload());
-    for (const pool of Object.values(this.config.pools)) {
-      if (pool.server_tls.mode === 'disable') {
-        this.serverTls.set(pool.name, null);
-        continue;
-      }
-      attempt('server', `pools.${pool.name}.server_tls_*`, () => this.serverTls.set(pool.name, loadServerTls(pool.server_tls)));
-    }
-    return { failures };
+    return this.tls.reload(clientSettingsChanged);
   }
 
   /**
@@ -415,8 +378,3 @@ export class Gateway extends EventEmitter {
     await this.inspector?.close();
   }
 }
-
-/** The general keys of client-side TLS: a change builds new material for new handshakes. */
-const CLIENT_TLS_KEYS = [
-  'tls_mode', 'tls_certificate', 'tls_private_key', 'tls_ca_cert', 'tls_min_version', 'tls_max_version', 'tls_ciphers', 'tls13_ciphersuites',
-] as const;
