@@ -28,7 +28,8 @@ import { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
 import { AdminSession } from './admin/admin-session.js';
-import { CancelRegistry } from './cancel-registry.js';
+import type { CancelRegistry } from './cancel-registry.js';
+import { routeCancels } from './cancel-routing.js';
 import { ConnectionIds } from './connection-ids.js';
 import { listenClients, type ClientListeners } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
@@ -36,7 +37,6 @@ import { shareOf, type WorkerPlace } from './cluster/worker-place.js';
 import type { WorkerOutcome } from './cluster/admin-merge.js';
 import { AdminError, type AdminCommand } from './admin/admin-commands.js';
 import type { CommandRunner } from './admin/console.js';
-import { PeerCancels } from './peer-cancel.js';
 import { PoolDirectory } from './pool-directory.js';
 import { Session } from './session.js';
 import { clientTlsChanged, TlsMaterial } from './tls-material.js';
@@ -95,26 +95,7 @@ export class Gateway extends EventEmitter {
     // With workers, each takes its share of the instance's rate (at least one handshake a second).
     const rate = g.tls_rate_limit_per_second;
     this.limiter = new HandshakeLimiter(place && rate > 0 ? Math.max(1, shareOf(rate, place.index, place.count)) : rate);
-    const peers = new PeerCancels({
-      selfId: g.peer_id,
-      peers: () => this.config.peers,
-      logger,
-      journals: this.journals,
-      metrics: this.metrics,
-      inspect: () => this.inspector?.inspect,
-      nextId: () => this.ids.next('xp'),
-    });
-    this.cancels = new CancelRegistry({
-      logger,
-      journals: this.journals,
-      metrics: this.metrics,
-      inspect: () => this.inspector?.inspect,
-      nextId: () => this.ids.next('x'),
-      owner: { peerId: g.peer_id, worker: place?.index ?? 0 },
-      // Another instance's key goes there; another worker's, to it through the supervisor.
-      elsewhere: (processId, secretKey, owner) =>
-        peers.handle(processId, secretKey, owner) || (place?.link.routeCancel(owner.worker, processId, secretKey) ?? false),
-    });
+    this.cancels = routeCancels(config, place, this.ids, { logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     this.pools = new PoolDirectory(config, {
       logger,
       metrics: this.metrics,
