@@ -6,13 +6,10 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
-import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
+import type { ClientTransport } from '../../machines/client-session.js';
 import { ConfigError, configWarnings, parseConfig } from '../config/index.js';
 import { generalInForce, restartChanges } from '../config/reload-scope.js';
-import { parseStoredPassword } from '../auth/index.js';
-import { ADMIN_DATABASES, type Config, type LogLevel } from '../config/types.js';
-import { ClientDriver } from '../driver/client-driver.js';
+import type { Config, LogLevel } from '../config/types.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { EventLoopWatch } from '../observability/event-loop.js';
@@ -27,18 +24,17 @@ import { packageRoot } from '../package-root.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
-import { AdminSession } from './admin/admin-session.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import { routeCancels } from './cancel-routing.js';
+import { ClientIntake } from './client-intake.js';
+import { clientLogins } from './client-logins.js';
 import { ConnectionIds } from './connection-ids.js';
 import { listenClients, type ClientListeners } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
 import { shareOf, type WorkerPlace } from './cluster/worker-place.js';
 import type { WorkerOutcome } from './cluster/admin-merge.js';
 import { AdminError, type AdminCommand } from './admin/admin-commands.js';
-import type { CommandRunner } from './admin/console.js';
 import { PoolDirectory } from './pool-directory.js';
-import { Session } from './session.js';
 import { clientTlsChanged, TlsMaterial } from './tls-material.js';
 
 /**
@@ -50,13 +46,10 @@ export class Gateway extends EventEmitter {
   readonly journals: JournalBook;
   private readonly tls: TlsMaterial;
   private readonly pools: PoolDirectory;
-  private readonly limiter: HandshakeLimiter;
   private readonly cancels: CancelRegistry;
-  private readonly clients = new Map<Socket, ClientDriver>();
+  private readonly clients: ClientIntake;
   /** Runs admin commands on this process's clients and pools. */
   private readonly console: AdminConsole;
-  /** What admin sessions use: this console, or with workers the instance's. */
-  private readonly sessionConsole: CommandRunner;
   /** The client listeners, once listen() ran (a worker has none: the supervisor listens). */
   private clientListeners: ClientListeners | null = null;
   private web: WebServer | null = null;
@@ -64,13 +57,8 @@ export class Gateway extends EventEmitter {
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private readonly loop: EventLoopWatch;
-  /** Ids of connections, servers and cancels, unique across the instance's workers. */
-  private readonly ids: ConnectionIds;
   /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
   private readonly version = packageVersion();
-  /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
-  private matchHba!: (facts: HbaFacts) => HbaVerdict;
-  private hbaCertRules!: boolean;
 
   /**
    * `place`: this gateway is worker `place.index` of `place.count` under a supervisor (src/proxy/cluster), which
@@ -79,10 +67,11 @@ export class Gateway extends EventEmitter {
   constructor(
     readonly config: Config,
     private readonly logger: Logger,
-    private readonly place: WorkerPlace | null = null,
+    place: WorkerPlace | null = null,
   ) {
     super();
-    this.ids = new ConnectionIds(place);
+    // Ids of connections, servers and cancels, unique across the instance's workers.
+    const ids = new ConnectionIds(place);
     const g = config.general;
     this.journals = new JournalBook(g.journal_size);
     if (g.journal_file) {
@@ -91,22 +80,34 @@ export class Gateway extends EventEmitter {
       );
     }
     this.tls = new TlsMaterial(config, this.metrics, logger);
-    this.useHba(g.pg_hba);
     // With workers, each takes its share of the instance's rate (at least one handshake a second).
     const rate = g.tls_rate_limit_per_second;
-    this.limiter = new HandshakeLimiter(place && rate > 0 ? Math.max(1, shareOf(rate, place.index, place.count)) : rate);
-    this.cancels = routeCancels(config, place, this.ids, { logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
+    const limiter = new HandshakeLimiter(place && rate > 0 ? Math.max(1, shareOf(rate, place.index, place.count)) : rate);
+    this.cancels = routeCancels(config, place, ids, { logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     this.pools = new PoolDirectory(config, {
       logger,
       metrics: this.metrics,
       journals: this.journals,
       serverTls: (pool) => this.tls.serverFor(pool),
-      nextServerId: () => this.ids.next('s'),
+      nextServerId: () => ids.next('s'),
       inspect: () => this.inspector?.inspect,
       instance: place ? { slots: place.slots, minShare: (n) => shareOf(n, place.index, place.count) } : undefined,
     });
     this.console = new AdminConsole(this.consoleHost(), logger.child({ admin: true }));
-    this.sessionConsole = place ? place.console(this.consoleHost()) : this.console;
+    // What admin sessions use: this console, or with workers the instance's.
+    const sessionConsole = place ? place.console(this.consoleHost()) : this.console;
+    this.clients = new ClientIntake({
+      config,
+      logger,
+      metrics: this.metrics,
+      journals: this.journals,
+      tls: this.tls.client,
+      limiter,
+      ids,
+      logins: clientLogins({ config, pools: this.pools, cancels: this.cancels, metrics: this.metrics, commands: sessionConsole, version: this.version }),
+      inspect: () => this.inspector?.inspect,
+      link: place?.link ?? null,
+    });
     this.loop = new EventLoopWatch(this.metrics.registry, logger);
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
     this.metrics.beforeScrape(() => this.tls.recordExpiry());
@@ -114,7 +115,7 @@ export class Gateway extends EventEmitter {
   }
 
   private accept(socket: Socket, transport: ClientTransport): void {
-    this.adopt(socket, transport, this.clients.size >= this.config.general.max_connections);
+    this.adopt(socket, transport, this.clients.count >= this.config.general.max_connections);
   }
 
   /**
@@ -122,54 +123,7 @@ export class Gateway extends EventEmitter {
    * whole instance (`overCapacity`: it is refused with 53300 once it says what it wants).
    */
   adopt(socket: Socket, transport: ClientTransport, overCapacity: boolean): void {
-    const id = this.ids.next('c');
-    const peer = transport === 'unix' ? '[local]' : `${socket.remoteAddress}:${socket.remotePort}`;
-    const driver = new ClientDriver(socket, {
-      id,
-      logger: this.logger.child({ conn: id, peer }),
-      metrics: this.metrics,
-      journals: this.journals,
-      tls: this.tls.client,
-      limiter: this.limiter,
-      loginTimeoutMs: this.config.general.client_login_timeout,
-      overCapacity,
-      inspect: this.inspector?.inspect,
-      certIdentity: this.config.general.tls_client_cert_identity,
-      transport,
-      hbaCertRules: this.hbaCertRules,
-      matchHba: this.matchHba,
-      databaseExists: (database) => database in this.config.pools || this.isAdminDatabase(database),
-      adminConsole: (database, user) => (this.isAdminDatabase(database) ? (user === this.config.general.admin_username ? 'admin' : 'forbidden') : null),
-      userPassword: (database, user) =>
-        this.isAdminDatabase(database)
-          ? user === this.config.general.admin_username
-            ? parseStoredPassword(this.config.general.admin_password!)
-            : null
-          : this.pools.userPassword(database, user),
-      lookupUser: (database, user) => this.pools.lookupUser(database, user),
-      passwordRejected: (database, user) => this.pools.passwordRejected(database, user),
-      learnClientKey: (database, user, clientKey) => this.pools.learnClientKey(database, user, clientKey),
-      forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
-      openSession: (login, report) => {
-        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.sessionConsole, `${this.version}/gatehouse`);
-        const entry = this.pools.entryFor(login.database, login.user);
-        return new Session(login, report, {
-          pool: entry.pool,
-          mode: entry.mode,
-          transaction: entry.transaction,
-          cancels: this.cancels,
-          pinned: (delta) => this.metrics.pinnedClients.inc({ pool: login.database }, delta),
-          idleTransactionTimeoutMs: entry.idleTransactionTimeoutMs,
-        });
-      },
-      onClosed: () => {
-        this.clients.delete(socket);
-        this.metrics.clientsActive.set(this.clients.size);
-        this.place?.link.clientClosed();
-      },
-    });
-    this.clients.set(socket, driver);
-    this.metrics.clientsActive.set(this.clients.size);
+    this.clients.adopt(socket, transport, overCapacity);
   }
 
   /** A cancel the supervisor routed here: this worker owns its key. */
@@ -193,11 +147,6 @@ export class Gateway extends EventEmitter {
     return [...this.pools.serverPools()].filter((p) => p.opts.name === name && p.opts.user === user);
   }
 
-  /** pgdoorman and pgbouncer reach the admin console, when general.admin_password turns it on. */
-  private isAdminDatabase(database: string): boolean {
-    return this.config.general.admin_password !== null && ADMIN_DATABASES.includes(database);
-  }
-
   /** What the admin console reads and does. */
   private consoleHost(): ConsoleHost {
     const gateway = this;
@@ -208,13 +157,9 @@ export class Gateway extends EventEmitter {
       version: this.version,
       journals: this.journals,
       metrics: this.metrics,
-      clients: () => [...this.clients.values()].map((d) => d.describe()),
+      clients: () => this.clients.describe(),
       pools: () => this.pools.entries(),
-      kill: (database, by) => {
-        let killed = 0;
-        for (const driver of this.clients.values()) if (driver.describe().database === database && driver.kill(by)) killed++;
-        return killed;
-      },
+      kill: (database, by) => this.clients.kill(database, by),
       reload: () => this.reload(),
       shutdown: () => {
         if (this.listenerCount('shutdown') > 0) this.emit('shutdown');
@@ -226,13 +171,6 @@ export class Gateway extends EventEmitter {
         this.config.general.log_level = level;
       },
     };
-  }
-
-  /** New connections are matched against `rules` (connections already past their startup keep their verdict). */
-  private useHba(rules: HbaRuleSet | null): void {
-    this.config.general.pg_hba = rules;
-    this.matchHba = compileHba(rules);
-    this.hbaCertRules = rules?.rules.some((rule) => rule.method === 'cert') ?? false;
   }
 
   /**
@@ -259,7 +197,7 @@ export class Gateway extends EventEmitter {
     running.peers = next.peers;
     running.ignoredKeys = next.ignoredKeys;
     this.logger.level = general.log_level;
-    this.useHba(general.pg_hba);
+    this.clients.useHba(general.pg_hba);
     const pools = this.pools.reconcile();
     const { failures } = this.reloadTls(clientSettingsChanged);
     for (const change of needRestart) this.logger.warn({ file: running.file, change }, `reload: ${change} needs a restart to take effect`);
@@ -329,7 +267,7 @@ export class Gateway extends EventEmitter {
   }
 
   get clientCount(): number {
-    return this.clients.size;
+    return this.clients.count;
   }
 
   /** The listening sockets, for an online restart's successor. */
@@ -350,8 +288,8 @@ export class Gateway extends EventEmitter {
     const stopped = this.clientListeners?.close({ keepSocketFile: opts.handedOver === true });
     if (!opts.handedOver) for (const pool of this.pools.serverPools()) pool.close();
     const deadline = Date.now() + this.config.general.shutdown_timeout;
-    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const socket of this.clients.keys()) socket.destroy();
+    while (this.clients.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    this.clients.destroyAll();
     for (const pool of this.pools.serverPools()) pool.closeAll();
     await stopped;
     await this.web?.close();
