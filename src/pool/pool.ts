@@ -3,7 +3,8 @@
  * reset and reused. Sessions beyond the size wait up to query_wait_timeout.
  *
  * Its connections and their counts are a ServerSet (server-set.ts); the pool decides which client gets one and
- * when a new one may be opened.
+ * when a new one may be opened. Beside it: warm-up.ts (min_pool_size), server-reset.ts (DISCARD ALL, SET) and
+ * instance-slots.ts (one worker's pool of several).
  *
  * Limits (docs/pooling.md): min_pool_size connections are kept open (opened on the reap tick); the
  * database's max_db_connections caps the pools of one database together (DatabaseLimit); a client that
