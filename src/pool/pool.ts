@@ -2,69 +2,25 @@
  * One pool per (pool name, user): at most pool_size server connections, handed out to sessions,
  * reset and reused. Sessions beyond the size wait up to query_wait_timeout.
  *
- * Each ServerConnection carries its own state (idle, active, resetting, closing); the pool keeps
- * the idle ones in a stack, every live one in `servers`, and counts handshakes in progress.
+ * Its connections and their counts are a ServerSet (server-set.ts); the pool decides which client gets one and
+ * when a new one may be opened. Beside it: warm-up.ts (min_pool_size), server-reset.ts (DISCARD ALL, SET) and
+ * instance-slots.ts (one worker's pool of several).
  *
  * Limits (docs/pooling.md): min_pool_size connections are kept open (opened on the reap tick); the
  * database's max_db_connections caps the pools of one database together (DatabaseLimit); a client that
  * waited reserve_pool_timeout may get a reserve connection beyond pool_size or max_db_connections.
  */
-import type { Logger } from 'pino';
 import { PoolTraffic } from '../observability/traffic.js';
-import { ProxyError, reportedSqlState, SqlState } from '../protocol/index.js';
+import { ProxyError, SqlState } from '../protocol/index.js';
 import { DatabaseLimit, type DatabaseMember } from './database-limit.js';
+import { InstanceSlots, type SlotHolder } from './instance-slots.js';
+import type { PoolOptions, PoolSettings } from './pool-options.js';
 import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
-import { settingsDiff, settingsMatch } from './startup-parameters.js';
+import { applySettings, discardSession } from './server-reset.js';
+import { ServerSet, type ServerCounts } from './server-set.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
-
-export interface PoolOptions {
-  name: string;
-  user: string;
-  size: number;
-  queryWaitTimeoutMs: number;
-  idleTimeoutMs: number;
-  serverLifetimeMs: number;
-  /**
-   * Runs the server-handshake machine (user and database only: client settings are applied with
-   * SET). The connection must call `pool.forget(conn)` when it closes.
-   */
-  connect: () => Promise<ServerConnection>;
-  logger: Logger;
-  /** Shared prepared statements the pool remembers (transaction pooling); default 8192. */
-  statementCacheSize?: number;
-  /** Connections kept open even when unused (min_pool_size); default 0. At most `size` (config rules). */
-  minSize?: number;
-  /** The database this pool shares max_db_connections and the reserve with; default: one of its own, with neither. */
-  limit?: DatabaseLimit;
-  /** Whether a connection can log in with no client around (false for SCRAM passthrough until a client taught the ClientKey). */
-  canWarm?: () => boolean;
-  /**
-   * The cache to share, from the pool this one replaces after a reload: sessions that still name the old pool get
-   * servers from this one, so statement names must stay unique across both.
-   */
-  statements?: StatementCache;
-  /** Likewise its counters, so that a reload does not reset the (pool, user)'s series. */
-  traffic?: PoolTraffic;
-  /**
-   * One worker's pool of several (src/proxy/cluster): each new connection first takes one of the instance's slots,
-   * so that pool_size and max_db_connections hold for all workers together.
-   */
-  instance?: InstanceLease;
-}
-
-/**
- * The instance's slots for one (pool, user), as one worker's pool asks for them: a request is answered later by
- * `ServerPool.granted()` (at once, or when another worker's connection closes); every slot held or granted and
- * not used is given back with `release()`.
- */
-export interface InstanceLease {
-  request(from: ServerPool, reserve: boolean): void;
-  release(from: ServerPool): void;
-}
-
-/** What a reload may change in a pool without replacing it. */
-export type PoolSettings = Pick<PoolOptions, 'size' | 'queryWaitTimeoutMs' | 'idleTimeoutMs' | 'serverLifetimeMs'> & { minSize: number };
+import { WarmUp } from './warm-up.js';
 
 /**
  * What a session hands back:
@@ -82,31 +38,17 @@ export interface PoolLimits {
   reserveInUse: number;
 }
 
-export interface PoolStats {
-  idle: number;
-  active: number;
-  resetting: number;
-  connecting: number;
+export interface PoolStats extends ServerCounts {
   waiting: number;
 }
 
-export class ServerPool implements DatabaseMember {
-  /** Idle connections, most recently used last. */
-  private readonly idle: ServerConnection[] = [];
-  /** Every connection that is not closing, whatever its state. */
-  private readonly servers = new Set<ServerConnection>();
-  private connecting = 0;
-  /** Reserve connections (open, not closing), and reserve handshakes in progress. */
-  private readonly reserve = new Set<ServerConnection>();
-  private reserveConnecting = 0;
+export class ServerPool implements DatabaseMember, SlotHolder {
+  private readonly servers: ServerSet;
   private readonly waiters = new WaitQueue();
   private closed = false;
-  /** A min_pool_size connect is in flight. */
-  private warming = false;
+  private readonly warmUp: WarmUp;
   /** PAUSE: no server is handed out (waiters queue up to query_wait_timeout) until RESUME. */
   private pausedNow = false;
-  /** RECONNECT: connections in use when it came, closed instead of reused when they are released. */
-  private readonly retired = new WeakSet<ServerConnection>();
   /** A reload replaced or removed this pool: it keeps no server once it is released. */
   private retiring = false;
   /** The pool that replaced this one: sessions still holding this one get their servers there. */
@@ -117,10 +59,10 @@ export class ServerPool implements DatabaseMember {
   minPoolSize: number;
   /** What the relay counts for this (pool, user): metrics and SHOW STATS read it. */
   readonly traffic: PoolTraffic;
-  /** Instance slots asked for and not granted yet, oldest first: whether each is a reserve one. */
-  private readonly requested: boolean[] = [];
-  /** Another worker waits for a slot this pool holds: the next connection that would go idle closes instead. */
-  private yieldOnPark = false;
+  /** One worker's pool of several: the instance's slots it holds and asks for (null: the pool is the instance's). */
+  private readonly slots: InstanceSlots | null;
+  /** Takes back a connection DISCARD ALL left clean (one function for the pool's life, not one per reset). */
+  private readonly parkReset = (conn: ServerConnection) => this.park(conn);
 
   constructor(readonly opts: PoolOptions) {
     this.statements = opts.statements ?? new StatementCache(opts.statementCacheSize ?? 8192);
@@ -128,14 +70,21 @@ export class ServerPool implements DatabaseMember {
     this.minPoolSize = Math.min(opts.minSize ?? 0, opts.size);
     this.limit = opts.limit ?? new DatabaseLimit({ database: opts.name, maxConnections: 0, reserveSize: 0, reserveTimeoutMs: 0 });
     this.limit.join(this);
+    this.slots = opts.instance ? new InstanceSlots(opts.instance, this) : null;
+    this.servers = new ServerSet(opts, this.slots);
+    this.warmUp = new WarmUp(opts, this.servers, this.limit, this.slots, (conn) => {
+      if (this.closed) return conn.close();
+      this.park(conn);
+      this.warm();
+    });
   }
 
   get connectionCount(): number {
-    return this.servers.size + this.connecting;
+    return this.servers.count;
   }
 
   get reserveCount(): number {
-    return this.reserve.size + this.reserveConnecting;
+    return this.servers.reserveCount;
   }
 
   get limits(): PoolLimits {
@@ -144,22 +93,16 @@ export class ServerPool implements DatabaseMember {
 
   /** No connection, handshake or waiter left (a retired pool can be forgotten). */
   get empty(): boolean {
-    return this.servers.size === 0 && this.connecting === 0 && this.waiters.length === 0;
+    return this.servers.count === 0 && this.waiters.length === 0;
   }
 
   /** Every connection that is not closing (SHOW SERVERS, oldest active age). */
   get connections(): ReadonlySet<ServerConnection> {
-    return this.servers;
+    return this.servers.all;
   }
 
   get stats(): PoolStats {
-    let active = 0;
-    let resetting = 0;
-    for (const s of this.servers) {
-      if (s.state === 'active') active++;
-      else if (s.state === 'resetting') resetting++;
-    }
-    return { idle: this.idle.length, active, resetting, connecting: this.connecting, waiting: this.waiters.length };
+    return { ...this.servers.counts, waiting: this.waiters.length };
   }
 
   /**
@@ -171,15 +114,7 @@ export class ServerPool implements DatabaseMember {
     if (this.pausedNow) return null;
     // No check for waiters or shutdown is needed: a server goes idle only when nobody waits (park()
     // serves waiters first), and close() closes every idle one.
-    for (let i = this.idle.length - 1; i >= 0; i--) {
-      const conn = this.idle[i];
-      if (!this.usable(conn)) continue;
-      if (!settingsMatch(conn.settings, settings, conn.parameters)) continue;
-      this.idle.splice(i, 1);
-      conn.toActive(holder);
-      return conn;
-    }
-    return null;
+    return this.servers.takeIdleMatching(settings, holder);
   }
 
   /** A server connection whose settings match the client's. */
@@ -189,7 +124,7 @@ export class ServerPool implements DatabaseMember {
     if (fast) return fast;
     const conn = await this.checkout(settings, holder);
     try {
-      await this.applySettings(conn, settings);
+      await applySettings(conn, settings, this.opts.queryWaitTimeoutMs);
       return conn;
     } catch (err) {
       this.release(conn, 'close');
@@ -204,14 +139,14 @@ export class ServerPool implements DatabaseMember {
   private checkout(settings: Map<string, string>, holder: string | null): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(shuttingDown());
     if (!this.pausedNow) {
-      const reusable = this.takeIdle(holder);
+      const reusable = this.servers.takeIdle(holder);
       if (reusable) return Promise.resolve(reusable);
-      if (this.connectionCount + this.requested.length < this.opts.size) {
+      if (this.connectionCount + this.slotsAsked < this.opts.size) {
         // At max_db_connections: close another user's least recently used idle connection first (PgBouncer's eviction).
         if (this.limit.hasRoom() || (this.limit.evictFor(this) && this.limit.hasRoom())) {
           // One worker of several: the client waits for the slot (or for a connection released here first).
-          if (!this.opts.instance) return this.create(holder, false);
-          this.askInstance(false);
+          if (!this.slots) return this.create(holder, false);
+          this.slots.ask(false);
         }
       }
     }
@@ -240,37 +175,26 @@ export class ServerPool implements DatabaseMember {
     if (this.closed || this.pausedNow || !this.limit.hasReserve() || this.connectionCount >= this.opts.size + this.limit.opts.reserveSize) return;
     // A pool left below its limits (a connect failed) gets an ordinary connection: only one beyond them is reserve.
     const reserve = this.connectionCount >= this.opts.size || !this.limit.hasRoom();
-    if (this.opts.instance) return this.askInstance(reserve);
+    if (this.slots) return this.slots.ask(reserve);
     this.waiters.remove(waiter);
+    this.openFor(waiter, reserve);
+  }
+
+  /** A new connection for `waiter` (out of the queue): a reserve one, beyond the pool's limits, if `reserve`. */
+  private openFor(waiter: Waiter, reserve: boolean): void {
     if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
     this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
   }
 
-  private usable(conn: ServerConnection): boolean {
-    if (conn.alive && !this.expired(conn)) return true;
-    conn.close();
-    return false;
-  }
-
-  private takeIdle(holder: string | null): ServerConnection | null {
-    while (this.idle.length > 0) {
-      const conn = this.idle.pop()!;
-      if (!this.usable(conn)) continue;
-      conn.toActive(holder);
-      return conn;
-    }
-    return null;
-  }
-
   private async create(holder: string | null, reserve: boolean): Promise<ServerConnection> {
-    const conn = await this.open(reserve);
+    const conn = await this.servers.open(reserve);
     conn.toActive(holder);
     return conn;
   }
 
-  private askInstance(reserve: boolean): void {
-    this.requested.push(reserve);
-    this.opts.instance!.request(this, reserve);
+  /** Instance slots asked for and not granted yet (0 for the instance's own pool). */
+  private get slotsAsked(): number {
+    return this.slots?.pending ?? 0;
   }
 
   /**
@@ -278,81 +202,36 @@ export class ServerPool implements DatabaseMember {
    * min_pool_size; a slot nobody here needs any more goes back.
    */
   granted(): void {
-    const reserve = this.requested.shift() ?? false;
+    const reserve = this.slots!.granted();
     const usable = !this.closed && !this.retiring && !this.pausedNow;
     if (usable && this.waiters.length > 0) {
-      const waiter = this.waiters.take()!;
-      if (reserve) this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, ...this.limit.stats }, 'taking connection from reserve_pool');
-      this.create(waiter.holder, reserve).then(waiter.resolve, waiter.reject);
+      this.openFor(this.waiters.take()!, reserve);
     } else if (usable && this.connectionCount < this.minPoolSize) {
-      this.warmOne();
+      this.warmUp.openOne();
     } else {
-      this.opts.instance!.release(this);
+      this.slots!.release();
     }
   }
 
   /** Another worker waits for one of this (pool, user)'s slots: an idle connection above min_pool_size closes for it. */
   yieldSlot(): void {
-    const idle = this.evictionCandidate();
-    if (idle) idle.close();
-    else this.yieldOnPark = true;
-  }
-
-  /** A new connection, counted from the start of its handshake. */
-  private async open(reserve: boolean): Promise<ServerConnection> {
-    this.connecting++;
-    if (reserve) this.reserveConnecting++;
-    try {
-      const conn = await this.opts.connect();
-      this.servers.add(conn);
-      if (reserve) this.reserve.add(conn);
-      return conn;
-    } catch (err) {
-      // The slot it was opened in is free again.
-      this.opts.instance?.release(this);
-      throw err;
-    } finally {
-      this.connecting--;
-      if (reserve) this.reserveConnecting--;
-    }
-  }
-
-  private async applySettings(conn: ServerConnection, wanted: Map<string, string>): Promise<void> {
-    const { sql, changed, reset } = settingsDiff(conn.settings, wanted, conn.parameters);
-    if (!sql) return;
-    const result = await conn.runSimpleQuery(sql, this.opts.queryWaitTimeoutMs);
-    if (result.error) {
-      throw new ProxyError('pool.settings_rejected', reportedSqlState(result.error.code), `server rejected a startup parameter: ${result.error.message}`);
-    }
-    for (const [k, v] of changed) conn.settings.set(k, v);
-    for (const k of reset) conn.settings.delete(k);
+    this.slots!.yieldSlot(this.evictionCandidate());
   }
 
   /** Give a connection back; see ReleaseAction. */
   release(conn: ServerConnection, action: ReleaseAction): void {
-    if (this.successor && !this.servers.has(conn)) return this.successor.release(conn, action);
-    if (action === 'close' || !conn.alive || this.closed || this.expired(conn) || this.retired.has(conn) || this.retiring) {
+    if (this.successor && !this.servers.all.has(conn)) return this.successor.release(conn, action);
+    if (action === 'close' || this.closed || this.retiring || this.servers.spent(conn)) {
       conn.close();
       return;
     }
     if (action === 'reuse') return this.park(conn);
-    conn.toResetting();
-    conn.runSimpleQuery('DISCARD ALL', this.opts.queryWaitTimeoutMs).then(
-      (r) => {
-        if (r.error || r.status !== 'I') return conn.close();
-        // DISCARD ALL undoes every SET and deallocates every statement, gatehouse's own too.
-        conn.settings.clear();
-        conn.statements.clear();
-        this.park(conn);
-      },
-      // A reset that timed out or lost its socket has closed the connection already.
-      () => undefined,
-    );
+    discardSession(conn, this.opts.queryWaitTimeoutMs, this.parkReset);
   }
 
   private park(conn: ServerConnection): void {
     // A reload shrank the pool: the connections beyond its new size close as they come back.
-    if (this.servers.size > this.opts.size && this.waiters.length === 0) return conn.close();
+    if (this.servers.openCount > this.opts.size && this.waiters.length === 0) return conn.close();
     const waiter = this.pausedNow ? undefined : this.waiters.take();
     if (waiter) {
       conn.toActive(waiter.holder);
@@ -361,45 +240,30 @@ export class ServerPool implements DatabaseMember {
     }
     // Nobody here needs it: a reserve connection goes back to the reserve, and a slot another user of the
     // database waits for is handed over (never below min_pool_size).
-    if (this.reserve.has(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
-    if (this.yieldOnPark && this.connectionCount > this.minPoolSize) {
-      this.yieldOnPark = false;
-      return conn.close();
-    }
-    conn.toIdle();
-    this.idle.push(conn);
+    if (this.servers.isReserve(conn) || (this.connectionCount > this.minPoolSize && this.limit.othersBlocked(this))) return conn.close();
+    if (this.connectionCount > this.minPoolSize && this.slots?.takeYield()) return conn.close();
+    this.servers.park(conn);
   }
 
   /** Called when a connection closes, whatever its state: forget it and give its slot to a waiter. */
   forget(conn: ServerConnection): void {
-    if (!this.servers.delete(conn)) return;
-    this.opts.instance?.release(this);
-    this.reserve.delete(conn);
-    const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
+    if (!this.servers.forget(conn)) return;
     this.limit.slotFreed();
   }
 
   blockedSince(): number | null {
-    if (this.pausedNow || this.waiters.length <= this.requested.length || this.connectionCount + this.requested.length >= this.opts.size) return null;
+    if (this.pausedNow || this.waiters.length <= this.slotsAsked || this.connectionCount + this.slotsAsked >= this.opts.size) return null;
     return this.waiters.first!.since;
   }
 
   /** The database has a slot for this pool's first waiter: a new connection for it. */
   serveBlocked(): void {
-    if (this.opts.instance) return this.askInstance(false);
-    const waiter = this.waiters.take()!;
-    this.create(waiter.holder, false).then(waiter.resolve, waiter.reject);
+    if (this.slots) return this.slots.ask(false);
+    this.openFor(this.waiters.take()!, false);
   }
 
   evictionCandidate(): { lastUsedAt: number; close(): void } | null {
-    if (this.idle.length === 0 || this.connectionCount <= this.minPoolSize) return null;
-    // The stack's bottom is the least recently used.
-    return this.idle[0];
-  }
-
-  private expired(conn: ServerConnection): boolean {
-    return Date.now() - conn.createdAt > this.opts.serverLifetimeMs;
+    return this.servers.evictionCandidate(this.minPoolSize);
   }
 
   /**
@@ -407,42 +271,13 @@ export class ServerPool implements DatabaseMember {
    * min_pool_size; then open what min_pool_size asks for.
    */
   reap(now = Date.now()): void {
-    for (const conn of [...this.idle]) {
-      if (now - conn.createdAt > this.opts.serverLifetimeMs) conn.close();
-      else if (now - conn.lastUsedAt > this.opts.idleTimeoutMs && this.connectionCount > this.minPoolSize) conn.close();
-    }
+    this.servers.reap(now, this.opts.idleTimeoutMs, this.minPoolSize);
     this.warm();
   }
 
-  /**
-   * min_pool_size: open connections until the pool holds that many (idle and active), within max_db_connections
-   * and without evicting anyone (PgBouncer: warm-up never evicts). One at a time; a failure is logged and retried
-   * on the next reap tick.
-   */
+  /** min_pool_size (WarmUp), while the pool takes new connections. */
   private warm(): void {
-    if (this.warming || this.closed || this.retiring || this.connectionCount >= this.minPoolSize || !this.limit.hasRoom()) return;
-    if (this.opts.canWarm && !this.opts.canWarm()) return;
-    if (!this.opts.instance) return this.warmOne();
-    if (this.requested.length === 0) this.askInstance(false);
-  }
-
-  private warmOne(): void {
-    this.warming = true;
-    this.open(false).then(
-      (conn) => {
-        this.warming = false;
-        conn.toActive(null);
-        if (this.closed) return conn.close();
-        this.park(conn);
-        this.warm();
-      },
-      (err: unknown) => {
-        // Not retried here: a server that is down is tried once a reap tick, not in a loop.
-        this.warming = false;
-        const message = err instanceof Error ? err.message : String(err);
-        this.opts.logger.warn({ pool: this.opts.name, user: this.opts.user, err: message }, 'could not open a min_pool_size connection; retrying on the next tick');
-      },
-    );
+    if (!this.closed && !this.retiring) this.warmUp.next(this.minPoolSize);
   }
 
   get paused(): boolean {
@@ -464,10 +299,10 @@ export class ServerPool implements DatabaseMember {
   /** Waiting clients get servers while there are idle ones or room for new ones (after RESUME, or a larger pool_size). */
   private serveWaiters(): void {
     // Waiters an instance slot was asked for are served when it is granted.
-    while (this.waiters.length > this.requested.length && !this.pausedNow) {
-      const conn = this.takeIdle(this.waiters.first!.holder);
+    while (this.waiters.length > this.slotsAsked && !this.pausedNow) {
+      const conn = this.servers.takeIdle(this.waiters.first!.holder);
       if (conn) this.park(conn);
-      else if (this.connectionCount + this.requested.length < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
+      else if (this.connectionCount + this.slotsAsked < this.opts.size && this.limit.hasRoom()) this.serveBlocked();
       else return;
     }
   }
@@ -477,8 +312,7 @@ export class ServerPool implements DatabaseMember {
    * on a new backend.
    */
   reconnect(): void {
-    for (const conn of this.servers) if (conn.state !== 'idle') this.retired.add(conn);
-    for (const conn of [...this.idle]) conn.close();
+    this.servers.reconnect();
   }
 
   /** A reload changed what this pool can take in place (pool_size, min_pool_size, timeouts). */
@@ -486,7 +320,7 @@ export class ServerPool implements DatabaseMember {
     Object.assign(this.opts, settings);
     this.minPoolSize = Math.min(settings.minSize, settings.size);
     this.serveWaiters();
-    for (const conn of [...this.idle]) if (this.servers.size > this.opts.size) conn.close();
+    this.servers.shrinkTo(this.opts.size);
   }
 
   /**
@@ -497,7 +331,7 @@ export class ServerPool implements DatabaseMember {
   retire(successor: ServerPool | null): void {
     this.retiring = true;
     this.successor = successor;
-    for (const conn of [...this.idle]) conn.close();
+    this.servers.closeIdle();
     if (!successor) return;
     while (this.waiters.length > 0) {
       const waiter = this.waiters.take()!;
@@ -508,12 +342,12 @@ export class ServerPool implements DatabaseMember {
   close(): void {
     this.closed = true;
     this.waiters.rejectAll(shuttingDown);
-    for (const conn of [...this.idle]) conn.close();
+    this.servers.closeIdle();
   }
 
   closeAll(): void {
     this.close();
-    for (const conn of [...this.servers]) conn.close();
+    this.servers.closeAll();
   }
 }
 

@@ -6,13 +6,10 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { ClientTransport, HbaVerdict } from '../../machines/client-session.js';
-import { compileHba, type HbaFacts, type HbaRuleSet } from '../config/hba.js';
+import type { ClientTransport } from '../../machines/client-session.js';
 import { ConfigError, configWarnings, parseConfig } from '../config/index.js';
 import { generalInForce, restartChanges } from '../config/reload-scope.js';
-import { parseStoredPassword } from '../auth/index.js';
-import { ADMIN_DATABASES, type Config, type LogLevel } from '../config/types.js';
-import { ClientDriver } from '../driver/client-driver.js';
+import type { Config, LogLevel } from '../config/types.js';
 import { JournalBook } from '../journal/journal.js';
 import { JsonlJournalSink } from '../journal/jsonl-sink.js';
 import { EventLoopWatch } from '../observability/event-loop.js';
@@ -24,22 +21,21 @@ import { registerPoolLimitMetrics } from '../observability/pool-limit-metrics.js
 import { createViewer, journalSource } from '../observability/viewer.js';
 import { startWebServer, type WebServer } from '../observability/web.js';
 import { packageRoot } from '../package-root.js';
-import { ClientTlsProvider } from '../tls/client-tls.js';
 import { HandshakeLimiter } from '../tls/handshake-limiter.js';
-import { loadServerTls, type ServerTlsMaterial } from '../tls/server-tls.js';
 import { AdminConsole } from './admin/console.js';
 import type { ConsoleHost, ReloadOutcome } from './admin/console-data.js';
-import { AdminSession } from './admin/admin-session.js';
-import { CancelRegistry } from './cancel-registry.js';
+import type { CancelRegistry } from './cancel-registry.js';
+import { routeCancels } from './cancel-routing.js';
+import { ClientIntake } from './client-intake.js';
+import { clientLogins } from './client-logins.js';
+import { ConnectionIds } from './connection-ids.js';
 import { listenClients, type ClientListeners } from './listeners.js';
 import { serverFd, type ListeningFds } from './handover.js';
 import { shareOf, type WorkerPlace } from './cluster/worker-place.js';
 import type { WorkerOutcome } from './cluster/admin-merge.js';
 import { AdminError, type AdminCommand } from './admin/admin-commands.js';
-import type { CommandRunner } from './admin/console.js';
-import { PeerCancels } from './peer-cancel.js';
 import { PoolDirectory } from './pool-directory.js';
-import { Session } from './session.js';
+import { clientTlsChanged, TlsMaterial } from './tls-material.js';
 
 /**
  * Emits 'shutdown' when the admin console asks for one (SHUTDOWN; with no listener the gateway just closes) and
@@ -48,16 +44,12 @@ import { Session } from './session.js';
 export class Gateway extends EventEmitter {
   readonly metrics = new Metrics();
   readonly journals: JournalBook;
-  private readonly clientTls: ClientTlsProvider;
-  private readonly serverTls = new Map<string, ServerTlsMaterial | null>();
+  private readonly tls: TlsMaterial;
   private readonly pools: PoolDirectory;
-  private readonly limiter: HandshakeLimiter;
   private readonly cancels: CancelRegistry;
-  private readonly clients = new Map<Socket, ClientDriver>();
+  private readonly clients: ClientIntake;
   /** Runs admin commands on this process's clients and pools. */
   private readonly console: AdminConsole;
-  /** What admin sessions use: this console, or with workers the instance's. */
-  private readonly sessionConsole: CommandRunner;
   /** The client listeners, once listen() ran (a worker has none: the supervisor listens). */
   private clientListeners: ClientListeners | null = null;
   private web: WebServer | null = null;
@@ -65,13 +57,8 @@ export class Gateway extends EventEmitter {
   private inspector: InspectorBridge | null = null;
   private reaper: NodeJS.Timeout | null = null;
   private readonly loop: EventLoopWatch;
-  /** Connections and servers numbered so far; ids are unique across the instance's workers (see newId). */
-  private readonly numbered = new Map<string, number>();
   /** gatehouse's version, read once (SHOW VERSION, the console's server_version, build_info). */
   private readonly version = packageVersion();
-  /** The pg_hba matcher, built from general.pg_hba (or the legacy general.hba list) at start and on each SIGHUP. */
-  private matchHba!: (facts: HbaFacts) => HbaVerdict;
-  private hbaCertRules!: boolean;
 
   /**
    * `place`: this gateway is worker `place.index` of `place.count` under a supervisor (src/proxy/cluster), which
@@ -80,9 +67,11 @@ export class Gateway extends EventEmitter {
   constructor(
     readonly config: Config,
     private readonly logger: Logger,
-    private readonly place: WorkerPlace | null = null,
+    place: WorkerPlace | null = null,
   ) {
     super();
+    // Ids of connections, servers and cancels, unique across the instance's workers.
+    const ids = new ConnectionIds(place);
     const g = config.general;
     this.journals = new JournalBook(g.journal_size);
     if (g.journal_file) {
@@ -90,75 +79,43 @@ export class Gateway extends EventEmitter {
         logger.error({ file: g.journal_file, err: err.message }, 'journal_file is not writable; journal lines are dropped'),
       );
     }
-    this.clientTls = new ClientTlsProvider(g.tls_mode, g);
-    this.useHba(g.pg_hba);
+    this.tls = new TlsMaterial(config, this.metrics, logger);
     // With workers, each takes its share of the instance's rate (at least one handshake a second).
     const rate = g.tls_rate_limit_per_second;
-    this.limiter = new HandshakeLimiter(place && rate > 0 ? Math.max(1, shareOf(rate, place.index, place.count)) : rate);
-    const peers = new PeerCancels({
-      selfId: g.peer_id,
-      peers: () => this.config.peers,
-      logger,
-      journals: this.journals,
-      metrics: this.metrics,
-      inspect: () => this.inspector?.inspect,
-      nextId: () => this.newId('xp'),
-    });
-    this.cancels = new CancelRegistry({
-      logger,
-      journals: this.journals,
-      metrics: this.metrics,
-      inspect: () => this.inspector?.inspect,
-      nextId: () => this.newId('x'),
-      owner: { peerId: g.peer_id, worker: place?.index ?? 0 },
-      // Another instance's key goes there; another worker's, to it through the supervisor.
-      elsewhere: (processId, secretKey, owner) =>
-        peers.handle(processId, secretKey, owner) || (place?.link.routeCancel(owner.worker, processId, secretKey) ?? false),
-    });
-    for (const pool of Object.values(config.pools)) {
-      this.serverTls.set(pool.name, pool.server_tls.mode === 'disable' ? null : loadServerTls(pool.server_tls));
-    }
+    const limiter = new HandshakeLimiter(place && rate > 0 ? Math.max(1, shareOf(rate, place.index, place.count)) : rate);
+    this.cancels = routeCancels(config, place, ids, { logger, journals: this.journals, metrics: this.metrics, inspect: () => this.inspector?.inspect });
     this.pools = new PoolDirectory(config, {
       logger,
       metrics: this.metrics,
       journals: this.journals,
-      serverTls: (pool) => this.serverTls.get(pool) ?? null,
-      nextServerId: () => this.newId('s'),
+      serverTls: (pool) => this.tls.serverFor(pool),
+      nextServerId: () => ids.next('s'),
       inspect: () => this.inspector?.inspect,
       instance: place ? { slots: place.slots, minShare: (n) => shareOf(n, place.index, place.count) } : undefined,
     });
     this.console = new AdminConsole(this.consoleHost(), logger.child({ admin: true }));
-    this.sessionConsole = place ? place.console(this.consoleHost()) : this.console;
+    // What admin sessions use: this console, or with workers the instance's.
+    const sessionConsole = place ? place.console(this.consoleHost()) : this.console;
+    this.clients = new ClientIntake({
+      config,
+      logger,
+      metrics: this.metrics,
+      journals: this.journals,
+      tls: this.tls.client,
+      limiter,
+      ids,
+      logins: clientLogins({ config, pools: this.pools, cancels: this.cancels, metrics: this.metrics, commands: sessionConsole, version: this.version }),
+      inspect: () => this.inspector?.inspect,
+      link: place?.link ?? null,
+    });
     this.loop = new EventLoopWatch(this.metrics.registry, logger);
     registerPoolLimitMetrics(this.metrics.registry, () => this.pools.databaseLimits());
-    this.metrics.beforeScrape(() => this.recordCertificateExpiry());
+    this.metrics.beforeScrape(() => this.tls.recordExpiry());
     registerPgDoormanSeries(this.metrics, { pools: () => this.pools.currentPools(), config, version: this.version, logLevel: () => logger.level });
   }
 
-  private recordCertificateExpiry(): void {
-    const now = Date.now();
-    const expiry = this.metrics.certificateExpiry;
-    expiry.reset();
-    const client = this.clientTls.current;
-    if (client) expiry.set({ side: 'client', pool: '' }, (client.notAfter.getTime() - now) / 1000);
-    for (const [pool, material] of this.serverTls) {
-      if (material?.clientCertificateNotAfter) expiry.set({ side: 'server', pool }, (material.clientCertificateNotAfter.getTime() - now) / 1000);
-    }
-  }
-
-  /**
-   * `c12`, `s13` (one sequence), `x3` (cancels), `xp2` (cancels forwarded to peers): worker i of n numbers i, i+n,
-   * i+2n, … so that journals and logs of all workers never clash.
-   */
-  private newId(prefix: 'c' | 's' | 'x' | 'xp'): string {
-    const sequence = prefix === 's' ? 'c' : prefix;
-    const n = (this.numbered.get(sequence) ?? 0) + 1;
-    this.numbered.set(sequence, n);
-    return `${prefix}${n * (this.place?.count ?? 1) + (this.place?.index ?? 0)}`;
-  }
-
   private accept(socket: Socket, transport: ClientTransport): void {
-    this.adopt(socket, transport, this.clients.size >= this.config.general.max_connections);
+    this.adopt(socket, transport, this.clients.count >= this.config.general.max_connections);
   }
 
   /**
@@ -166,54 +123,7 @@ export class Gateway extends EventEmitter {
    * whole instance (`overCapacity`: it is refused with 53300 once it says what it wants).
    */
   adopt(socket: Socket, transport: ClientTransport, overCapacity: boolean): void {
-    const id = this.newId('c');
-    const peer = transport === 'unix' ? '[local]' : `${socket.remoteAddress}:${socket.remotePort}`;
-    const driver = new ClientDriver(socket, {
-      id,
-      logger: this.logger.child({ conn: id, peer }),
-      metrics: this.metrics,
-      journals: this.journals,
-      tls: this.clientTls,
-      limiter: this.limiter,
-      loginTimeoutMs: this.config.general.client_login_timeout,
-      overCapacity,
-      inspect: this.inspector?.inspect,
-      certIdentity: this.config.general.tls_client_cert_identity,
-      transport,
-      hbaCertRules: this.hbaCertRules,
-      matchHba: this.matchHba,
-      databaseExists: (database) => database in this.config.pools || this.isAdminDatabase(database),
-      adminConsole: (database, user) => (this.isAdminDatabase(database) ? (user === this.config.general.admin_username ? 'admin' : 'forbidden') : null),
-      userPassword: (database, user) =>
-        this.isAdminDatabase(database)
-          ? user === this.config.general.admin_username
-            ? parseStoredPassword(this.config.general.admin_password!)
-            : null
-          : this.pools.userPassword(database, user),
-      lookupUser: (database, user) => this.pools.lookupUser(database, user),
-      passwordRejected: (database, user) => this.pools.passwordRejected(database, user),
-      learnClientKey: (database, user, clientKey) => this.pools.learnClientKey(database, user, clientKey),
-      forwardCancel: (processId, secretKey) => void this.cancels.forward(processId, secretKey),
-      openSession: (login, report) => {
-        if (this.isAdminDatabase(login.database)) return new AdminSession(login, report, this.sessionConsole, `${this.version}/gatehouse`);
-        const entry = this.pools.entryFor(login.database, login.user);
-        return new Session(login, report, {
-          pool: entry.pool,
-          mode: entry.mode,
-          transaction: entry.transaction,
-          cancels: this.cancels,
-          pinned: (delta) => this.metrics.pinnedClients.inc({ pool: login.database }, delta),
-          idleTransactionTimeoutMs: entry.idleTransactionTimeoutMs,
-        });
-      },
-      onClosed: () => {
-        this.clients.delete(socket);
-        this.metrics.clientsActive.set(this.clients.size);
-        this.place?.link.clientClosed();
-      },
-    });
-    this.clients.set(socket, driver);
-    this.metrics.clientsActive.set(this.clients.size);
+    this.clients.adopt(socket, transport, overCapacity);
   }
 
   /** A cancel the supervisor routed here: this worker owns its key. */
@@ -237,11 +147,6 @@ export class Gateway extends EventEmitter {
     return [...this.pools.serverPools()].filter((p) => p.opts.name === name && p.opts.user === user);
   }
 
-  /** pgdoorman and pgbouncer reach the admin console, when general.admin_password turns it on. */
-  private isAdminDatabase(database: string): boolean {
-    return this.config.general.admin_password !== null && ADMIN_DATABASES.includes(database);
-  }
-
   /** What the admin console reads and does. */
   private consoleHost(): ConsoleHost {
     const gateway = this;
@@ -252,13 +157,9 @@ export class Gateway extends EventEmitter {
       version: this.version,
       journals: this.journals,
       metrics: this.metrics,
-      clients: () => [...this.clients.values()].map((d) => d.describe()),
+      clients: () => this.clients.describe(),
       pools: () => this.pools.entries(),
-      kill: (database, by) => {
-        let killed = 0;
-        for (const driver of this.clients.values()) if (driver.describe().database === database && driver.kill(by)) killed++;
-        return killed;
-      },
+      kill: (database, by) => this.clients.kill(database, by),
       reload: () => this.reload(),
       shutdown: () => {
         if (this.listenerCount('shutdown') > 0) this.emit('shutdown');
@@ -270,13 +171,6 @@ export class Gateway extends EventEmitter {
         this.config.general.log_level = level;
       },
     };
-  }
-
-  /** New connections are matched against `rules` (connections already past their startup keep their verdict). */
-  private useHba(rules: HbaRuleSet | null): void {
-    this.config.general.pg_hba = rules;
-    this.matchHba = compileHba(rules);
-    this.hbaCertRules = rules?.rules.some((rule) => rule.method === 'cert') ?? false;
   }
 
   /**
@@ -297,15 +191,15 @@ export class Gateway extends EventEmitter {
     }
     const needRestart = restartChanges(running, next);
     const general = generalInForce(running, next);
-    const clientTlsChanged = CLIENT_TLS_KEYS.some((k) => JSON.stringify(general[k]) !== JSON.stringify(running.general[k]));
+    const clientSettingsChanged = clientTlsChanged(running.general, general);
     running.general = general;
     running.pools = next.pools;
     running.peers = next.peers;
     running.ignoredKeys = next.ignoredKeys;
     this.logger.level = general.log_level;
-    this.useHba(general.pg_hba);
+    this.clients.useHba(general.pg_hba);
     const pools = this.pools.reconcile();
-    const { failures } = this.reloadTls(clientTlsChanged);
+    const { failures } = this.reloadTls(clientSettingsChanged);
     for (const change of needRestart) this.logger.warn({ file: running.file, change }, `reload: ${change} needs a restart to take effect`);
     for (const warning of configWarnings(running)) this.logger.warn({ file: running.file }, warning);
     this.metrics.configReloads.inc({ result: failures.length > 0 ? 'partial' : 'ok' });
@@ -331,28 +225,7 @@ export class Gateway extends EventEmitter {
    * connections keep theirs. A side whose files fail to load keeps its previous material.
    */
   reloadTls(clientSettingsChanged = false): { failures: string[] } {
-    const failures: string[] = [];
-    const attempt = (side: 'client' | 'server', what: string, load: () => void) => {
-      try {
-        load();
-        this.logger.info({ side, what }, 'TLS material reloaded');
-      } catch (err) {
-        failures.push(`${what}: ${(err as Error).message}`);
-        this.metrics.tlsReloadFailures.inc({ side });
-        this.logger.error({ side, what, err: (err as Error).message }, 'TLS reload failed; keeping the previous material');
-      }
-    };
-    const g = this.config.general;
-    if (clientSettingsChanged) attempt('client', 'general.tls_*', () => this.clientTls.reconfigure(g.tls_mode, g));
-    else if (this.clientTls.available) attempt('client', 'general.tls_*', () => this.clientTls.reload());
-    for (const pool of Object.values(this.config.pools)) {
-      if (pool.server_tls.mode === 'disable') {
-        this.serverTls.set(pool.name, null);
-        continue;
-      }
-      attempt('server', `pools.${pool.name}.server_tls_*`, () => this.serverTls.set(pool.name, loadServerTls(pool.server_tls)));
-    }
-    return { failures };
+    return this.tls.reload(clientSettingsChanged);
   }
 
   /**
@@ -394,7 +267,7 @@ export class Gateway extends EventEmitter {
   }
 
   get clientCount(): number {
-    return this.clients.size;
+    return this.clients.count;
   }
 
   /** The listening sockets, for an online restart's successor. */
@@ -415,8 +288,8 @@ export class Gateway extends EventEmitter {
     const stopped = this.clientListeners?.close({ keepSocketFile: opts.handedOver === true });
     if (!opts.handedOver) for (const pool of this.pools.serverPools()) pool.close();
     const deadline = Date.now() + this.config.general.shutdown_timeout;
-    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const socket of this.clients.keys()) socket.destroy();
+    while (this.clients.count > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    this.clients.destroyAll();
     for (const pool of this.pools.serverPools()) pool.closeAll();
     await stopped;
     await this.web?.close();
@@ -424,8 +297,3 @@ export class Gateway extends EventEmitter {
     await this.inspector?.close();
   }
 }
-
-/** The general keys of client-side TLS: a change builds new material for new handshakes. */
-const CLIENT_TLS_KEYS = [
-  'tls_mode', 'tls_certificate', 'tls_private_key', 'tls_ca_cert', 'tls_min_version', 'tls_max_version', 'tls_ciphers', 'tls13_ciphersuites',
-] as const;

@@ -2,14 +2,15 @@
  * A worker's side of the instance-wide server slots (SlotLedger in the supervisor): pools ask it for slots and
  * give them back; grants and "close an idle one" requests from the supervisor reach the pool they are for.
  */
-import type { InstanceLease, ServerPool } from '../../pool/pool.js';
+import type { InstanceLease, SlotHolder } from '../../pool/instance-slots.js';
+import type { ServerPool } from '../../pool/pool.js';
 import type { LeaseRequest } from './slot-ledger.js';
 
-export const poolKey = (pool: ServerPool) => JSON.stringify([pool.opts.name, pool.opts.user]);
+export const poolKey = (pool: SlotHolder) => JSON.stringify([pool.opts.name, pool.opts.user]);
 
 export class LeaseBroker implements InstanceLease {
   /** Pools that asked for a slot not granted yet, per key, in the order they asked. */
-  private readonly asking = new Map<string, ServerPool[]>();
+  private readonly asking = new Map<string, SlotHolder[]>();
 
   constructor(
     private readonly send: (message: object) => void,
@@ -17,7 +18,7 @@ export class LeaseBroker implements InstanceLease {
     private readonly poolsFor: (key: string) => ServerPool[],
   ) {}
 
-  request(from: ServerPool, reserve: boolean): void {
+  request(from: SlotHolder, reserve: boolean): void {
     const key = poolKey(from);
     let queue = this.asking.get(key);
     if (!queue) this.asking.set(key, (queue = []));
@@ -33,7 +34,7 @@ export class LeaseBroker implements InstanceLease {
     this.send({ t: 'lease', request });
   }
 
-  release(from: ServerPool): void {
+  release(from: SlotHolder): void {
     this.send({ t: 'unlease', pool: poolKey(from), database: from.opts.name });
   }
 

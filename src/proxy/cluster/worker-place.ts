@@ -1,5 +1,5 @@
 /** What a gateway that is one worker of several needs from the supervisor (src/proxy/cluster/worker.ts supplies it). */
-import type { InstanceLease } from '../../pool/pool.js';
+import type { InstanceLease } from '../../pool/instance-slots.js';
 import type { ConsoleHost } from '../admin/console-data.js';
 import type { CommandRunner } from '../admin/console.js';
 

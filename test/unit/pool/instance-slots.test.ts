@@ -4,13 +4,13 @@
  * a slot takes a connection released on this worker first.
  */
 import { describe, expect, it } from 'vitest';
-import type { InstanceLease, ServerPool } from '../../../src/pool/pool.js';
+import type { InstanceLease, SlotHolder } from '../../../src/pool/instance-slots.js';
 import { fakePool, settings } from './support.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
 function fakeInstance() {
-  const asked: Array<{ pool: ServerPool; reserve: boolean }> = [];
+  const asked: Array<{ pool: SlotHolder; reserve: boolean }> = [];
   let released = 0;
   const lease: InstanceLease = {
     request: (pool, reserve) => void asked.push({ pool, reserve }),

@@ -5,7 +5,8 @@
 import { Duplex } from 'node:stream';
 import { pino } from 'pino';
 import { encodeErrorResponse, readyForQuery } from '../../../src/protocol/index.js';
-import { ServerPool, type PoolOptions } from '../../../src/pool/pool.js';
+import type { PoolOptions } from '../../../src/pool/pool-options.js';
+import { ServerPool } from '../../../src/pool/pool.js';
 import { ServerConnection } from '../../../src/pool/server-connection.js';
 
 export type Answer = 'ok' | 'error' | 'in-transaction' | 'silence';
