@@ -15,7 +15,7 @@ export class EventLoopWatch {
   private readonly delay: Histogram;
   private timer: NodeJS.Timeout | null = null;
   private expected = 0;
-  private lastWarning = 0;
+  private lastWarning = Number.NEGATIVE_INFINITY;
   private worstUnreported = 0;
 
   constructor(
