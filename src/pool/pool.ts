@@ -19,6 +19,7 @@ import { StatementCache } from './prepared-statements.js';
 import type { ServerConnection } from './server-connection.js';
 import { applySettings, discardSession } from './server-reset.js';
 import { ServerSet, type ServerCounts } from './server-set.js';
+import { settingsMatch } from './startup-parameters.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
 import { WarmUp } from './warm-up.js';
 
@@ -123,6 +124,8 @@ export class ServerPool implements DatabaseMember, SlotHolder {
     const fast = this.acquireIdleMatching(settings, holder);
     if (fast) return fast;
     const conn = await this.checkout(settings, holder);
+    // Most waiters get a server already set up as they want it: no statement, and no promise for one.
+    if (settingsMatch(conn.settings, settings, conn.parameters)) return conn;
     try {
       await applySettings(conn, settings, this.opts.queryWaitTimeoutMs);
       return conn;
