@@ -25,7 +25,7 @@ import { listenerRejectionReason } from '../observability/rejection-reason.js';
 import { clientSettings } from '../pool/startup-parameters.js';
 import { authenticationOk, encodeErrorResponse, MessageFramer, negotiateProtocolVersion, parseStartupPacket, ProxyError, SqlState } from '../protocol/index.js';
 import { describePeerCertificate } from '../tls/certificate-info.js';
-import { POSTGRESQL_ALPN } from '../tls/cipher-policy.js';
+import { selectPostgresqlAlpn } from '../tls/cipher-policy.js';
 import type { ClientTlsProvider } from '../tls/client-tls.js';
 import type { HandshakeLimiter } from '../tls/handshake-limiter.js';
 import { finalState, hostMachine, type MachineRun } from './machine-host.js';
@@ -418,7 +418,7 @@ export class ClientDriver {
       requestCert: requestCert,
       // The machine judges the certificate (tls_mode, CA bundle) from what is reported below.
       rejectUnauthorized: false,
-      ALPNProtocols: [POSTGRESQL_ALPN],
+      ALPNCallback: selectPostgresqlAlpn,
     });
     this.socket = secure;
     let established = false;

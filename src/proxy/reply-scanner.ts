@@ -117,7 +117,9 @@ export class ReplyScanner {
     this.cap = this.type === BackendType.ErrorResponse ? ERROR_CAPTURE : CAPTURE;
     this.headLength = 0;
     const need = this.capturing ? Math.min(this.cap, this.remaining) : 0;
-    if (this.head.length < need) this.head = Buffer.allocUnsafe(Math.max(CAPTURE, need));
+    // Its own store, not a slice of Buffer's shared pool: the relay keeps it for its life, and a pool slice would
+    // keep a whole 8 kB slab alive with it.
+    if (this.head.length < need) this.head = Buffer.allocUnsafeSlow(Math.max(CAPTURE, need));
   }
 
   private finish(end: number): void {

@@ -94,6 +94,17 @@ describe('direct TLS', () => {
       client.destroy();
     }
   });
+
+  it('a client offering ALPN postgresql among others gets postgresql; one offering only others is refused in the handshake', async () => {
+    const among = await tlsAfterSslRequest(required, { ALPNProtocols: ['h2', 'postgresql'] });
+    try {
+      expect((among.socket as TLSSocket).alpnProtocol).toBe('postgresql');
+    } finally {
+      among.destroy();
+    }
+    await expect(tlsAfterSslRequest(required, { ALPNProtocols: ['h2', 'http/1.1'] })).rejects.toThrow(/no application protocol/i);
+    expect(await psqlValue(verifyFull(required), 'SELECT 40 + 2')).toBe('42');
+  });
 });
 
 describe('tls_client_cert_identity: cn', () => {
