@@ -3,7 +3,7 @@
  * snapshot, as a replay of the journal does (src/journal/replay.ts), with no XState actor behind it. An actor
  * costs ~4.6 kB per live connection (mailbox, system, a score of closures) for services gatehouse does not use:
  * no children, no delays, no messages between actors. A live connection here holds its snapshot and this object,
- * ~1 kB in all (bench/machine-host-cost.mjs; bench/results/idle-clients-20261202.md).
+ * ~1 kB in all (bench/machine-host-cost.mjs; bench/results/issue-12-memory.md).
  *
  * The semantics are an actor's:
  * - every event is journaled before it is folded, and events are folded one at a time in the order they were
