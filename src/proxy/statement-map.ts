@@ -23,6 +23,8 @@ const CLOSE_COMPLETE = Buffer.from([BackendType.CloseComplete, 0, 0, 0, 4]);
 const parseComplete = () => PARSE_COMPLETE;
 const closeComplete = () => CLOSE_COMPLETE;
 const STATEMENT = 0x53; // 'S' in Describe and Close
+const CLOSE_UNNAMED_PORTAL = new MessageWriter(FrontendType.Close, 2).byte(0x50).cstring('', 'portal name').done();
+const FLUSH = new MessageWriter(FrontendType.Flush, 0).done();
 const FAILED = 0x45; // ReadyForQuery 'E'
 const RESULT_TYPE_CHANGED = '0A000';
 
@@ -454,12 +456,16 @@ export class StatementMap implements ClientPrepared {
       if (name && this.names.has(name)) {
         // Answered when its turn comes (the barrier holds what follows): like any simple query it drops the unnamed
         // statement, and it deallocates only outside an aborted transaction (there PostgreSQL refuses it).
+        // A simple query also replaces the unnamed portal, so the server's goes too: a hidden Close of it, flushed
+        // because the answer waits for its CloseComplete (closing a portal that is not there is no error).
         const answer = (status: number) => {
           this.unnamed = null;
           this.unnamedOn = null;
           if (status !== FAILED) this.names.delete(name);
           return deallocated(status);
         };
+        t.out.push(CLOSE_UNNAMED_PORTAL, FLUSH);
+        this.queue.push(entry(Reply.Close, { forward: false }), t.replies, t.status);
         this.answer(answer, Reply.Query, null, t);
         return Handled.Barrier;
       }

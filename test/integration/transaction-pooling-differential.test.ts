@@ -318,4 +318,21 @@ describe.each(FLAVORS)('transaction pooling in front of %s answers as PostgreSQL
       ['BindComplete', ...selected('x2'), RFQ_IDLE],
     ]);
   });
+
+  it('DEALLOCATE of a client’s statement inside a transaction also drops the unnamed portal, as any simple query does', async () => {
+    const schedule: Scheduled[] = [
+      query(0, 'BEGIN'),
+      on(0, parse('a', 'answer'), bind('a', []), execute()),
+      query(0, 'DEALLOCATE a'),
+      on(0, { kind: 'describe', target: 'P', name: '' }),
+      query(0, 'COMMIT'),
+    ];
+    await differential(schedule, [
+      ['CommandComplete BEGIN', 'ReadyForQuery T'],
+      ['ParseComplete', 'BindComplete', 'DataRow ["42"]', 'CommandComplete SELECT 1', 'ReadyForQuery T'],
+      ['CommandComplete DEALLOCATE', 'ReadyForQuery T'],
+      ['ErrorResponse ERROR 34000', 'ReadyForQuery E'],
+      ['CommandComplete ROLLBACK', RFQ_IDLE],
+    ]);
+  });
 });
