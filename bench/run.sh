@@ -38,7 +38,9 @@
 #                        worker_threads left to its default (the CPUs)
 #   --flavor F           system15 (default when /usr/lib/postgresql/15 exists) or embedded18
 #   --baseline DIR       also measure the gatehouse built in DIR (another checkout, after `npm ci`), as target
-#                        gatehouse@base-<mode>, with the same configuration on its own port: before/after in one run
+#                        gatehouse@base-<mode>, with the same configuration on its own port: before/after in one run;
+#                        --workers does not apply to it (worker_threads is left to its default, so a build that has
+#                        worker processes runs one per CPU there: compare such a build with --workers unset)
 #   --warmup S           an unrecorded pgbench run of S seconds against every target first (default 5, 0: none);
 #                        gatehouse runs on V8, whose JIT needs a few seconds of load to reach its steady state.
 #                        (10 s more with more than 50 clients: pgbench's -T includes connecting them);
