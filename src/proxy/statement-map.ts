@@ -23,7 +23,8 @@ const CLOSE_COMPLETE = Buffer.from([BackendType.CloseComplete, 0, 0, 0, 4]);
 const parseComplete = () => PARSE_COMPLETE;
 const closeComplete = () => CLOSE_COMPLETE;
 const STATEMENT = 0x53; // 'S' in Describe and Close
-const CLOSE_UNNAMED_PORTAL = new MessageWriter(FrontendType.Close, 2).byte(0x50).cstring('', 'portal name').done();
+const PORTAL = 0x50; // 'P'
+const CLOSE_UNNAMED_PORTAL = new MessageWriter(FrontendType.Close, 2).byte(PORTAL).cstring('', 'portal name').done();
 const FLUSH = new MessageWriter(FrontendType.Flush, 0).done();
 const FAILED = 0x45; // ReadyForQuery 'E'
 const RESULT_TYPE_CHANGED = '0A000';
@@ -455,9 +456,9 @@ export class StatementMap implements ClientPrepared {
       const name = one && (one[1] !== undefined ? Buffer.from(one[1].replace(/""/g, '"'), 'latin1').toString('utf8') : one[2].toLowerCase());
       if (name && this.names.has(name)) {
         // Answered when its turn comes (the barrier holds what follows): like any simple query it drops the unnamed
-        // statement, and it deallocates only outside an aborted transaction (there PostgreSQL refuses it).
-        // A simple query also replaces the unnamed portal, so the server's goes too: a hidden Close of it, flushed
-        // because the answer waits for its CloseComplete (closing a portal that is not there is no error).
+        // statement and the unnamed portal (the server's by a hidden Close, flushed because the answer waits for its
+        // CloseComplete; closing a portal that is not there is no error), and it deallocates only outside an aborted
+        // transaction (there PostgreSQL refuses it).
         const answer = (status: number) => {
           this.unnamed = null;
           this.unnamedOn = null;

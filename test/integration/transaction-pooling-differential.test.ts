@@ -28,6 +28,7 @@ const parse = (name: string, sql: SqlKey, types: number[] = []): Step => ({ kind
 const bind = (statement: string, values: Array<string | null>, portal = ''): Step => ({ kind: 'bind', portal, statement, values });
 const execute = (portal = '', rows = 0): Step => ({ kind: 'execute', portal, rows });
 const describeStatement = (name: string): Step => ({ kind: 'describe', target: 'S', name });
+const describePortal = (name = ''): Step => ({ kind: 'describe', target: 'P', name });
 const flush: Step = { kind: 'flush' };
 const on = (client: number, ...steps: Step[]): Scheduled => ({ client, batch: { kind: 'extended', steps } });
 const query = (client: number, sql: string): Scheduled => ({ client, batch: { kind: 'query', sql } });
@@ -324,7 +325,7 @@ describe.each(FLAVORS)('transaction pooling in front of %s answers as PostgreSQL
       query(0, 'BEGIN'),
       on(0, parse('a', 'answer'), bind('a', []), execute()),
       query(0, 'DEALLOCATE a'),
-      on(0, { kind: 'describe', target: 'P', name: '' }),
+      on(0, describePortal()),
       query(0, 'COMMIT'),
     ];
     await differential(schedule, [
